@@ -1,0 +1,380 @@
+//! The typed tensor graph: what a `.ht` program means.
+//!
+//! Owns [`Program`]: the dims, a DAG of tensor operations ([`Graph`]) in which every node
+//! knows its shape in dims, the named tensors (leaves, consts, statements and the locals of
+//! inlined `fn` calls), the output or loss, and the claims and derivations to check.
+//!
+//! Invariants:
+//! - node ids are topologically ordered: a node's arguments always have smaller ids, so
+//!   every pass can iterate by index and none needs recursion (thousands of terms are fine);
+//! - every node's shape was checked by the rules in [`shape`] when it was built;
+//! - `fn` calls are fully inlined: the graph has no calls;
+//! - [`Op::GradOf`] appears only under claims and derivations.
+//!
+//! The ir neither prints nor evaluates; see `render` and (later) `exact`.
+
+mod builtins;
+pub mod dims;
+pub mod einsum;
+mod lower;
+pub mod shape;
+
+use crate::source::{FileId, SourceMap, Span};
+use crate::syntax::ast::LeafKind;
+pub use dims::{DimDecl, DimDef, DimId, DimPoly, Dims};
+pub use einsum::EinsumSpec;
+pub use lower::{lower, normalize_text, LowerOptions, MAX_INLINE_DEPTH};
+use num_rational::BigRational;
+pub use shape::Shape;
+
+/// Index of a node in the [`Graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+/// Index of a named tensor in [`Program::tensors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(pub u32);
+
+/// Elementwise functions of one argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Func {
+    Exp,
+    Log,
+    Sqrt,
+    Tanh,
+    Erf,
+    Sigmoid,
+    Relu,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Phi,
+}
+
+impl Func {
+    pub const ALL: [Func; 11] = [
+        Func::Exp,
+        Func::Log,
+        Func::Sqrt,
+        Func::Tanh,
+        Func::Erf,
+        Func::Sigmoid,
+        Func::Relu,
+        Func::Gelu,
+        Func::GeluTanh,
+        Func::Silu,
+        Func::Phi,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Log => "log",
+            Func::Sqrt => "sqrt",
+            Func::Tanh => "tanh",
+            Func::Erf => "erf",
+            Func::Sigmoid => "sigmoid",
+            Func::Relu => "relu",
+            Func::Gelu => "gelu",
+            Func::GeluTanh => "gelu_tanh",
+            Func::Silu => "silu",
+            Func::Phi => "Phi",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReduceKind {
+    Sum,
+    Mean,
+    Max,
+    Min,
+}
+
+impl ReduceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceKind::Sum => "sum",
+            ReduceKind::Mean => "mean",
+            ReduceKind::Max => "max",
+            ReduceKind::Min => "min",
+        }
+    }
+}
+
+/// The operation of a node. Argument order is given per variant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// A declared `input`, `param` or `data` leaf (no arguments).
+    Leaf(TensorId),
+    /// An exact number (scalar).
+    Literal(BigRational),
+    /// π (scalar).
+    Pi,
+    /// A size used as a scalar, e.g. `sqrt(d)`.
+    DimSize(DimPoly),
+    /// `-a`.
+    Neg,
+    /// Elementwise with broadcasting: `a + b`, `a - b`, `a * b`, `a / b`.
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `a @ b`, batched like `torch.matmul`.
+    MatMul,
+    /// `a ** p` with a rational constant exponent.
+    Pow(BigRational),
+    /// An elementwise function of `a`.
+    Func(Func),
+    /// Reduction of `a` over `axes` (sorted, distinct; every axis when `sum(x)` has no axis).
+    Reduce {
+        kind: ReduceKind,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    Softmax {
+        axis: usize,
+    },
+    LogSoftmax {
+        axis: usize,
+    },
+    /// `causal(S)`: −∞ strictly above the diagonal of the last two axes.
+    Causal,
+    /// Swap two axes of `a` (`.T` swaps the last two).
+    SwapAxes(usize, usize),
+    /// Reshape `a` to the node's shape (same number of entries for every size).
+    Reshape,
+    /// Reorder axes: output axis `i` is input axis `perm[i]`.
+    Permute(Vec<usize>),
+    Einsum(EinsumSpec),
+    /// Trace over the last two axes.
+    Trace,
+    /// The identity matrix of the node's shape `[n, n]` (no arguments).
+    Eye,
+    /// `layernorm(x, g, b, eps)` over the last axis.
+    LayerNorm,
+    /// `rmsnorm(x, g, eps)` over the last axis.
+    RmsNorm,
+    /// `grad(NAME)`: the true gradient of a named tensor (claims and derivations only).
+    GradOf(TensorId),
+    /// A fn parameter while a fn body is checked generically (never in a program's graph).
+    FnParam(usize),
+}
+
+/// One operation with its arguments and shape.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub op: Op,
+    pub args: Vec<NodeId>,
+    pub shape: Shape,
+    /// The source text that produced it.
+    pub span: Span,
+}
+
+/// The DAG of nodes, topologically ordered by id.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+}
+
+impl Graph {
+    pub fn add(&mut self, node: Node) -> NodeId {
+        debug_assert!(node.args.iter().all(|a| (a.0 as usize) < self.nodes.len()));
+        self.nodes.push(node);
+        NodeId(self.nodes.len() as u32 - 1)
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0 as usize]
+    }
+
+    pub fn shape(&self, id: NodeId) -> &Shape {
+        &self.node(id).shape
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (NodeId(i as u32), n))
+    }
+
+    /// Does `root` depend on any node for which `pred` holds? (Iterative, no recursion.)
+    pub fn depends_on(&self, root: NodeId, pred: impl Fn(&Node) -> bool) -> bool {
+        let mut seen = vec![false; root.0 as usize + 1];
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut seen[id.0 as usize], true) {
+                continue;
+            }
+            let node = self.node(id);
+            if pred(node) {
+                return true;
+            }
+            stack.extend(node.args.iter().copied());
+        }
+        false
+    }
+}
+
+/// What kind of named tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorKind {
+    Leaf(LeafKind),
+    Const,
+    /// `NAME = EXPR` (or `loss NAME = EXPR`) at top level.
+    Statement,
+    /// A local of an inlined fn call; the name is qualified (`h.S`).
+    Local,
+}
+
+/// A named tensor.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    pub name: String,
+    pub kind: TensorKind,
+    pub node: NodeId,
+    /// The declaration or statement.
+    pub span: Span,
+    /// The defining expression's span (the name's span for leaves).
+    pub expr_span: Span,
+    pub note: Option<String>,
+}
+
+impl Tensor {
+    /// Has a gradient: everything but `data` and `const`.
+    pub fn differentiable(&self) -> bool {
+        !matches!(
+            self.kind,
+            TensorKind::Leaf(LeafKind::Data) | TensorKind::Const
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// `output NAME`: the upstream gradient is a free tensor.
+    Output,
+    /// `loss NAME`: scalar; the upstream gradient is 1.
+    Loss,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub kind: TargetKind,
+    pub tensor: TensorId,
+    pub span: Span,
+}
+
+/// A fn's signature, for display.
+#[derive(Debug, Clone)]
+pub struct FnSig {
+    pub name: String,
+    pub params: Vec<(String, Shape)>,
+    pub ret: Shape,
+    pub span: Span,
+}
+
+/// `claim LHS = RHS`. `error` is set when it cannot be checked (its diagnostic).
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub lhs: Option<NodeId>,
+    pub rhs: Option<NodeId>,
+    pub span: Span,
+    pub text: String,
+    pub error: Option<crate::diag::Diagnostic>,
+}
+
+/// One line of a derivation: the first expression (step 0) or `= EXPR` (step k ≥ 1).
+#[derive(Debug, Clone)]
+pub struct DerivationStep {
+    pub node: Option<NodeId>,
+    pub span: Span,
+    pub text: String,
+    pub note: Option<String>,
+    /// Why this step cannot be checked against the one before.
+    pub error: Option<crate::diag::Diagnostic>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Derivation {
+    pub span: Span,
+    pub steps: Vec<DerivationStep>,
+}
+
+/// One line of the program as `show` prints it, in source order.
+#[derive(Debug, Clone)]
+pub enum Statement {
+    Use {
+        path: String,
+        span: Span,
+    },
+    Dim(DimId, Span),
+    /// A named tensor; `depth` > 0 for the locals of an inlined call (printed indented).
+    Tensor {
+        tensor: TensorId,
+        depth: usize,
+    },
+    Target,
+    Fn(usize),
+    Claim(usize),
+    Derivation(usize),
+}
+
+/// A resolved, shape-checked program.
+#[derive(Debug)]
+pub struct Program {
+    pub sources: SourceMap,
+    pub root: FileId,
+    pub dims: Dims,
+    pub graph: Graph,
+    pub tensors: Vec<Tensor>,
+    pub target: Option<Target>,
+    pub fns: Vec<FnSig>,
+    pub claims: Vec<Claim>,
+    pub derivations: Vec<Derivation>,
+    /// What the root file says, in order (used files appear as their `use` line).
+    pub statements: Vec<Statement>,
+}
+
+impl Program {
+    pub fn tensor(&self, id: TensorId) -> &Tensor {
+        &self.tensors[id.0 as usize]
+    }
+
+    pub fn tensor_by_name(&self, name: &str) -> Option<TensorId> {
+        self.tensors
+            .iter()
+            .rposition(|t| t.name == name)
+            .map(|i| TensorId(i as u32))
+    }
+
+    pub fn shape_of(&self, id: TensorId) -> &Shape {
+        self.graph.shape(self.tensor(id).node)
+    }
+
+    /// The differentiable leaves (`input` and `param`), in declaration order.
+    pub fn differentiable_leaves(&self) -> impl Iterator<Item = TensorId> + '_ {
+        self.tensors.iter().enumerate().filter_map(|(i, t)| {
+            matches!(t.kind, TensorKind::Leaf(LeafKind::Input | LeafKind::Param))
+                .then_some(TensorId(i as u32))
+        })
+    }
+
+    /// Every diagnostic attached to claims and derivation steps.
+    pub fn claim_errors(&self) -> impl Iterator<Item = &crate::diag::Diagnostic> {
+        self.claims.iter().filter_map(|c| c.error.as_ref()).chain(
+            self.derivations
+                .iter()
+                .flat_map(|d| d.steps.iter().filter_map(|s| s.error.as_ref())),
+        )
+    }
+}

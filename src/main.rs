@@ -1,0 +1,168 @@
+//! The `handtrace` command line: argument parsing, reading files, exit codes.
+//!
+//! Exit status: 0 all good; 1 a claim or step was refuted or undecided; 2 bad input or usage
+//! (with a diagnostic on stderr naming FILE:LINE:COLUMN).
+
+use clap::{Parser, Subcommand, ValueEnum};
+use handtrace::ir::LowerOptions;
+use handtrace::verify::{check_program, Verdict};
+use handtrace::{load_program, render};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "handtrace",
+    version,
+    about = "Derive, simplify and exactly check the gradients of transformer layers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse, resolve `use`, shape-check; print each statement with its shape.
+    Show {
+        file: PathBuf,
+        /// Sizes for the dims, e.g. T=2,d=3 (overrides the declared sizes).
+        #[arg(long, value_parser = parse_dims)]
+        dims: Option<Vec<(String, u64)>>,
+    },
+    /// Parse and shape-check files; report every claim and derivation step.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Random points per claim (used once claims are verified).
+        #[arg(long, default_value_t = 3)]
+        points: usize,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[arg(long, value_parser = parse_dims)]
+        dims: Option<Vec<(String, u64)>>,
+    },
+}
+
+fn parse_dims(text: &str) -> Result<Vec<(String, u64)>, String> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (name, size) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` should look like NAME=SIZE, e.g. T=2"))?;
+            let size: u64 = size
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{}` is not a positive whole number", size.trim()))?;
+            Ok((name.trim().to_string(), size))
+        })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    match cli.command {
+        Command::Show { file, dims } => {
+            let options = LowerOptions {
+                dim_overrides: dims.unwrap_or_default(),
+            };
+            match load_program(&file, &options) {
+                Ok(program) => {
+                    print!("{}", render::show::show(&program));
+                    let errors: Vec<String> = program
+                        .claim_errors()
+                        .map(|d| d.render(&program.sources, color))
+                        .collect();
+                    if errors.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprint!("{}", errors.join("\n"));
+                        ExitCode::from(2)
+                    }
+                }
+                Err(e) => {
+                    eprint!("{}", e.render(color));
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Check {
+            files,
+            points: _,
+            format,
+            dims,
+        } => {
+            let options = LowerOptions {
+                dim_overrides: dims.unwrap_or_default(),
+            };
+            let mut results = Vec::new();
+            let mut bad_input = false;
+            let mut ok_files = 0;
+            for file in &files {
+                match load_program(file, &options) {
+                    Ok(program) => {
+                        let r = check_program(&program, file);
+                        for d in program.claim_errors() {
+                            eprint!("{}", d.render(&program.sources, color));
+                        }
+                        bad_input |= r.iter().any(|x| x.verdict == Verdict::Error);
+                        ok_files += 1;
+                        results.extend(r);
+                    }
+                    Err(e) => {
+                        eprint!("{}", e.render(color));
+                        bad_input = true;
+                    }
+                }
+            }
+            match format {
+                Format::Json => print!("{}", render::check::json(&results)),
+                Format::Text => {
+                    print!("{}", render::check::text(&results));
+                    let unchecked = results
+                        .iter()
+                        .filter(|r| r.verdict == Verdict::Unchecked)
+                        .count();
+                    println!(
+                        "{ok_files} of {} file{} parsed and shape-checked; {} claim{} and step{} found{}",
+                        files.len(),
+                        if files.len() == 1 { "" } else { "s" },
+                        results.len(),
+                        if results.len() == 1 { "" } else { "s" },
+                        if results.len() == 1 { "" } else { "s" },
+                        if unchecked > 0 { format!(", {unchecked} not verified (this version only checks syntax and shapes)") } else { String::new() }
+                    );
+                }
+            }
+            if bad_input {
+                ExitCode::from(2)
+            } else if results
+                .iter()
+                .any(|r| matches!(r.verdict, Verdict::Refuted | Verdict::Undecided))
+            {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}

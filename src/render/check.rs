@@ -1,0 +1,31 @@
+//! `handtrace check` output: one line per claim or step, `FILE:LINE: VERDICT  CLAIM`, then the
+//! detail indented; or the JSON of DESIGN.md.
+
+use crate::verify::CheckResult;
+
+pub fn text(results: &[CheckResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let step = r.step.map(|k| format!(" step {k}")).unwrap_or_default();
+        out.push_str(&format!(
+            "{}:{}:{} {}  {}\n",
+            r.file,
+            r.line,
+            step,
+            r.verdict.as_str(),
+            r.claim
+        ));
+        for line in r.detail.lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out
+}
+
+pub fn json(results: &[CheckResult]) -> String {
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        results: &'a [CheckResult],
+    }
+    serde_json::to_string_pretty(&Report { results }).expect("results serialise") + "\n"
+}
