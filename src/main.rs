@@ -35,7 +35,7 @@ enum Command {
         file: PathBuf,
         /// Sizes for the dims, e.g. T=2,d=3 (overrides the declared sizes).
         #[arg(long, value_parser = parse_dims)]
-        dims: Option<Vec<(String, u64)>>,
+        dims: Option<DimSizes>,
     },
     /// Parse and shape-check files; report every claim and derivation step.
     Check {
@@ -47,11 +47,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[arg(long, value_parser = parse_dims)]
-        dims: Option<Vec<(String, u64)>>,
+        dims: Option<DimSizes>,
     },
 }
 
-fn parse_dims(text: &str) -> Result<Vec<(String, u64)>, String> {
+/// `--dims T=2,d=3`.
+#[derive(Clone, Debug)]
+struct DimSizes(Vec<(String, u64)>);
+
+fn parse_dims(text: &str) -> Result<DimSizes, String> {
     text.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|pair| {
@@ -64,7 +68,8 @@ fn parse_dims(text: &str) -> Result<Vec<(String, u64)>, String> {
                 .map_err(|_| format!("`{}` is not a positive whole number", size.trim()))?;
             Ok((name.trim().to_string(), size))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()
+        .map(DimSizes)
 }
 
 fn main() -> ExitCode {
@@ -83,7 +88,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Show { file, dims } => {
             let options = LowerOptions {
-                dim_overrides: dims.unwrap_or_default(),
+                dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
             };
             match load_program(&file, &options) {
                 Ok(program) => {
@@ -112,7 +117,7 @@ fn main() -> ExitCode {
             dims,
         } => {
             let options = LowerOptions {
-                dim_overrides: dims.unwrap_or_default(),
+                dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
             };
             let mut results = Vec::new();
             let mut bad_input = false;

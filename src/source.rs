@@ -114,8 +114,12 @@ impl SourceMap {
     }
 
     /// The source text a span covers.
+    /// (Clamped to the text and to character boundaries, so it never panics.)
     pub fn slice(&self, span: Span) -> &str {
-        &self.file(span.file).text[span.start..span.end]
+        let text = &self.file(span.file).text;
+        let start = floor_char_boundary(text, span.start.min(text.len()));
+        let end = floor_char_boundary(text, span.end.clamp(start, text.len()));
+        &text[start..end]
     }
 
     /// `FILE:LINE:COLUMN` of the start of a span.

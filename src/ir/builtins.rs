@@ -524,6 +524,9 @@ impl Lowerer<'_> {
                             suggest(&k.name, keywords.iter().copied()),
                             keywords.is_empty(),
                         ) {
+                            _ if k.name == "dim" && keywords.contains(&"axis") => {
+                                d.with_help("the axis is named `axis` here, as in numpy: `axis=-1`")
+                            }
                             (Some(s), _) => d.with_help(format!("did you mean `{s}`?")),
                             (None, true) => {
                                 d.with_help(format!("`{f}` takes no keyword arguments"))

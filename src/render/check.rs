@@ -15,6 +15,9 @@ pub fn text(results: &[CheckResult]) -> String {
             r.verdict.as_str(),
             r.claim
         ));
+        if r.verdict == crate::verify::Verdict::Unchecked {
+            continue; // the summary line says it once
+        }
         for line in r.detail.lines() {
             out.push_str(&format!("    {line}\n"));
         }

@@ -39,6 +39,10 @@ pub fn blank_bracketed_lines(file: FileId, text: &str) -> Result<Lexed, Diagnost
                     out.push(bytes[i]);
                     i += 1;
                 }
+                if i < bytes.len() && bytes[i] == b'"' {
+                    out.push(b'"');
+                    i += 1;
+                }
                 continue;
             }
             b'#' => {
@@ -97,7 +101,7 @@ mod tests {
 
     #[test]
     fn brackets_in_strings_and_comments_do_not_count() {
-        let lexed = blank_bracketed_lines(FileId(0), "x = \"(\" # (\ny = 1\n").unwrap();
+        let lexed = blank_bracketed_lines(FileId(0), "x = f(\"(\", \"[\") # (\ny = 1\n").unwrap();
         assert!(lexed.unclosed.is_none());
         assert!(lexed.text.contains('\n'));
     }

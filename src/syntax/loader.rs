@@ -93,7 +93,7 @@ impl LoadState {
                 let file = sources.add(path.to_path_buf(), lossy);
                 return Err(Diagnostic::new(
                     Code::NotUtf8,
-                    Span::new(file, at, at + 1),
+                    Span::new(file, at, at + char::REPLACEMENT_CHARACTER.len_utf8()),
                     "the file is not valid UTF-8",
                 )
                 .with_label("this byte is not UTF-8")

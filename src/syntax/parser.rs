@@ -386,7 +386,11 @@ impl Builder {
         match pair.as_rule() {
             Rule::kwarg => {
                 let mut inner = pair.into_inner();
-                let name = self.ident(inner.next().unwrap());
+                let k = inner.next().unwrap();
+                let name = Ident {
+                    name: k.as_str().to_string(),
+                    span: self.span(&k),
+                };
                 let v = inner.next().unwrap();
                 let vspan = self.span(&v);
                 let value = match v.as_rule() {
@@ -548,7 +552,7 @@ fn describe_rule(rule: Rule) -> &'static str {
         | Rule::exponent
         | Rule::call
         | Rule::number => "an expression",
-        Rule::ident => "a name",
+        Rule::ident | Rule::kw_name => "a name",
         Rule::add_op | Rule::mul_op => "an operator",
         Rule::dot_t => "`.T`",
         Rule::shape => "a shape like `[T, d]`",

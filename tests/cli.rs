@@ -1,0 +1,122 @@
+//! The command line contract: exit codes, stderr diagnostics, JSON shapes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_handtrace"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn bad_input_exits_2_with_file_line_column_on_stderr() {
+    let path = scratch("bad.ht", "dim T = 4\ninput X : [T, T]\nY = X @ Wq\n");
+    for cmd in ["show", "check"] {
+        let out = run(&[cmd, path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8(out.stderr).unwrap();
+        let first = err.lines().next().unwrap();
+        assert!(
+            first.ends_with("bad.ht:3:9: error[unknown-name]: unknown name `Wq`"),
+            "{first}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["show"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    let path = scratch("ok.ht", "dim T = 4\ninput X : [T]\n");
+    assert_eq!(
+        run(&["show", path.to_str().unwrap(), "--dims", "T"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["show", path.to_str().unwrap(), "--dims", "Q=3"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["show", path.to_str().unwrap(), "--dims", "T=3"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn check_json_follows_the_design_schema() {
+    let src = "dim T = 2\ninput X : [T, T]\nY = X @ X\noutput Y\nclaim grad(X) = grad(Y) @ X.T + X.T @ grad(Y)\nclaim X = X @ X @ X.T\n\nderive grad(Y)\n  = grad(Y) * 1   # times one\n  = 1 * grad(Y)\n";
+    let path = scratch("claims.ht", src);
+    let out = run(&["check", path.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    let first = &results[0];
+    let mut keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["claim", "detail", "file", "line", "step", "verdict"]);
+    assert_eq!(first["line"], 5);
+    assert_eq!(first["step"], serde_json::Value::Null);
+    assert_eq!(first["claim"], "grad(X) = grad(Y) @ X.T + X.T @ grad(Y)");
+    assert_eq!(first["verdict"], "unchecked");
+    assert_eq!(results[2]["step"], 1);
+    assert_eq!(results[2]["line"], 9);
+    assert_eq!(results[3]["claim"], "grad(Y) * 1 = 1 * grad(Y)");
+}
+
+#[test]
+fn check_reports_a_claim_error_and_continues() {
+    let src = "dim T = 2\ndim d = 3\ninput X : [T, d]\nclaim X = X.T\nclaim X = X + 0\n";
+    let path = scratch("claim_error.ht", src);
+    let out = run(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("claim_error.ht:4: error  X = X.T"), "{text}");
+    assert!(
+        text.contains("claim_error.ht:5: unchecked  X = X + 0"),
+        "{text}"
+    );
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("the two sides of the claim have different shapes: [T, d] and [d, T]"));
+}
+
+#[test]
+fn check_takes_several_files_and_says_plainly_that_claims_are_not_verified() {
+    let a = scratch("a.ht", "dim n = 2\ninput A : [n, n]\nclaim A.T.T = A\n");
+    let b = scratch("b.ht", "dim n = 2\ninput B : [n]\n");
+    let out = run(&["check", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("2 of 2 files parsed and shape-checked"),
+        "{text}"
+    );
+    assert!(text.contains("1 not verified"), "{text}");
+}

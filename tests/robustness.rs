@@ -1,0 +1,269 @@
+//! Bad or extreme input never panics: property tests over the parser and shape checker,
+//! deep nesting at the limit, and very long expressions.
+
+use handtrace::diag::Code;
+use handtrace::ir::LowerOptions;
+use handtrace::load_program_text;
+use proptest::prelude::*;
+use std::path::Path;
+
+const HEAD: &str = "dim T = 3\ndim d = 2\ninput X : [T, d]\ninput v : [d]\nparam W : [d, d]\nparam A : [T, T]\nconst c = 1/2\n";
+
+/// Load `src`; any outcome is fine except a panic (the proptest harness turns one into a failure).
+fn load(src: &str) -> Result<handtrace::ir::Program, handtrace::LoadError> {
+    load_program_text(Path::new("fuzz.ht"), src, &LowerOptions::default())
+}
+
+/// Everything that renders must render without panicking too.
+fn load_and_render(src: &str) {
+    match load(src) {
+        Ok(p) => {
+            let _ = handtrace::render::show::show(&p);
+            let _ = handtrace::verify::check_program(&p, Path::new("fuzz.ht"));
+        }
+        Err(e) => {
+            assert!(!e.diagnostics.is_empty());
+            let _ = e.render(false);
+        }
+    }
+}
+
+const TOKENS: &[&str] = &[
+    "dim ",
+    "input ",
+    "param ",
+    "data ",
+    "const ",
+    "output ",
+    "loss ",
+    "fn ",
+    "return ",
+    "use ",
+    "claim ",
+    "derive ",
+    "X",
+    "W",
+    "v",
+    "A",
+    "c",
+    "T",
+    "d",
+    "x",
+    "y",
+    "Y",
+    "=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "@",
+    "**",
+    ".T",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    "->",
+    "\n",
+    "\n",
+    " ",
+    "1",
+    "0",
+    "2.5",
+    "1e-3",
+    "-1",
+    "\"ij,jk->ik\"",
+    "\"",
+    "#",
+    "# note\n",
+    "softmax",
+    "sum",
+    "mean",
+    "rowsum",
+    "causal",
+    "reshape",
+    "permute",
+    "einsum",
+    "trace",
+    "eye",
+    "layernorm",
+    "grad",
+    "axis=",
+    "keepdims=",
+    "true",
+    "exp",
+    "sqrt",
+    "max",
+    "transpose",
+    ";",
+    "γ",
+    "\t",
+    "\r\n",
+];
+
+fn token_soup() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(TOKENS), 0..60).prop_map(|t| t.concat())
+}
+
+/// Random expressions over the header's tensors; shapes may or may not fit.
+fn expr() -> impl Strategy<Value = String> {
+    let leaf = prop::sample::select(vec!["X", "v", "W", "A", "c", "d", "T", "2", "pi", "(1/3)"])
+        .prop_map(str::to_string);
+    leaf.prop_recursive(6, 64, 3, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                prop::sample::select(vec!["+", "-", "*", "/", "@"]),
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            (
+                prop::sample::select(vec![
+                    "exp", "log", "sqrt", "tanh", "gelu", "Phi", "relu", "causal", "trace",
+                    "rowsum"
+                ]),
+                inner.clone()
+            )
+                .prop_map(|(f, a)| format!("{f}({a})")),
+            (
+                prop::sample::select(vec!["sum", "mean", "max", "softmax", "logsoftmax"]),
+                inner.clone(),
+                -3i32..3
+            )
+                .prop_map(|(f, a, k)| format!("{f}({a}, axis={k})")),
+            (inner.clone(), any::<bool>())
+                .prop_map(|(a, k)| format!("sum({a}, axis=0, keepdims={k})")),
+            inner.clone().prop_map(|a| format!("{a}.T")),
+            inner.clone().prop_map(|a| format!("-{a}")),
+            inner.clone().prop_map(|a| format!("{a} ** 2")),
+            inner.clone().prop_map(|a| format!("reshape({a}, [T, d])")),
+            inner.clone().prop_map(|a| format!("permute({a}, [1, 0])")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| format!("einsum(\"ij,jk->ik\", {a}, {b})")),
+            inner.prop_map(|a| format!("transpose({a}, 0, 1)")),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 384, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
+        load_and_render(&src);
+    }
+
+    #[test]
+    fn token_soup_never_panics(src in token_soup()) {
+        load_and_render(&src);
+        load_and_render(&format!("{HEAD}{src}"));
+    }
+
+    #[test]
+    fn random_expressions_are_shape_checked_without_panics(e in expr(), f in expr()) {
+        load_and_render(&format!("{HEAD}Y = {e}\nZ = {f}\nclaim {e} = {f}\n"));
+    }
+
+    #[test]
+    fn mutated_examples_never_panic(
+        which in 0usize..64,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(TOKENS), any::<bool>()), 1..6),
+    ) {
+        let mut files: Vec<_> = std::fs::read_dir("examples").unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        let mut src = std::fs::read_to_string(&files[which % files.len()]).unwrap();
+        for (at, token, delete) in edits {
+            let mut i = at.index(src.len() + 1);
+            while !src.is_char_boundary(i) { i -= 1; }
+            if delete {
+                let mut j = (i + token.len()).min(src.len());
+                while !src.is_char_boundary(j) { j -= 1; }
+                src.replace_range(i..j, "");
+            } else {
+                src.insert_str(i, token);
+            }
+        }
+        // Relative `use` paths resolve against examples/.
+        let _ = load_program_text(Path::new("examples/mutated.ht"), &src, &LowerOptions::default());
+    }
+}
+
+#[test]
+fn nesting_at_the_limit_works() {
+    let n = handtrace::syntax::lexical::MAX_NESTING;
+    let cases = [
+        format!("{HEAD}Y = {}X{}\n", "(".repeat(n), ")".repeat(n)),
+        format!("{HEAD}Y = {}X{}\n", "exp(".repeat(n), ")".repeat(n)),
+        format!("{HEAD}Y = {}X{}\n", "-(".repeat(n), ")".repeat(n)),
+        format!(
+            "{HEAD}Y = {}X{}\n",
+            "softmax(".repeat(n),
+            ", axis=-1)".repeat(n)
+        ),
+    ];
+    for src in cases {
+        // Run on a thread with the default 2 MiB test stack, like any library user's thread.
+        let p = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                load(&src)
+                    .map(|p| p.graph.len())
+                    .map_err(|e| e.render(false))
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(p.is_ok(), "{p:?}");
+    }
+}
+
+#[test]
+fn deeper_nesting_is_an_error_not_a_crash() {
+    let src = format!("{HEAD}Y = {}X{}\n", "[(".repeat(5000), ")]".repeat(5000));
+    let e = load(&src).unwrap_err();
+    assert_eq!(e.diagnostics[0].code, Code::TooDeep);
+}
+
+#[test]
+fn thousands_of_terms_work() {
+    for op in ["+", "*", "-", "/"] {
+        let terms = vec!["X"; 5000].join(&format!(" {op} "));
+        let p = load(&format!("{HEAD}Y = {terms}\n")).unwrap();
+        let y = p.tensor_by_name("Y").unwrap();
+        assert_eq!(handtrace::render::show::show(&p).lines().count(), 8);
+        assert_eq!(p.shape_of(y).len(), 2);
+    }
+    // A long chain of matrix products, unary minus signs and transposes.
+    let chain = vec!["A"; 3000].join(" @ ");
+    let minus = "-".repeat(3000);
+    let transposes = ".T".repeat(3000);
+    let p = load(&format!("{HEAD}Y = {chain} @ {minus}X{transposes}\n")).unwrap();
+    assert!(p.graph.len() > 9000);
+    // A long expression split across lines inside brackets.
+    let lines = vec!["X"; 2000].join(" +\n   ");
+    load(&format!("{HEAD}Y = ({lines})\n")).unwrap();
+}
+
+#[test]
+fn fn_calls_nested_past_the_limit_are_an_error() {
+    let chain = |n: usize| {
+        let mut src =
+            String::from("dim T = 2\ninput X : [T]\nfn f0(x: [N]) -> [N] {\n  return x\n}\n");
+        for i in 1..=n {
+            src.push_str(&format!(
+                "fn f{i}(x: [N]) -> [N] {{\n  return f{}(x)\n}}\n",
+                i - 1
+            ));
+        }
+        format!("{src}Y = f{n}(X)\n")
+    };
+    let e = load(&chain(40)).unwrap_err();
+    assert_eq!(e.diagnostics[0].code, Code::TooDeep);
+    if let Err(e) = load(&chain(20)) {
+        panic!("{}", e.render(false));
+    }
+}
