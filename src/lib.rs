@@ -9,6 +9,7 @@
 //! and the renderers.
 
 pub mod diag;
+pub mod exact;
 pub mod ir;
 pub mod render;
 pub mod source;

@@ -37,6 +37,23 @@ enum Command {
         #[arg(long, value_parser = parse_dims)]
         dims: Option<DimSizes>,
     },
+    /// Every named tensor of the forward pass with its exact (or certified) values.
+    Trace {
+        file: PathBuf,
+        /// JSON naming leaves (and `grad(O)`): {"X": [[1, "1/2"], ["-3/4", 2]]}.
+        #[arg(long)]
+        inputs: Option<PathBuf>,
+        /// Seed for the random small rationals of leaves not given in --inputs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_parser = parse_dims)]
+        dims: Option<DimSizes>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Width asked of every enclosure, in bits (raised automatically inside).
+        #[arg(long, default_value_t = handtrace::exact::run::DEFAULT_TARGET_BITS, value_parser = clap::value_parser!(u32).range(8..=100_000))]
+        precision: u32,
+    },
     /// Parse and shape-check files; report every claim and derivation step.
     Check {
         #[arg(required = true)]
@@ -106,6 +123,65 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprint!("{}", e.render(color));
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Trace {
+            file,
+            inputs,
+            seed,
+            dims,
+            format,
+            precision,
+        } => {
+            let options = LowerOptions {
+                dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
+            };
+            let program = match load_program(&file, &options) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprint!("{}", e.render(color));
+                    return ExitCode::from(2);
+                }
+            };
+            let given = match inputs {
+                None => Default::default(),
+                Some(path) => {
+                    let parsed = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                        .and_then(|text| handtrace::exact::inputs::parse_inputs(&program, &text));
+                    match parsed {
+                        Ok(g) => g,
+                        Err(e) => {
+                            eprintln!("{}: error[inputs]: {e}", path.display());
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+            };
+            let leaves = handtrace::exact::inputs::leaf_values(&program, seed, &given.leaves);
+            match handtrace::exact::run::trace(&program, leaves, precision) {
+                Ok(trace) => {
+                    match format {
+                        Format::Json => print!("{}", render::trace::json(&program, &trace)),
+                        Format::Text => print!("{}", render::trace::text(&program, &trace, seed)),
+                    }
+                    if !trace.too_wide.is_empty() {
+                        eprintln!(
+                            "warning: {} tensor(s) have enclosures wider than 2^-{precision} even at {} working bits",
+                            trace.too_wide.len(),
+                            trace.prec.bits
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let at = e
+                        .tensor
+                        .map(|t| program.sources.location(program.tensor(t).span))
+                        .unwrap_or_else(|| file.display().to_string());
+                    eprintln!("{at}: error[evaluation]: {}", e.message(&program));
                     ExitCode::from(2)
                 }
             }

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod show;
+pub mod trace;
 
 use crate::diag::Diagnostic;
 use crate::ir::Program;

@@ -1,0 +1,321 @@
+//! The exact evaluator: a program's graph evaluated on rational tensors.
+//!
+//! Owns evaluating [`Graph`] nodes in index (topological) order over any [`Scalar`]: [`Num`]
+//! for values, `Dual` for forward-mode derivatives. Composite ops are built from the scalar
+//! primitives here, as they are defined on paper: softmax from exp and sums
+//! (`p_i = 1 / Σ_j exp(x_j − x_i)`, which needs no max-subtraction since nothing is rounded),
+//! logsoftmax `= −log Σ_j exp(x_j − x_i)`, layer norm from means and sqrt, Φ from erf,
+//! GELU as x·Φ(x), sigmoid as 1/(1 + e^(−x)).
+//!
+//! Invariants: only nodes the requested roots depend on are evaluated; every failure names
+//! the node, so callers can say which statement failed.
+
+use super::funcs;
+use super::num::{int, Num, NumError, Prec};
+use super::scalar::{exact, SResult, Scalar};
+use super::tensor::{self, Tensor};
+use crate::ir::{Func, NodeId, Op, Program, ReduceKind, TensorId};
+use num_rational::BigRational;
+use std::collections::HashMap;
+
+/// A failure at a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalError {
+    pub node: NodeId,
+    pub error: NumError,
+}
+
+/// Values of the program's leaves (and, for claims, of `grad(...)` symbols).
+pub struct Env<S> {
+    pub leaves: HashMap<TensorId, Tensor<S>>,
+}
+
+/// Evaluate every node that `roots` depend on. Entry `i` of the result is `Some` for each
+/// evaluated node.
+pub fn eval<S: Scalar>(
+    program: &Program,
+    env: &Env<S>,
+    roots: &[NodeId],
+    prec: Prec,
+) -> Result<Vec<Option<Tensor<S>>>, EvalError> {
+    let graph = &program.graph;
+    let mut needed = vec![false; graph.len()];
+    for r in roots {
+        needed[r.0 as usize] = true;
+    }
+    for i in (0..graph.len()).rev() {
+        if needed[i] {
+            for a in &graph.node(NodeId(i as u32)).args {
+                needed[a.0 as usize] = true;
+            }
+        }
+    }
+    let mut values: Vec<Option<Tensor<S>>> = vec![None; graph.len()];
+    for i in 0..graph.len() {
+        if !needed[i] {
+            continue;
+        }
+        let id = NodeId(i as u32);
+        let v = eval_node(program, env, &values, id, prec)
+            .map_err(|error| EvalError { node: id, error })?;
+        values[i] = Some(v);
+    }
+    Ok(values)
+}
+
+fn scalar_tensor<S: Scalar>(s: S) -> Tensor<S> {
+    Tensor::from_elem(ndarray::IxDyn(&[]), s)
+}
+
+fn sizes(program: &Program, node: NodeId) -> SResult<Vec<usize>> {
+    program
+        .graph
+        .shape(node)
+        .iter()
+        .map(|d| {
+            program
+                .dims
+                .eval(d)
+                .and_then(|v| crate::ir::DimPoly::positive_integer(&v))
+                .map(|v| v as usize)
+                .ok_or_else(|| NumError::Undecided("a size is not a positive whole number".into()))
+        })
+        .collect()
+}
+
+fn eval_node<S: Scalar>(
+    program: &Program,
+    env: &Env<S>,
+    values: &[Option<Tensor<S>>],
+    id: NodeId,
+    p: Prec,
+) -> SResult<Tensor<S>> {
+    let node = program.graph.node(id);
+    let arg = |i: usize| {
+        values[node.args[i].0 as usize]
+            .as_ref()
+            .expect("arguments are evaluated first")
+    };
+    Ok(match &node.op {
+        Op::Leaf(t) => {
+            let v = env.leaves.get(t).ok_or_else(|| {
+                NumError::Undecided(format!("no value for `{}`", program.tensor(*t).name))
+            })?;
+            let want = sizes(program, id)?;
+            if v.shape() != want.as_slice() {
+                return Err(NumError::Undecided(format!(
+                    "`{}` has shape {:?}, expected {:?}",
+                    program.tensor(*t).name,
+                    v.shape(),
+                    want
+                )));
+            }
+            v.clone()
+        }
+        Op::Literal(r) => scalar_tensor(S::constant(Num::exact(r.clone()))),
+        Op::Pi => scalar_tensor(S::constant(funcs::pi(p))),
+        Op::DimSize(d) => {
+            let v = program
+                .dims
+                .eval(d)
+                .ok_or_else(|| NumError::Undecided("a dim has no size".into()))?;
+            scalar_tensor(S::constant(Num::exact(v)))
+        }
+        Op::Neg => tensor::map(arg(0), |x| x.neg())?,
+        Op::Add => tensor::zip(arg(0), arg(1), |a, b| a.add(b, p))?,
+        Op::Sub => tensor::zip(arg(0), arg(1), |a, b| a.sub(b, p))?,
+        Op::Mul => tensor::zip(arg(0), arg(1), |a, b| a.mul(b, p))?,
+        Op::Div => tensor::zip(arg(0), arg(1), |a, b| a.div(b, p))?,
+        Op::MatMul => tensor::matmul(arg(0), arg(1), p)?,
+        Op::Pow(e) => tensor::map(arg(0), |x| x.powr(e, p))?,
+        Op::Func(f) => tensor::map(arg(0), |x| func(*f, x, p))?,
+        Op::Reduce {
+            kind,
+            axes,
+            keepdims,
+        } => {
+            let count = int(axes.iter().map(|&i| arg(0).shape()[i] as i64).product());
+            tensor::reduce(arg(0), axes, *keepdims, |lane| match kind {
+                ReduceKind::Sum => tensor::sum_lane(lane, p),
+                ReduceKind::Mean => {
+                    tensor::sum_lane(lane, p)?.div(&S::constant(Num::exact(count.clone())), p)
+                }
+                ReduceKind::Max => S::extreme(lane, true),
+                ReduceKind::Min => S::extreme(lane, false),
+            })?
+        }
+        Op::Softmax { axis } => tensor::map_lanes(arg(0), &[*axis], true, |lane| softmax(lane, p))?,
+        Op::LogSoftmax { axis } => {
+            tensor::map_lanes(arg(0), &[*axis], true, |lane| logsoftmax(lane, p))?
+        }
+        Op::Causal => {
+            let a = arg(0).as_standard_layout().into_owned();
+            let mut out = a.clone();
+            let r = a.ndim();
+            for (idx, v) in out.indexed_iter_mut() {
+                if idx[r - 1] > idx[r - 2] {
+                    *v = S::neg_inf();
+                }
+            }
+            out
+        }
+        Op::SwapAxes(i, j) => {
+            let mut a = arg(0).clone();
+            a.swap_axes(*i, *j);
+            a.as_standard_layout().into_owned()
+        }
+        Op::Reshape => {
+            let want = sizes(program, id)?;
+            tensor::from_vec(&want, tensor::entries(arg(0)))?
+        }
+        Op::Permute(perm) => arg(0)
+            .clone()
+            .permuted_axes(ndarray::IxDyn(perm))
+            .as_standard_layout()
+            .into_owned(),
+        Op::Einsum(spec) => {
+            let ops: Vec<&Tensor<S>> = (0..node.args.len()).map(arg).collect();
+            tensor::einsum(spec, &ops, p)?
+        }
+        Op::Trace => {
+            let a = arg(0);
+            let r = a.ndim();
+            let n = a.shape()[r - 1];
+            let diag = a.as_standard_layout().into_owned();
+            // Move the two matrix axes last (they are) and sum the diagonal of each matrix.
+            tensor::map_lanes(&diag, &[r - 2, r - 1], false, |lane| {
+                let d: Vec<S> = (0..n).map(|i| lane[i * n + i].clone()).collect();
+                Ok(vec![tensor::sum_lane(&d, p)?])
+            })?
+        }
+        Op::Eye => {
+            let want = sizes(program, id)?;
+            let n = want[0];
+            let data = (0..n * n)
+                .map(|k| exact(i64::from(k / n == k % n)))
+                .collect();
+            tensor::from_vec(&want, data)?
+        }
+        Op::LayerNorm => {
+            let (x, g, b, eps) = (arg(0), arg(1), arg(2), arg(3));
+            let y = normalize(x, eps, true, p)?;
+            let y = tensor::zip(&y, g, |a, c| a.mul(c, p))?;
+            tensor::zip(&y, b, |a, c| a.add(c, p))?
+        }
+        Op::RmsNorm => {
+            let (x, g, eps) = (arg(0), arg(1), arg(2));
+            let y = normalize(x, eps, false, p)?;
+            tensor::zip(&y, g, |a, c| a.mul(c, p))?
+        }
+        Op::GradOf(t) => {
+            return Err(NumError::Undecided(format!(
+                "grad({}) has no value here: gradients are computed by the reverse-mode engine",
+                program.tensor(*t).name
+            )))
+        }
+        Op::FnParam(_) => return Err(NumError::Undecided("a fn parameter outside its fn".into())),
+    })
+}
+
+/// An elementwise function from the primitives.
+pub fn func<S: Scalar>(f: Func, x: &S, p: Prec) -> SResult<S> {
+    let half = S::constant(Num::exact(BigRational::new(1.into(), 2.into())));
+    let one: S = exact(1);
+    match f {
+        Func::Exp => x.exp(p),
+        Func::Log => x.log(p),
+        Func::Sqrt => x.powr(&BigRational::new(1.into(), 2.into()), p),
+        Func::Tanh => x.tanh(p),
+        Func::Erf => x.erf(p),
+        Func::Relu => x.relu(),
+        // σ(x) = 1 / (1 + e^(−x))
+        Func::Sigmoid => one.div(&one.add(&x.neg()?.exp(p)?, p)?, p),
+        Func::Silu => x.mul(&func(Func::Sigmoid, x, p)?, p),
+        // Φ(x) = (1 + erf(x/√2)) / 2
+        Func::Phi => {
+            let inv_sqrt2 = S::constant(funcs::sqrt(
+                &Num::exact(BigRational::new(1.into(), 2.into())),
+                p,
+            )?);
+            one.add(&x.mul(&inv_sqrt2, p)?.erf(p)?, p)?.mul(&half, p)
+        }
+        Func::Gelu => x.mul(&func(Func::Phi, x, p)?, p),
+        // x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))
+        Func::GeluTanh => {
+            let c = S::constant(funcs::sqrt(&Num::from_int(2).div(&funcs::pi(p), p)?, p)?);
+            let k = S::constant(Num::exact(BigRational::new(44715.into(), 1_000_000.into())));
+            let inner = x.add(&k.mul(&x.powr(&int(3), p)?, p)?, p)?.mul(&c, p)?;
+            x.mul(&half, p)?.mul(&one.add(&inner.tanh(p)?, p)?, p)
+        }
+    }
+}
+
+/// softmax of a lane: p_i = 1 / Σ_j exp(x_j − x_i); masked (−∞) entries get exactly 0.
+fn softmax<S: Scalar>(lane: &[S], p: Prec) -> SResult<Vec<S>> {
+    if lane.iter().all(|x| x.value().is_neg_inf()) {
+        return Err(NumError::NegInfinity(
+            "softmax of a row that is entirely masked",
+        ));
+    }
+    lane.iter()
+        .map(|xi| {
+            if xi.value().is_neg_inf() {
+                return Ok(exact(0));
+            }
+            let mut total: S = exact(0);
+            for xj in lane {
+                total = total.add(&xj.sub(xi, p)?.exp(p)?, p)?;
+            }
+            exact::<S>(1).div(&total, p)
+        })
+        .collect()
+}
+
+/// logsoftmax of a lane: −log Σ_j exp(x_j − x_i); masked entries stay −∞.
+fn logsoftmax<S: Scalar>(lane: &[S], p: Prec) -> SResult<Vec<S>> {
+    if lane.iter().all(|x| x.value().is_neg_inf()) {
+        return Err(NumError::NegInfinity(
+            "logsoftmax of a row that is entirely masked",
+        ));
+    }
+    lane.iter()
+        .map(|xi| {
+            if xi.value().is_neg_inf() {
+                return Ok(S::neg_inf());
+            }
+            let mut total: S = exact(0);
+            for xj in lane {
+                total = total.add(&xj.sub(xi, p)?.exp(p)?, p)?;
+            }
+            total.log(p)?.neg()
+        })
+        .collect()
+}
+
+/// (x − mean) / sqrt(var + eps) over the last axis (layer norm), or x / sqrt(mean(x²) + eps)
+/// (RMS norm), from means and a square root.
+fn normalize<S: Scalar>(
+    x: &Tensor<S>,
+    eps: &Tensor<S>,
+    center: bool,
+    p: Prec,
+) -> SResult<Tensor<S>> {
+    let last = x.ndim() - 1;
+    let n = S::constant(Num::exact(int(x.shape()[last] as i64)));
+    let mean = |t: &Tensor<S>| {
+        tensor::reduce(t, &[last], true, |lane| {
+            tensor::sum_lane(lane, p)?.div(&n, p)
+        })
+    };
+    let centered = if center {
+        let mu = mean(x)?;
+        tensor::zip(x, &mu, |a, b| a.sub(b, p))?
+    } else {
+        x.clone()
+    };
+    let sq = tensor::map(&centered, |a| a.powr(&int(2), p))?;
+    let var = mean(&sq)?;
+    let half = BigRational::new(1.into(), 2.into());
+    let denom = tensor::zip(&var, eps, |a, e| a.add(e, p)?.powr(&half, p))?;
+    tensor::zip(&centered, &denom, |a, d| a.div(d, p))
+}

@@ -1,0 +1,264 @@
+//! Check-point inputs: seeded random small rationals, or values read from JSON.
+//!
+//! Owns the reproducible generator (SplitMix64: the same seed gives the same inputs on every
+//! machine) and the `--inputs` JSON format: `{"X": [[1, "1/2"], ["-3/4", 2]], "grad(O)": ...}`
+//! with integers or exact rational/decimal strings. Leaves not named get random values.
+//! Random entries are n/d with n in −9..=9 and d in 1..=4.
+
+use super::num::Num;
+use super::tensor::{self, Tensor};
+use crate::ir::{Program, TensorId, TensorKind};
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// SplitMix64: tiny, fast and fully specified, so streams are identical everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n small: the modulo bias is below 2^-58).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// A small rational n/d, n in −9..=9, d in 1..=4.
+    pub fn small_rational(&mut self) -> BigRational {
+        let n = self.below(19) as i64 - 9;
+        let d = self.below(4) as i64 + 1;
+        BigRational::new(n.into(), d.into())
+    }
+
+    pub fn tensor(&mut self, shape: &[usize]) -> Tensor<Num> {
+        let count: usize = shape.iter().product();
+        let data = (0..count)
+            .map(|_| Num::exact(self.small_rational()))
+            .collect();
+        tensor::from_vec(shape, data).expect("shape and data agree")
+    }
+}
+
+/// The sizes of a tensor's shape at the sizes in use.
+pub fn concrete_shape(program: &Program, t: TensorId) -> Vec<usize> {
+    program
+        .shape_of(t)
+        .iter()
+        .map(|d| {
+            program
+                .dims
+                .eval(d)
+                .and_then(|v| crate::ir::DimPoly::positive_integer(&v))
+                .unwrap_or(1) as usize
+        })
+        .collect()
+}
+
+/// Values for every leaf: from `given` where named, else random from `seed` (drawn in
+/// declaration order, so adding a JSON value for one leaf does not change the others).
+pub fn leaf_values(
+    program: &Program,
+    seed: u64,
+    given: &HashMap<TensorId, Tensor<Num>>,
+) -> HashMap<TensorId, Tensor<Num>> {
+    let mut rng = Rng::new(seed);
+    let mut out = HashMap::new();
+    for (i, t) in program.tensors.iter().enumerate() {
+        if !matches!(t.kind, TensorKind::Leaf(_)) {
+            continue;
+        }
+        let id = TensorId(i as u32);
+        let shape = concrete_shape(program, id);
+        let random = rng.tensor(&shape);
+        out.insert(id, given.get(&id).cloned().unwrap_or(random));
+    }
+    out
+}
+
+/// Values read from `--inputs` JSON.
+#[derive(Debug, Default)]
+pub struct GivenInputs {
+    pub leaves: HashMap<TensorId, Tensor<Num>>,
+    /// `"grad(O)"`: the upstream gradient of the output.
+    pub upstream: Option<Tensor<Num>>,
+}
+
+/// Parse `--inputs` JSON against the program's leaves; errors are sentences for the user.
+pub fn parse_inputs(program: &Program, text: &str) -> Result<GivenInputs, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("the inputs are not valid JSON: {e}"))?;
+    let Value::Object(map) = value else {
+        return Err("the inputs must be a JSON object: {\"X\": [[1, \"1/2\"]], ...}".into());
+    };
+    let mut out = GivenInputs::default();
+    for (key, v) in map {
+        let (tensor, is_upstream) = match key
+            .strip_prefix("grad(")
+            .and_then(|k| k.strip_suffix(')'))
+        {
+            Some(name) => {
+                let target = program
+                    .target
+                    .as_ref()
+                    .filter(|t| program.tensor(t.tensor).name == name);
+                match target {
+                    Some(t) if t.kind == crate::ir::TargetKind::Output => (t.tensor, true),
+                    _ => {
+                        return Err(format!(
+                            "\"{key}\": only the upstream gradient of the `output` can be given"
+                        ))
+                    }
+                }
+            }
+            None => {
+                let id = program
+                    .tensor_by_name(&key)
+                    .filter(|&id| matches!(program.tensor(id).kind, TensorKind::Leaf(_)))
+                    .ok_or_else(|| {
+                        let leaves: Vec<&str> = program.tensors.iter().filter(|t| matches!(t.kind, TensorKind::Leaf(_))).map(|t| t.name.as_str()).collect();
+                        format!("\"{key}\" is not an input, param or data leaf of this program (its leaves: {})", leaves.join(", "))
+                    })?;
+                (id, false)
+            }
+        };
+        let shape = concrete_shape(program, tensor);
+        let mut data = Vec::new();
+        let mut found_shape = Vec::new();
+        flatten(&v, 0, &mut found_shape, &mut data).map_err(|e| format!("\"{key}\": {e}"))?;
+        if found_shape != shape {
+            return Err(format!(
+                "\"{key}\" has shape {found_shape:?}, but the program needs {shape:?}"
+            ));
+        }
+        let t = tensor::from_vec(&shape, data.into_iter().map(Num::exact).collect())
+            .map_err(|e| e.to_string())?;
+        if is_upstream {
+            out.upstream = Some(t);
+        } else {
+            out.leaves.insert(tensor, t);
+        }
+    }
+    Ok(out)
+}
+
+/// Read nested arrays; record the shape at the first visit of each depth, then check it.
+fn flatten(
+    v: &Value,
+    depth: usize,
+    shape: &mut Vec<usize>,
+    out: &mut Vec<BigRational>,
+) -> Result<(), String> {
+    match v {
+        Value::Array(items) => {
+            if shape.len() == depth {
+                if out.is_empty() || depth > 0 {
+                    shape.push(items.len());
+                } else {
+                    return Err("ragged nesting: entries at different depths".into());
+                }
+            } else if shape.len() < depth || shape[depth] != items.len() {
+                return Err(format!(
+                    "ragged array: a row of length {} where {} was expected",
+                    items.len(),
+                    shape.get(depth).copied().unwrap_or(0)
+                ));
+            }
+            for item in items {
+                flatten(item, depth + 1, shape, out)?;
+            }
+            Ok(())
+        }
+        Value::Number(n) => {
+            if shape.len() != depth {
+                return Err("ragged nesting: entries at different depths".into());
+            }
+            out.push(parse_entry(&n.to_string())?);
+            Ok(())
+        }
+        Value::String(s) => {
+            if shape.len() != depth {
+                return Err("ragged nesting: entries at different depths".into());
+            }
+            out.push(parse_entry(s)?);
+            Ok(())
+        }
+        other => Err(format!(
+            "{other} is not a number: use integers or strings like \"-3/4\" or \"0.5\""
+        )),
+    }
+}
+
+/// `3`, `-3/4`, `0.5`, `1e-3` as an exact rational.
+pub fn parse_entry(text: &str) -> Result<BigRational, String> {
+    let t = text.trim();
+    let bad = || format!("`{t}` is not an exact number (write integers, p/q or decimals)");
+    if let Some((n, d)) = t.split_once('/') {
+        let n: BigInt = n.trim().parse().map_err(|_| bad())?;
+        let d: BigInt = d.trim().parse().map_err(|_| bad())?;
+        if d == BigInt::from(0) {
+            return Err(format!("`{t}` divides by zero"));
+        }
+        return Ok(BigRational::new(n, d));
+    }
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let valid = !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        && body.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    if !valid {
+        return Err(bad());
+    }
+    let r = crate::syntax::parser::parse_decimal(body);
+    Ok(if neg { -r } else { r })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_traits::Signed;
+
+    #[test]
+    fn the_generator_is_fixed() {
+        // SplitMix64's published first output for seed 0.
+        assert_eq!(Rng::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);
+        let mut r = Rng::new(7);
+        for _ in 0..1000 {
+            let x = r.small_rational();
+            assert!(x.numer().abs() <= 9.into() && *x.denom() <= 4.into());
+        }
+    }
+
+    #[test]
+    fn entries_are_exact() {
+        assert_eq!(
+            parse_entry("-3/4").unwrap(),
+            BigRational::new((-3).into(), 4.into())
+        );
+        assert_eq!(
+            parse_entry("0.5").unwrap(),
+            BigRational::new(1.into(), 2.into())
+        );
+        assert_eq!(
+            parse_entry("-1e-2").unwrap(),
+            BigRational::new((-1).into(), 100.into())
+        );
+        assert!(parse_entry("1/0").is_err());
+        assert!(parse_entry("abc").is_err());
+    }
+}

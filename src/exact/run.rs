@@ -1,0 +1,164 @@
+//! Running the evaluator to a certified width: precision raising, and forward-mode
+//! directional derivatives.
+//!
+//! Owns the precision policy. A run asks for `target` bits: every enclosure must be narrower
+//! than 2^-target relative to its magnitude. The evaluator works with `target + 32` bits and,
+//! when an enclosure is too wide or a comparison undecided, doubles the extra bits, up to
+//! [`MAX_RAISES`] times; what still fails is reported, never passed off as exact.
+
+use super::eval::{eval, Env, EvalError};
+use super::num::{Num, NumError, Prec};
+use super::scalar::{Dual, Scalar};
+use super::tensor::{self, MapvRef, Tensor};
+use crate::ir::{NodeId, Program, TensorId};
+use std::collections::HashMap;
+
+/// How many times the working precision is raised before giving up.
+pub const MAX_RAISES: u32 = 4;
+
+/// Default requested width, in bits.
+pub const DEFAULT_TARGET_BITS: u32 = 128;
+
+/// The values of every named tensor of the forward pass.
+#[derive(Debug)]
+pub struct Trace {
+    /// In program order: every leaf, const, statement and inlined local.
+    pub values: Vec<(TensorId, Tensor<Num>)>,
+    /// Working precision of the run that succeeded.
+    pub prec: Prec,
+    /// Tensors with an entry wider than asked, even at the highest precision tried.
+    pub too_wide: Vec<TensorId>,
+}
+
+/// A run that failed at a node.
+#[derive(Debug, Clone)]
+pub struct RunError {
+    pub node: NodeId,
+    pub error: NumError,
+    /// The named tensor whose computation failed.
+    pub tensor: Option<TensorId>,
+}
+
+impl RunError {
+    pub fn message(&self, program: &Program) -> String {
+        match self.tensor {
+            Some(t) => {
+                let tensor = program.tensor(t);
+                let line = program.sources.line(tensor.span);
+                format!(
+                    "{} in `{}` (line {}): {}",
+                    self.error,
+                    tensor.name,
+                    line,
+                    crate::ir::normalize_text(program.sources.slice(tensor.span))
+                )
+            }
+            None => self.error.to_string(),
+        }
+    }
+}
+
+/// The named tensor a node belongs to: the first one created at or after it.
+pub fn owner(program: &Program, node: NodeId) -> Option<TensorId> {
+    program
+        .tensors
+        .iter()
+        .position(|t| t.node >= node)
+        .map(|i| TensorId(i as u32))
+}
+
+fn wrap(program: &Program, e: EvalError) -> RunError {
+    RunError {
+        node: e.node,
+        error: e.error,
+        tensor: owner(program, e.node),
+    }
+}
+
+/// Evaluate every named tensor to `target_bits`.
+pub fn trace(
+    program: &Program,
+    leaves: HashMap<TensorId, Tensor<Num>>,
+    target_bits: u32,
+) -> Result<Trace, RunError> {
+    let env = Env { leaves };
+    let roots: Vec<NodeId> = program.tensors.iter().map(|t| t.node).collect();
+    let mut extra = 32;
+    let mut attempt = 0;
+    loop {
+        let prec = Prec::new(target_bits + extra);
+        match eval(program, &env, &roots, prec) {
+            Ok(values) => {
+                let named: Vec<(TensorId, Tensor<Num>)> = program
+                    .tensors
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        (
+                            TensorId(i as u32),
+                            values[t.node.0 as usize]
+                                .clone()
+                                .expect("roots are evaluated"),
+                        )
+                    })
+                    .collect();
+                let too_wide: Vec<TensorId> = named
+                    .iter()
+                    .filter(|(_, v)| v.iter().any(|x| !x.is_tight(target_bits)))
+                    .map(|(t, _)| *t)
+                    .collect();
+                if too_wide.is_empty() || attempt == MAX_RAISES {
+                    return Ok(Trace {
+                        values: named,
+                        prec,
+                        too_wide,
+                    });
+                }
+            }
+            Err(e) if matches!(e.error, NumError::Undecided(_)) && attempt < MAX_RAISES => {}
+            Err(e) => return Err(wrap(program, e)),
+        }
+        attempt += 1;
+        extra *= 2;
+    }
+}
+
+/// The directional derivative of `root` at the point `leaves` along `direction` (per leaf;
+/// leaves not named move with tangent 0), computed in forward mode on the primitive
+/// definitions of every op. Raises precision like [`trace`].
+pub fn directional_derivative(
+    program: &Program,
+    leaves: &HashMap<TensorId, Tensor<Num>>,
+    direction: &HashMap<TensorId, Tensor<Num>>,
+    root: NodeId,
+    target_bits: u32,
+) -> Result<Tensor<Num>, RunError> {
+    let mut dual_leaves = HashMap::new();
+    for (id, value) in leaves {
+        let t = match direction.get(id) {
+            Some(d) => tensor::zip_into(value, d, |v, t| Dual::new(v.clone(), t.clone())),
+            None => value.mapv_ref(|v| Dual::constant(v.clone())),
+        };
+        dual_leaves.insert(*id, t);
+    }
+    let env = Env {
+        leaves: dual_leaves,
+    };
+    let mut extra = 32;
+    for attempt in 0..=MAX_RAISES {
+        let prec = Prec::new(target_bits + extra);
+        match eval(program, &env, &[root], prec) {
+            Ok(values) => {
+                let v = values[root.0 as usize].clone().expect("root is evaluated");
+                let tangent = v.mapv_ref(|d| d.t.clone());
+                if tangent.iter().all(|x| x.is_tight(target_bits)) || attempt == MAX_RAISES {
+                    return Ok(tangent);
+                }
+            }
+            Err(e) if matches!(e.error, NumError::Undecided(_)) && attempt < MAX_RAISES => {}
+            Err(e) => return Err(wrap(program, e)),
+        }
+        extra *= 2;
+    }
+    unreachable!("the last attempt returns")
+}

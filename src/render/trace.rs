@@ -1,0 +1,173 @@
+//! `handtrace trace`: every named tensor of the forward pass with its exact values.
+//!
+//! Text: a header per tensor (`S  [T, T] = [4, 4]`), then its entries as right-aligned
+//! columns; exact values as fractions, enclosures as the decimal digits the enclosure
+//! certifies (`0.8807970779…`), −∞ as `-inf`. Tensors of rank ≥ 3 print one matrix per
+//! leading index. JSON: the schema of DESIGN.md.
+
+use crate::exact::num::{certified_digits, Num};
+use crate::exact::run::Trace;
+use crate::exact::tensor::Tensor;
+use crate::ir::shape::{show_shape, show_sizes};
+use crate::ir::{DimDef, Program, TensorKind};
+use crate::syntax::ast::LeafKind;
+use serde_json::{json, Map, Value};
+
+/// Significant digits shown for an enclosure in text (the JSON has the full interval).
+const TEXT_DIGITS: i64 = 12;
+
+fn entry_text(n: &Num) -> String {
+    match n {
+        Num::Exact(r) => r.to_string(),
+        Num::Range { lo, hi } => {
+            certified_digits(&lo.to_rational(), &hi.to_rational(), TEXT_DIGITS)
+        }
+        Num::NegInf => "-inf".into(),
+    }
+}
+
+pub fn entry_json(n: &Num) -> Value {
+    match n {
+        Num::Exact(r) => Value::String(r.to_string()),
+        Num::Range { lo, hi } => {
+            json!({"lo": lo.to_rational().to_string(), "hi": hi.to_rational().to_string()})
+        }
+        Num::NegInf => Value::String("-inf".into()),
+    }
+}
+
+pub fn tensor_json(t: &Tensor<Num>) -> Value {
+    json!({
+        "shape": t.shape(),
+        "data": t.as_standard_layout().iter().map(entry_json).collect::<Vec<_>>(),
+    })
+}
+
+fn dims_json(program: &Program) -> Value {
+    let mut dims = Map::new();
+    for (_, d) in program.dims.declared() {
+        if let Some(s) = d.size {
+            dims.insert(d.name.clone(), json!(s));
+        }
+    }
+    Value::Object(dims)
+}
+
+/// The trace as DESIGN.md's JSON: `{"dims", "values", "grads"}`.
+pub fn json(program: &Program, trace: &Trace) -> String {
+    let mut values = Map::new();
+    for (id, t) in &trace.values {
+        values.insert(program.tensor(*id).name.clone(), tensor_json(t));
+    }
+    let doc = json!({"dims": dims_json(program), "values": Value::Object(values), "grads": {}});
+    serde_json::to_string_pretty(&doc).expect("serialises") + "\n"
+}
+
+fn kind_word(kind: &TensorKind) -> &'static str {
+    match kind {
+        TensorKind::Leaf(LeafKind::Input) => "input",
+        TensorKind::Leaf(LeafKind::Param) => "param",
+        TensorKind::Leaf(LeafKind::Data) => "data",
+        TensorKind::Const => "const",
+        TensorKind::Statement | TensorKind::Local => "",
+    }
+}
+
+/// Rows of a matrix (or one row for a vector, one cell for a scalar), right-aligned.
+fn matrix(rows: &[Vec<String>], indent: &str) -> String {
+    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|j| {
+            rows.iter()
+                .filter_map(|r| r.get(j))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(indent);
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{}{s}", " ".repeat(w - s.chars().count())))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn tensor_text(t: &Tensor<Num>) -> String {
+    let std = t.as_standard_layout();
+    let cells: Vec<String> = std.iter().map(entry_text).collect();
+    let shape = t.shape();
+    match shape.len() {
+        0 => matrix(&[vec![cells[0].clone()]], "    "),
+        1 => matrix(&[cells], "    "),
+        r => {
+            let (m, n) = (shape[r - 2], shape[r - 1]);
+            let blocks = cells.len() / (m * n).max(1);
+            let mut out = String::new();
+            for b in 0..blocks {
+                if r > 2 {
+                    // The leading index of this block, row-major.
+                    let mut idx = Vec::new();
+                    let mut rest = b;
+                    for &s in shape[..r - 2].iter().rev() {
+                        idx.push(rest % s);
+                        rest /= s;
+                    }
+                    idx.reverse();
+                    let head: Vec<String> = idx.iter().map(|i| i.to_string()).collect();
+                    out.push_str(&format!("    [{}, :, :]\n", head.join(", ")));
+                }
+                let rows: Vec<Vec<String>> = (0..m)
+                    .map(|i| cells[b * m * n + i * n..b * m * n + (i + 1) * n].to_vec())
+                    .collect();
+                out.push_str(&matrix(&rows, if r > 2 { "      " } else { "    " }));
+            }
+            out
+        }
+    }
+}
+
+/// The trace as text.
+pub fn text(program: &Program, trace: &Trace, seed: u64) -> String {
+    let mut out = String::new();
+    let dims: Vec<String> = program
+        .dims
+        .declared()
+        .map(|(_, d)| match (&d.def, d.size) {
+            (DimDef::Derived(_), Some(s)) => format!("{} = {}", d.name, s),
+            (_, Some(s)) => format!("{} = {s}", d.name),
+            _ => d.name.clone(),
+        })
+        .collect();
+    out.push_str(&format!(
+        "# dims: {}; random inputs from seed {seed}; fractions are exact, `…` marks certified digits of an enclosure\n",
+        dims.join(", ")
+    ));
+    for (id, t) in &trace.values {
+        let tensor = program.tensor(*id);
+        let shape = program.graph.shape(tensor.node);
+        let sym = show_shape(&program.dims, shape);
+        let sizes = show_sizes(&program.dims, shape).unwrap_or_default();
+        let mut head = format!("\n{}  {}", tensor.name, sym);
+        if sizes != sym && !shape.is_empty() {
+            head.push_str(&format!(" = {sizes}"));
+        }
+        let kind = kind_word(&tensor.kind);
+        if !kind.is_empty() {
+            head.push_str(&format!("  ({kind})"));
+        }
+        if trace.too_wide.contains(id) {
+            head.push_str("  [some enclosures are wider than the asked precision]");
+        }
+        out.push_str(&head);
+        out.push('\n');
+        out.push_str(&tensor_text(t));
+    }
+    out
+}
