@@ -131,6 +131,23 @@ impl Dy {
         Dy::round_rational(&r, bits, up)
     }
 
+    /// `self / o` (o ≠ 0) rounded to about `bits` significant bits toward +∞ if `up`.
+    pub fn div(&self, o: &Dy, bits: u32, up: bool) -> Dy {
+        assert!(!o.is_zero(), "Dy::div by zero");
+        if self.is_zero() {
+            return Dy::zero();
+        }
+        let (num, den) = if o.m.is_negative() {
+            (-&self.m, -&o.m)
+        } else {
+            (self.m.clone(), o.m.clone())
+        };
+        let s = (bits as i64 + den.bits() as i64 - num.bits() as i64 + 2).max(0) as u64;
+        let (q, r) = (num << s).div_mod_floor(&den);
+        let q = if up && !r.is_zero() { q + 1 } else { q };
+        Dy::new(q, self.e - o.e - s as i64)
+    }
+
     pub fn abs(&self) -> Dy {
         Dy {
             m: self.m.abs(),
@@ -208,5 +225,14 @@ mod tests {
         assert!(b < a && a.neg() < b && Dy::zero() < a);
         assert_eq!(Dy::exact(&r(6, 1)).unwrap(), Dy::from_int(6.into()));
         assert!(Dy::exact(&r(1, 3)).is_none());
+        let third_lo = Dy::from_int(1.into())
+            .div(&Dy::from_int(3.into()), 30, false)
+            .to_rational();
+        let third_hi = Dy::from_int(1.into())
+            .div(&Dy::from_int(3.into()), 30, true)
+            .to_rational();
+        assert!(third_lo < r(1, 3) && r(1, 3) < third_hi && &third_hi - &third_lo < r(1, 1 << 29));
+        let q = a.div(&b, 30, false).to_rational();
+        assert!(q <= r(-6, 5) && r(-6, 5) - &q < r(1, 1 << 28));
     }
 }

@@ -114,7 +114,8 @@ fn exp_series(y: &Dy, bits: u32, upper: bool) -> Dy {
         let (a, b) = if a <= b { (a, b) } else { (b, a) };
         tl = a.div_int(n, w, false);
         th = b.div_int(n, w, true);
-        if tl.abs().max(th.abs()).magnitude() < small {
+        let largest = tl.abs().max(th.abs());
+        if largest.is_zero() || largest.magnitude() < small {
             break;
         }
     }
@@ -136,32 +137,37 @@ pub fn exp(x: &Num, prec: Prec) -> NumResult {
 
 // ---------------------------------------------------------------- log, ln 2, π
 
-/// atanh(z) = z + z^3/3 + ... for |z| <= 1/3, as bounds (interval-carried terms).
-fn atanh_series(z: &BigRational, bits: u32) -> Bounds {
-    let prec = Prec::new(bits + 8);
-    let eps = pow2(-(bits as i64) - 4);
-    let z2 = Num::exact(z * z);
-    let mut power = Num::exact(z.clone());
-    let mut sum = Num::from_int(0);
-    let mut k = 1i64;
-    let magnitude = |n: &Num| {
-        let (l, h) = n.bounds().expect("finite");
-        l.abs().max(h.abs())
-    };
+/// atanh(z) = z + z^3/3 + z^5/5 + ... for a dyadic |z| <= 1/3, as dyadic bounds.
+fn atanh_series(z: &Dy, bits: u32) -> (Dy, Dy) {
+    if z.is_zero() {
+        return (Dy::zero(), Dy::zero());
+    }
+    if z.is_negative() {
+        let (l, h) = atanh_series(&z.neg(), bits);
+        return (h.neg(), l.neg());
+    }
+    let w = bits + 8;
+    let small = -(bits as i64) - 4;
+    let z2 = z.mul(z);
+    let (mut pl, mut ph) = (z.clone(), z.clone());
+    let (mut sl, mut sh) = (Dy::zero(), Dy::zero());
+    let mut k = 1u64;
     loop {
-        sum = sum
-            .add(&power.div(&Num::from_int(k), prec).expect("k > 0"), prec)
-            .expect("finite");
-        power = power.mul(&z2, prec).expect("finite");
+        sl = sl.add(&pl.div_int(k, w, false)).round(w, false);
+        sh = sh.add(&ph.div_int(k, w, true)).round(w, true);
+        pl = pl.mul(&z2).round(w, false);
+        ph = ph.mul(&z2).round(w, true);
         k += 2;
-        if magnitude(&power) / int(k) < eps {
+        if ph.magnitude() - (k as f64).log2() as i64 + 1 < small {
             break;
         }
     }
-    // Tail <= |z|^k / (k (1 - z^2)) <= |z|^k/k * 9/8.
-    let tail = magnitude(&power) / int(k) * rat(9, 8);
-    let (sl, sh) = sum.bounds().expect("finite");
-    (down(&(sl - &tail), bits), up(&(sh + &tail), bits))
+    // Tail <= z^k / (k (1 - z²)) <= z^k/k · 9/8.
+    let tail = ph
+        .div_int(k, w, true)
+        .mul(&Dy::from_int(9.into()))
+        .div_int(8, w, true);
+    (sl.round(bits, false), sh.add(&tail).round(bits, true))
 }
 
 thread_local! {
@@ -177,11 +183,17 @@ fn cached(name: &'static str, bits: u32, compute: impl FnOnce() -> Bounds) -> Bo
     b
 }
 
-/// ln 2 = 2 atanh(1/3).
+/// ln 2 = 2 atanh(1/3); atanh is increasing, so bound 1/3 from both sides.
 fn ln2(bits: u32) -> Bounds {
     cached("ln2", bits, || {
-        let (l, h) = atanh_series(&rat(1, 3), bits + 4);
-        (down(&(l * int(2)), bits), up(&(h * int(2)), bits))
+        let third = rat(1, 3);
+        let (l, _) = atanh_series(&Dy::round_rational(&third, bits + 16, false), bits + 4);
+        let (_, h) = atanh_series(&Dy::round_rational(&third, bits + 16, true), bits + 4);
+        let two = Dy::from_int(2.into());
+        (
+            l.mul(&two).round(bits, false).to_rational(),
+            h.mul(&two).round(bits, true).to_rational(),
+        )
     })
 }
 
@@ -246,31 +258,45 @@ fn log_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
         return Ok((int(0), int(0)));
     }
     let bits = prec.bits + GUARD;
-    // x = 2^k m with m in [2/3, 4/3]: log x = k ln2 + 2 atanh((m-1)/(m+1)), |z| <= 1/7.
+    // x = 2^k m with m in [2/3, 4/3]: log x = k ln2 + 2 atanh((m−1)/(m+1)), |z| <= 1/7.
     let mut k = x.numer().bits() as i64 - x.denom().bits() as i64;
-    let mut m = x * pow2(-k);
-    while m > rat(4, 3) {
-        m /= int(2);
+    let scaled = |k: i64| {
+        if k >= 0 {
+            BigRational::new_raw(x.numer().clone(), x.denom() << k as u64)
+        } else {
+            BigRational::new_raw(x.numer() << (-k) as u64, x.denom().clone())
+        }
+    };
+    while scaled(k) > rat(4, 3) {
         k += 1;
     }
-    while m < rat(2, 3) {
-        m *= int(2);
+    while scaled(k) < rat(2, 3) {
         k -= 1;
     }
-    let (ml, mh) = (down(&m, bits + 8), up(&m, bits + 8));
-    let z = |m: &BigRational| (m - int(1)) / (m + int(1));
-    let (zl, _) = atanh_series(&z(&ml), bits + 4);
-    let (_, zh) = atanh_series(&z(&mh), bits + 4);
-    let (l2l, l2h) = ln2(bits + 8 + (k.unsigned_abs() as u64).max(1).ilog2());
+    let m = scaled(k);
+    let one = Dy::from_int(BigInt::one());
+    let (ml, mh) = (
+        Dy::round_rational(&m, bits + 16, false),
+        Dy::round_rational(&m, bits + 16, true),
+    );
+    // z = (m−1)/(m+1) is increasing in m.
+    let zl = ml.add(&one.neg()).div(&ml.add(&one), bits + 16, false);
+    let zh = mh.add(&one.neg()).div(&mh.add(&one), bits + 16, true);
+    let (al, _) = atanh_series(&zl, bits + 4);
+    let (_, ah) = atanh_series(&zh, bits + 4);
+    let (l2l, l2h) = ln2(bits + 8 + (k.unsigned_abs().max(1)).ilog2());
     let kk = int(k);
     let (kl, kh) = if k >= 0 {
         (&kk * &l2l, &kk * &l2h)
     } else {
         (&kk * &l2h, &kk * &l2l)
     };
+    let two = Dy::from_int(2.into());
+    let lo = Dy::round_rational(&kl, bits + 8, false).add(&al.mul(&two));
+    let hi = Dy::round_rational(&kh, bits + 8, true).add(&ah.mul(&two));
     Ok((
-        down(&(kl + zl * int(2)), bits),
-        up(&(kh + zh * int(2)), bits),
+        lo.round(bits, false).to_rational(),
+        hi.round(bits, true).to_rational(),
     ))
 }
 
@@ -317,9 +343,9 @@ fn root_point(x: &BigRational, q: u32, prec: Prec) -> Result<Bounds, NumError> {
     let s = bits as i64 + (d.bits() as i64);
     let scaled: BigInt = n * num_traits::pow::Pow::pow(d, q - 1) << (q as u64 * s as u64);
     let r = scaled.nth_root(q);
-    let denom = BigRational::from_integer(d.clone()) * pow2(s);
-    let lo = BigRational::from_integer(r.clone()) / &denom;
-    let hi = BigRational::from_integer(r + 1) / &denom;
+    let denom: BigInt = d << s as u64;
+    let lo = BigRational::new_raw(r.clone(), denom.clone());
+    let hi = BigRational::new_raw(r + 1, denom);
     Ok((down(&lo, bits), up(&hi, bits)))
 }
 
@@ -422,15 +448,13 @@ fn erf_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
     // e^(−x²) is decreasing in x: its lower bound at xh, upper at xl.
     let (el, _) = exp_point(&-(&xh * &xh), Prec::new(bits + 8))?;
     let (_, eh) = exp_point(&-(&xl * &xl), Prec::new(bits + 8))?;
-    let (pl, ph) = pi_bounds(bits + 8);
-    // 2/√π
-    let (rl, _) = root_point(&ph, 2, Prec::new(bits + 8))?;
-    let (_, rh) = root_point(&pl, 2, Prec::new(bits + 8))?;
-    let c_lo = int(2) / rh;
-    let c_hi = int(2) / rl;
-    let lo = down(&(c_lo * el * s_lo), bits);
-    let hi = up(&(c_hi * eh * s_hi), bits);
-    Ok((lo.min(int(1)), hi.min(int(1))))
+    let w = Prec::new(bits + 8);
+    let c = Num::from_int(2).div(&sqrt(&pi(w), w)?, w)?;
+    let e = Num::range(el, eh, w);
+    let series = Num::range(s_lo, s_hi, w);
+    let v = c.mul(&e, w)?.mul(&series, w)?;
+    let (lo, hi) = v.bounds().expect("finite");
+    Ok((down(&lo, bits).min(int(1)), up(&hi, bits).min(int(1))))
 }
 
 pub fn erf(x: &Num, prec: Prec) -> NumResult {
@@ -451,9 +475,12 @@ fn tanh_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
     if x * int(2) > int(bits as i64 + 4) * rat(7, 10) {
         return Ok((int(1) - pow2(-(bits as i64) - 2), int(1)));
     }
-    let (el, eh) = exp_point(&(x * int(2)), Prec::new(bits + 4))?;
-    let lo = int(1) - int(2) / (el + int(1));
-    let hi = int(1) - int(2) / (eh + int(1));
+    let w = Prec::new(bits + 4);
+    let (el, eh) = exp_point(&(x * int(2)), w)?;
+    // 1 − 2/(E + 1): E appears once, so interval arithmetic is tight.
+    let e = Num::range(el, eh, w);
+    let t = Num::from_int(1).sub(&Num::from_int(2).div(&e.add(&Num::from_int(1), w)?, w)?, w)?;
+    let (lo, hi) = t.bounds().expect("finite");
     Ok((down(&lo, bits), up(&hi, bits)))
 }
 
@@ -473,12 +500,18 @@ fn sigmoid_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
     }
     if x < &-limit.clone() {
         // σ(x) < e^x: tiny but positive; compute e^x directly for a relative bound.
+        // σ(x) = e^x/(1 + e^x) >= e^x (1 − e^x).
         let (el, eh) = exp_point(x, Prec::new(bits + 4))?;
-        return Ok((down(&(&el / (int(1) + &el)), bits), up(&eh, bits)));
+        let lo = Dy::round_rational(&el, bits + 8, false);
+        let lo = lo
+            .mul(&Dy::from_int(BigInt::one()).add(&Dy::round_rational(&eh, bits + 8, true).neg()));
+        return Ok((lo.round(bits, false).to_rational(), up(&eh, bits)));
     }
-    let (el, eh) = exp_point(&-x, Prec::new(bits + 4))?;
-    let lo = int(1) / (eh + int(1));
-    let hi = int(1) / (el + int(1));
+    let w = Prec::new(bits + 4);
+    let (el, eh) = exp_point(&-x, w)?;
+    let e = Num::range(el, eh, w);
+    let v = Num::from_int(1).div(&e.add(&Num::from_int(1), w)?, w)?;
+    let (lo, hi) = v.bounds().expect("finite");
     Ok((down(&lo, bits), up(&hi, bits)))
 }
 
@@ -492,19 +525,16 @@ fn phi_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
         return Ok((rat(1, 2), rat(1, 2)));
     }
     let bits = prec.bits + GUARD;
-    let (s_lo, s_hi) = root_point(&rat(1, 2), 2, Prec::new(bits + 8))?;
-    // x/√2 = x·√(1/2): order the product by the sign of x.
-    let (al, ah) = if x.is_positive() {
-        (x * &s_lo, x * &s_hi)
-    } else {
-        (x * &s_hi, x * &s_lo)
-    };
-    let (el, _) = erf_point(&down(&al, bits + 8), Prec::new(bits + 4))?;
-    let (_, eh) = erf_point(&up(&ah, bits + 8), Prec::new(bits + 4))?;
-    Ok((
-        down(&((int(1) + el) / int(2)), bits),
-        up(&((int(1) + eh) / int(2)), bits),
-    ))
+    let w = Prec::new(bits + 8);
+    let a = Num::exact(x.clone()).mul(&sqrt(&Num::exact(rat(1, 2)), w)?, w)?;
+    let (al, ah) = a.bounds().expect("finite");
+    let (el, _) = erf_point(&al, Prec::new(bits + 4))?;
+    let (_, eh) = erf_point(&ah, Prec::new(bits + 4))?;
+    let v = Num::from_int(1)
+        .add(&Num::range(el, eh, w), w)?
+        .div(&Num::from_int(2), w)?;
+    let (lo, hi) = v.bounds().expect("finite");
+    Ok((down(&lo, bits), up(&hi, bits)))
 }
 
 pub fn phi(x: &Num, prec: Prec) -> NumResult {

@@ -214,7 +214,11 @@ impl Num {
     pub fn add(&self, o: &Num, prec: Prec) -> NumResult {
         match (self, o) {
             (Num::NegInf, _) | (_, Num::NegInf) => Ok(Num::NegInf),
-            (Num::Exact(a), Num::Exact(b)) => Ok(Num::Exact(a + b)),
+            (Num::Exact(a), Num::Exact(b)) => Ok(Num::Exact(match (Dy::exact(a), Dy::exact(b)) {
+                // Dyadic operands: skip the gcd (binary gcd is slow on long powers of two).
+                (Some(x), Some(y)) => x.add(&y).to_rational(),
+                _ => a + b,
+            })),
             _ => {
                 let (al, ah) = self.dy_bounds(prec, "+")?;
                 let (bl, bh) = o.dy_bounds(prec, "+")?;
@@ -232,7 +236,10 @@ impl Num {
 
     pub fn mul(&self, o: &Num, prec: Prec) -> NumResult {
         if let (Num::Exact(a), Num::Exact(b)) = (self, o) {
-            return Ok(Num::Exact(a * b));
+            return Ok(Num::Exact(match (Dy::exact(a), Dy::exact(b)) {
+                (Some(x), Some(y)) => x.mul(&y).to_rational(),
+                _ => a * b,
+            }));
         }
         let (al, ah) = self.dy_bounds(prec, "*")?;
         let (bl, bh) = o.dy_bounds(prec, "*")?;

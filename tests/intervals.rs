@@ -1,0 +1,140 @@
+//! Property tests of interval arithmetic: on random expressions over random rationals, the
+//! certified enclosure contains the result of the float computation it mirrors (up to the
+//! float's own rounding), tighter precision gives a nested enclosure, and exact inputs to
+//! rational operations stay exact.
+
+use handtrace::exact::funcs;
+use handtrace::exact::num::{Num, Prec};
+use num_rational::BigRational;
+use num_traits::FromPrimitive;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum E {
+    Lit(i64, i64),
+    Add(Box<E>, Box<E>),
+    Sub(Box<E>, Box<E>),
+    Mul(Box<E>, Box<E>),
+    Div(Box<E>, Box<E>),
+    Exp(Box<E>),
+    Log(Box<E>),
+    Sqrt(Box<E>),
+    Tanh(Box<E>),
+    Sigmoid(Box<E>),
+    Pow(Box<E>, i64),
+}
+
+fn expr() -> impl Strategy<Value = E> {
+    let leaf = (-20i64..20, 1i64..8).prop_map(|(n, d)| E::Lit(n, d));
+    leaf.prop_recursive(5, 32, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| E::Add(a.into(), b.into())),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| E::Sub(a.into(), b.into())),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| E::Mul(a.into(), b.into())),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| E::Div(a.into(), b.into())),
+            inner.clone().prop_map(|a| E::Exp(a.into())),
+            inner.clone().prop_map(|a| E::Log(a.into())),
+            inner.clone().prop_map(|a| E::Sqrt(a.into())),
+            inner.clone().prop_map(|a| E::Tanh(a.into())),
+            inner.clone().prop_map(|a| E::Sigmoid(a.into())),
+            (inner, -3i64..4).prop_map(|(a, k)| E::Pow(a.into(), k)),
+        ]
+    })
+}
+
+/// The float computation, or None where it leaves the range floats handle well.
+fn float(e: &E) -> Option<f64> {
+    let v = match e {
+        E::Lit(n, d) => *n as f64 / *d as f64,
+        E::Add(a, b) => float(a)? + float(b)?,
+        E::Sub(a, b) => float(a)? - float(b)?,
+        E::Mul(a, b) => float(a)? * float(b)?,
+        E::Div(a, b) => {
+            let d = float(b)?;
+            if d.abs() < 1e-3 {
+                return None;
+            }
+            float(a)? / d
+        }
+        E::Exp(a) => float(a)?.exp(),
+        E::Log(a) => {
+            let x = float(a)?;
+            if x < 1e-3 {
+                return None;
+            }
+            x.ln()
+        }
+        E::Sqrt(a) => {
+            let x = float(a)?;
+            if x < 1e-3 {
+                return None;
+            }
+            x.sqrt()
+        }
+        E::Tanh(a) => float(a)?.tanh(),
+        E::Sigmoid(a) => 1.0 / (1.0 + (-float(a)?).exp()),
+        E::Pow(a, k) => {
+            let x = float(a)?;
+            if *k < 0 && x.abs() < 1e-3 {
+                return None;
+            }
+            x.powi(*k as i32)
+        }
+    };
+    (v.is_finite() && v.abs() < 1e8 && (v == 0.0 || v.abs() > 1e-8)).then_some(v)
+}
+
+fn interval(e: &E, p: Prec) -> Option<Num> {
+    Some(match e {
+        E::Lit(n, d) => Num::exact(BigRational::new((*n).into(), (*d).into())),
+        E::Add(a, b) => interval(a, p)?.add(&interval(b, p)?, p).ok()?,
+        E::Sub(a, b) => interval(a, p)?.sub(&interval(b, p)?, p).ok()?,
+        E::Mul(a, b) => interval(a, p)?.mul(&interval(b, p)?, p).ok()?,
+        E::Div(a, b) => interval(a, p)?.div(&interval(b, p)?, p).ok()?,
+        E::Exp(a) => funcs::exp(&interval(a, p)?, p).ok()?,
+        E::Log(a) => funcs::log(&interval(a, p)?, p).ok()?,
+        E::Sqrt(a) => funcs::sqrt(&interval(a, p)?, p).ok()?,
+        E::Tanh(a) => funcs::tanh(&interval(a, p)?, p).ok()?,
+        E::Sigmoid(a) => funcs::sigmoid(&interval(a, p)?, p).ok()?,
+        E::Pow(a, k) => interval(a, p)?.powi(*k, p).ok()?,
+    })
+}
+
+fn rational_only(e: &E) -> bool {
+    match e {
+        E::Lit(..) => true,
+        E::Add(a, b) | E::Sub(a, b) | E::Mul(a, b) | E::Div(a, b) => {
+            rational_only(a) && rational_only(b)
+        }
+        E::Pow(a, _) => rational_only(a),
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn enclosures_contain_the_float_result(e in expr()) {
+        let Some(f) = float(&e) else { return Ok(()) };
+        let Some(n) = interval(&e, Prec::new(96)) else { return Ok(()) };
+        let (lo, hi) = n.bounds().unwrap();
+        // The float result carries its own rounding error: allow a relative 1e-9 around it.
+        let slack = BigRational::from_f64(f.abs() * 1e-9 + 1e-300).unwrap();
+        let fv = BigRational::from_f64(f).unwrap();
+        prop_assert!(lo <= &fv + &slack && &fv - &slack <= hi, "{e:?}: float {f} outside [{}, {}]", n, n);
+        if rational_only(&e) {
+            prop_assert!(n.is_exact(), "rational operations must stay exact: {e:?}");
+        }
+    }
+
+    #[test]
+    fn more_precision_gives_a_nested_enclosure(e in expr()) {
+        let (Some(a), Some(b)) = (interval(&e, Prec::new(64)), interval(&e, Prec::new(256))) else { return Ok(()) };
+        let (al, ah) = a.bounds().unwrap();
+        let (bl, bh) = b.bounds().unwrap();
+        // Both contain the true value, so they overlap; the finer one is no wider.
+        prop_assert!(bl <= ah && al <= bh, "disjoint enclosures for {e:?}");
+        prop_assert!(b.width() <= a.width() || b.is_exact(), "{e:?}");
+    }
+}
