@@ -319,7 +319,7 @@ pub fn log(x: &Num, prec: Prec) -> NumResult {
 /// x^(1/q) for rational x, exact when x is a perfect q-th power.
 fn root_point(x: &BigRational, q: u32, prec: Prec) -> Result<Bounds, NumError> {
     if x.is_negative() {
-        if q % 2 == 0 {
+        if q.is_multiple_of(2) {
             return Err(if q == 2 {
                 NumError::SqrtOfNegative
             } else {
@@ -341,7 +341,7 @@ fn root_point(x: &BigRational, q: u32, prec: Prec) -> Result<Bounds, NumError> {
     // x^(1/q) = (n d^(q-1))^(1/q) / d; scale by 2^(q*s) for s fractional bits.
     let bits = prec.bits + GUARD;
     let s = bits as i64 + (d.bits() as i64);
-    let scaled: BigInt = n * num_traits::pow::Pow::pow(d, q - 1) << (q as u64 * s as u64);
+    let scaled: BigInt = (n * num_traits::pow::Pow::pow(d, q - 1)) << (q as u64 * s as u64);
     let r = scaled.nth_root(q);
     let denom: BigInt = d << s as u64;
     let lo = BigRational::new_raw(r.clone(), denom.clone());
@@ -356,7 +356,7 @@ pub fn sqrt(x: &Num, prec: Prec) -> NumResult {
 /// x^(1/q); for an interval that dips below 0 under an even root, undecided.
 pub fn root(x: &Num, q: u32, prec: Prec) -> NumResult {
     if let Some((lo, hi)) = x.bounds().filter(|_| !x.is_exact()) {
-        if q % 2 == 0 && lo.is_negative() {
+        if q.is_multiple_of(2) && lo.is_negative() {
             if hi.is_negative() {
                 return Err(if q == 2 {
                     NumError::SqrtOfNegative

@@ -431,7 +431,6 @@ pub fn certified_digits(lo: &BigRational, hi: &BigRational, max_digits: i64) -> 
     };
     let neg = digits.is_negative();
     let mut text = digits.abs().to_string();
-    let mut e = e;
     if text.len() as i64 > k + 1 {
         // Rounding carried into a new digit (9.99… → 10.0…).
         e += 1;

@@ -909,6 +909,27 @@ impl<'s> Lowerer<'s> {
         } else {
             format!("{}.{}", scope.label, local)
         };
+        if scope.record {
+            let mut dims: Vec<(String, String)> = bindings
+                .iter()
+                .map(|(n, p)| (n.clone(), self.dims.show(p)))
+                .collect();
+            dims.sort();
+            self.statements.push(Statement::Call {
+                label: label.clone(),
+                fn_name: fname.clone(),
+                args: def
+                    .params
+                    .iter()
+                    .zip(&arg_nodes)
+                    .map(|(p, &(_, s))| {
+                        (p.name.name.clone(), normalize_text(self.sources.slice(s)))
+                    })
+                    .collect(),
+                dims,
+                depth: scope.depth + 1,
+            });
+        }
         let mut body_scope = Scope {
             dims: bindings,
             names: def

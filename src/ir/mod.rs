@@ -323,6 +323,16 @@ pub enum Statement {
         tensor: TensorId,
         depth: usize,
     },
+    /// The start of an inlined fn call: how its parameters and dims were bound.
+    Call {
+        label: String,
+        fn_name: String,
+        /// `(parameter, argument as written)`.
+        args: Vec<(String, String)>,
+        /// `(signature dim, size it was bound to)`.
+        dims: Vec<(String, String)>,
+        depth: usize,
+    },
     Target,
     Fn(usize),
     Claim(usize),

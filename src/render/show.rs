@@ -50,6 +50,34 @@ pub fn show(program: &Program) -> String {
                 };
                 lines.push((text, shape_note(shape)));
             }
+            Statement::Call {
+                label,
+                fn_name,
+                args,
+                dims: bound,
+                depth,
+            } => {
+                let args: Vec<String> = args
+                    .iter()
+                    .map(|(p, a)| {
+                        if p == a {
+                            p.clone()
+                        } else {
+                            format!("{p} = {a}")
+                        }
+                    })
+                    .collect();
+                let bound: Vec<String> = bound.iter().map(|(n, v)| format!("{n} = {v}")).collect();
+                lines.push((
+                    format!(
+                        "{}# {label}: {fn_name}({}) with {}",
+                        "  ".repeat(*depth),
+                        args.join(", "),
+                        bound.join(", ")
+                    ),
+                    String::new(),
+                ));
+            }
             Statement::Target => {
                 let Some(target) = &program.target else {
                     continue;
