@@ -120,3 +120,131 @@ fn check_takes_several_files_and_says_plainly_that_claims_are_not_verified() {
     );
     assert!(text.contains("1 not verified"), "{text}");
 }
+
+#[test]
+fn trace_json_follows_the_design_schema() {
+    let src = "dim T = 2\ninput X : [T, T]\nparam w : [T]\nY = X @ w\nZ = exp(Y)\nM = causal(X)\nP = softmax(M, axis=-1)\noutput Z\n";
+    let path = scratch("trace.ht", src);
+    let inputs = scratch(
+        "inputs.json",
+        r#"{"X": [[1, "1/2"], ["-3/4", 0]], "w": [0, 0]}"#,
+    );
+    let out = run(&[
+        "trace",
+        path.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["dims", "values", "grads"]);
+    assert_eq!(v["dims"], serde_json::json!({"T": 2}));
+    let names: Vec<&str> = v["values"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(names, ["X", "w", "Y", "Z", "M", "P"]);
+    assert_eq!(
+        v["values"]["X"],
+        serde_json::json!({"shape": [2, 2], "data": ["1", "1/2", "-3/4", "0"]})
+    );
+    // exp(0) = 1 exactly; the masked entry is −∞ and its probability exactly 0.
+    assert_eq!(v["values"]["Z"]["data"], serde_json::json!(["1", "1"]));
+    assert_eq!(v["values"]["M"]["data"][1], "-inf");
+    assert_eq!(v["values"]["P"]["data"][0], "1");
+    assert_eq!(v["values"]["P"]["data"][1], "0");
+    // A non-rational entry is an enclosure {"lo", "hi"} with lo < hi.
+    let p2 = &v["values"]["P"]["data"][2];
+    let lo = handtrace::exact::inputs::parse_entry(p2["lo"].as_str().unwrap()).unwrap();
+    let hi = handtrace::exact::inputs::parse_entry(p2["hi"].as_str().unwrap()).unwrap();
+    assert!(lo < hi);
+    assert_eq!(v["grads"], serde_json::json!({}));
+}
+
+#[test]
+fn trace_text_shows_fractions_and_certified_digits() {
+    let path = scratch("trace_text.ht", "input x : []\ny = sigmoid(x)\nz = x / 3\n");
+    let inputs = scratch("trace_text.json", r#"{"x": 2}"#);
+    let out = run(&[
+        "trace",
+        path.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\ny  []\n    0.880797077978…\n"), "{text}");
+    assert!(text.contains("\nz  []\n    2/3\n"), "{text}");
+}
+
+#[test]
+fn trace_errors_exit_2_and_name_the_statement() {
+    let path = scratch(
+        "trace_err.ht",
+        "dim n = 2\ninput x : [n]\ny = 1 / (x - x)\n",
+    );
+    let out = run(&["trace", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("trace_err.ht:3:1: error[evaluation]: division by zero in `y` (line 3)"),
+        "{err}"
+    );
+    let bad = scratch("bad_inputs.json", r#"{"x": [1, 2, 3]}"#);
+    let out = run(&[
+        "trace",
+        path.to_str().unwrap(),
+        "--inputs",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("error[inputs]: \"x\" has shape [3], but the program needs [2]"));
+}
+
+#[test]
+fn trace_works_on_every_example_with_a_fixed_seed() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in files {
+        let a = run(&[
+            "trace",
+            f.to_str().unwrap(),
+            "--seed",
+            "3",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(
+            a.status.code(),
+            Some(0),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&a.stderr)
+        );
+        let b = run(&[
+            "trace",
+            f.to_str().unwrap(),
+            "--seed",
+            "3",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(a.stdout, b.stdout, "the same seed gives the same trace");
+    }
+}

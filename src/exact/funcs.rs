@@ -416,35 +416,38 @@ fn erf_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
     if x2 > int(bits as i64 + 2) * rat(7, 10) {
         return Ok((int(1) - pow2(-(bits as i64) - 2), int(1)));
     }
-    let (xl, xh) = (down(x, bits + 8), up(x, bits + 8));
-    let series = |x: &BigRational, upper: bool| -> BigRational {
-        let x2 = x * x;
-        let eps = pow2(-(bits as i64) - 8);
+    let w = bits + 8;
+    let (xl, xh) = (
+        Dy::round_rational(x, w, false),
+        Dy::round_rational(x, w, true),
+    );
+    // Σ 2^n x^(2n+1) / (2n+1)!!: positive terms, t_(n+1) = t_n · 2x² / (2n+3).
+    let series = |x: &Dy, upper: bool| -> Dy {
+        let two_x2 = x.mul(x).mul(&Dy::from_int(2.into()));
+        let four_x2 = two_x2.mul(&Dy::from_int(2.into()));
         let mut term = x.clone();
-        let mut sum = BigRational::zero();
-        let mut n = 0i64;
+        let mut sum = Dy::zero();
+        let mut n = 0u64;
         loop {
-            sum += &term;
-            term = &term * &x2 * int(2) / int(2 * n + 3);
-            term = if upper {
-                up(&term, bits + 8)
-            } else {
-                down(&term, bits + 8)
-            };
+            sum = sum.add(&term).round(w, upper);
+            term = term.mul(&two_x2).div_int(2 * n + 3, w, upper);
             n += 1;
-            // Once 2x² <= (2n+3)/2 every later ratio is at most 1/2: the tail is <= 2·term.
-            if int(4) * &x2 <= int(2 * n + 3) && term < &sum * &eps {
+            // Once 4x² <= 2n+3 every later ratio is at most 1/2: the tail is <= 2·term.
+            if four_x2 <= Dy::from_int((2 * n + 3).into())
+                && term.magnitude() < sum.magnitude() - bits as i64 - 8
+            {
                 break;
             }
         }
         if upper {
-            up(&(sum + term * int(2)), bits + 8)
+            sum.add(&term.mul(&Dy::from_int(2.into()))).round(w, true)
         } else {
-            down(&sum, bits + 8)
+            sum
         }
     };
-    let s_lo = series(&xl, false);
-    let s_hi = series(&xh, true);
+    let s_lo = series(&xl, false).to_rational();
+    let s_hi = series(&xh, true).to_rational();
+    let (xl, xh) = (xl.to_rational(), xh.to_rational());
     // e^(−x²) is decreasing in x: its lower bound at xh, upper at xl.
     let (el, _) = exp_point(&-(&xh * &xh), Prec::new(bits + 8))?;
     let (_, eh) = exp_point(&-(&xl * &xl), Prec::new(bits + 8))?;

@@ -79,9 +79,12 @@ struct Builder {
 }
 
 impl Builder {
+    /// The pair's span without trailing blanks (pest counts implicit whitespace consumed
+    /// before a failed repetition as part of the pair).
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        let trimmed = pair.as_str().trim_end_matches([' ', '\t', '\r']).len();
+        Span::new(self.file, s.start(), s.start() + trimmed)
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
