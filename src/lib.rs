@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod diag;
+pub mod diff;
 pub mod exact;
 pub mod ir;
 pub mod render;

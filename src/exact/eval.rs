@@ -14,7 +14,7 @@ use super::funcs;
 use super::num::{int, Num, NumError, Prec};
 use super::scalar::{exact, SResult, Scalar};
 use super::tensor::{self, Tensor};
-use crate::ir::{Func, NodeId, Op, Program, ReduceKind, TensorId};
+use crate::ir::{Func, Graph, NodeId, Op, Program, ReduceKind, TensorId};
 use num_rational::BigRational;
 use std::collections::HashMap;
 
@@ -25,9 +25,23 @@ pub struct EvalError {
     pub error: NumError,
 }
 
-/// Values of the program's leaves (and, for claims, of `grad(...)` symbols).
+/// Values of the program's leaves, and of `grad(NAME)` symbols (the upstream gradient of
+/// an output; in claims, gradients computed by the reverse-mode engine).
 pub struct Env<S> {
     pub leaves: HashMap<TensorId, Tensor<S>>,
+    pub grads: HashMap<TensorId, Tensor<S>>,
+    /// Values that replace computed nodes (to perturb an intermediate tensor directly).
+    pub overrides: HashMap<NodeId, Tensor<S>>,
+}
+
+impl<S> Env<S> {
+    pub fn new(leaves: HashMap<TensorId, Tensor<S>>) -> Env<S> {
+        Env {
+            leaves,
+            grads: HashMap::new(),
+            overrides: HashMap::new(),
+        }
+    }
 }
 
 /// Evaluate every node that `roots` depend on. Entry `i` of the result is `Some` for each
@@ -38,13 +52,24 @@ pub fn eval<S: Scalar>(
     roots: &[NodeId],
     prec: Prec,
 ) -> Result<Vec<Option<Tensor<S>>>, EvalError> {
-    let graph = &program.graph;
+    eval_graph(program, &program.graph, env, roots, prec)
+}
+
+/// [`eval`] on another graph over the same program (a gradient graph, whose prefix is the
+/// program's graph).
+pub fn eval_graph<S: Scalar>(
+    program: &Program,
+    graph: &Graph,
+    env: &Env<S>,
+    roots: &[NodeId],
+    prec: Prec,
+) -> Result<Vec<Option<Tensor<S>>>, EvalError> {
     let mut needed = vec![false; graph.len()];
     for r in roots {
         needed[r.0 as usize] = true;
     }
     for i in (0..graph.len()).rev() {
-        if needed[i] {
+        if needed[i] && !env.overrides.contains_key(&NodeId(i as u32)) {
             for a in &graph.node(NodeId(i as u32)).args {
                 needed[a.0 as usize] = true;
             }
@@ -56,7 +81,11 @@ pub fn eval<S: Scalar>(
             continue;
         }
         let id = NodeId(i as u32);
-        let v = eval_node(program, env, &values, id, prec)
+        if let Some(v) = env.overrides.get(&id) {
+            values[i] = Some(v.clone());
+            continue;
+        }
+        let v = eval_node(program, graph, env, &values, id, prec)
             .map_err(|error| EvalError { node: id, error })?;
         values[i] = Some(v);
     }
@@ -67,9 +96,8 @@ fn scalar_tensor<S: Scalar>(s: S) -> Tensor<S> {
     Tensor::from_elem(ndarray::IxDyn(&[]), s)
 }
 
-fn sizes(program: &Program, node: NodeId) -> SResult<Vec<usize>> {
-    program
-        .graph
+fn sizes(program: &Program, graph: &Graph, node: NodeId) -> SResult<Vec<usize>> {
+    graph
         .shape(node)
         .iter()
         .map(|d| {
@@ -85,12 +113,13 @@ fn sizes(program: &Program, node: NodeId) -> SResult<Vec<usize>> {
 
 fn eval_node<S: Scalar>(
     program: &Program,
+    graph: &Graph,
     env: &Env<S>,
     values: &[Option<Tensor<S>>],
     id: NodeId,
     p: Prec,
 ) -> SResult<Tensor<S>> {
-    let node = program.graph.node(id);
+    let node = graph.node(id);
     let arg = |i: usize| {
         values[node.args[i].0 as usize]
             .as_ref()
@@ -101,7 +130,7 @@ fn eval_node<S: Scalar>(
             let v = env.leaves.get(t).ok_or_else(|| {
                 NumError::Undecided(format!("no value for `{}`", program.tensor(*t).name))
             })?;
-            let want = sizes(program, id)?;
+            let want = sizes(program, graph, id)?;
             if v.shape() != want.as_slice() {
                 return Err(NumError::Undecided(format!(
                     "`{}` has shape {:?}, expected {:?}",
@@ -165,7 +194,7 @@ fn eval_node<S: Scalar>(
             a.as_standard_layout().into_owned()
         }
         Op::Reshape => {
-            let want = sizes(program, id)?;
+            let want = sizes(program, graph, id)?;
             tensor::from_vec(&want, tensor::entries(arg(0)))?
         }
         Op::Permute(perm) => arg(0)
@@ -189,7 +218,7 @@ fn eval_node<S: Scalar>(
             })?
         }
         Op::Eye => {
-            let want = sizes(program, id)?;
+            let want = sizes(program, graph, id)?;
             let n = want[0];
             let data = (0..n * n)
                 .map(|k| exact(i64::from(k / n == k % n)))
@@ -207,6 +236,7 @@ fn eval_node<S: Scalar>(
             let y = normalize(x, eps, false, p)?;
             tensor::zip(&y, g, |a, c| a.mul(c, p))?
         }
+        Op::GradOf(t) if env.grads.contains_key(t) => env.grads[t].clone(),
         Op::GradOf(t) => {
             return Err(NumError::Undecided(format!(
                 "grad({}) has no value here: gradients are computed by the reverse-mode engine",
@@ -214,6 +244,26 @@ fn eval_node<S: Scalar>(
             )))
         }
         Op::FnParam(_) => return Err(NumError::Undecided("a fn parameter outside its fn".into())),
+        Op::Expand => {
+            let want = sizes(program, graph, id)?;
+            let view = arg(0).broadcast(ndarray::IxDyn(&want)).ok_or_else(|| NumError::Undecided("internal: expand".into()))?;
+            view.as_standard_layout().into_owned()
+        }
+        Op::Tril => {
+            let mut out = arg(0).as_standard_layout().into_owned();
+            let r = out.ndim();
+            for (idx, v) in out.indexed_iter_mut() {
+                if idx[r - 1] > idx[r - 2] {
+                    *v = exact(0);
+                }
+            }
+            out
+        }
+        Op::Eq => tensor::zip(arg(0), arg(1), |a, b| match a.value().compare(b.value()) {
+            Some(std::cmp::Ordering::Equal) => Ok(exact(1)),
+            Some(_) => Ok(exact(0)),
+            None => Err(NumError::Undecided("comparing overlapping enclosures for equality".into())),
+        })?,
     })
 }
 
@@ -228,6 +278,11 @@ pub fn func<S: Scalar>(f: Func, x: &S, p: Prec) -> SResult<S> {
         Func::Tanh => x.tanh(p),
         Func::Erf => x.erf(p),
         Func::Relu => x.relu(),
+        Func::Step => match x.value().sign() {
+            Some(std::cmp::Ordering::Greater) => Ok(exact(1)),
+            Some(std::cmp::Ordering::Less) => Ok(exact(0)),
+            _ => Err(NumError::NotDifferentiable("relu's step at 0".into())),
+        },
         // σ(x) = 1 / (1 + e^(−x))
         Func::Sigmoid => one.div(&one.add(&x.neg()?.exp(p)?, p)?, p),
         Func::Silu => x.mul(&func(Func::Sigmoid, x, p)?, p),

@@ -81,7 +81,7 @@ pub fn trace(
     leaves: HashMap<TensorId, Tensor<Num>>,
     target_bits: u32,
 ) -> Result<Trace, RunError> {
-    let env = Env { leaves };
+    let env = Env::new(leaves);
     let roots: Vec<NodeId> = program.tensors.iter().map(|t| t.node).collect();
     let mut extra = 32;
     let mut attempt = 0;
@@ -123,9 +123,10 @@ pub fn trace(
     }
 }
 
-/// The directional derivative of `root` at the point `leaves` along `direction` (per leaf;
-/// leaves not named move with tangent 0), computed in forward mode on the primitive
-/// definitions of every op. Raises precision like [`trace`].
+/// The directional derivative of `root` at the point `leaves` along `direction`, computed in
+/// forward mode on the primitive definitions of every op. The direction may name leaves and
+/// intermediate tensors (an intermediate is perturbed directly, as an independent variable
+/// downstream of it); tensors not named move with tangent 0. Raises precision like [`trace`].
 pub fn directional_derivative(
     program: &Program,
     leaves: &HashMap<TensorId, Tensor<Num>>,
@@ -141,12 +142,24 @@ pub fn directional_derivative(
         };
         dual_leaves.insert(*id, t);
     }
-    let env = Env {
-        leaves: dual_leaves,
-    };
+    let mut env = Env::new(dual_leaves);
+    let intermediates: Vec<(TensorId, &Tensor<Num>)> = direction
+        .iter()
+        .filter(|(id, _)| !leaves.contains_key(id))
+        .map(|(id, d)| (*id, d))
+        .collect();
     let mut extra = 32;
     for attempt in 0..=MAX_RAISES {
         let prec = Prec::new(target_bits + extra);
+        if !intermediates.is_empty() {
+            // Values of the perturbed intermediates, then their tangents.
+            let nodes: Vec<NodeId> = intermediates.iter().map(|(t, _)| program.tensor(*t).node).collect();
+            let values = eval(program, &Env::new(leaves.clone()), &nodes, prec).map_err(|e| wrap(program, e))?;
+            for ((_, d), node) in intermediates.iter().zip(&nodes) {
+                let v = values[node.0 as usize].clone().expect("evaluated");
+                env.overrides.insert(*node, tensor::zip_into(&v, d, |v, t| Dual::new(v.clone(), t.clone())));
+            }
+        }
         match eval(program, &env, &[root], prec) {
             Ok(values) => {
                 let v = values[root.0 as usize].clone().expect("root is evaluated");

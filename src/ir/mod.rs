@@ -49,6 +49,9 @@ pub enum Func {
     GeluTanh,
     Silu,
     Phi,
+    /// The Heaviside step (1 for x > 0, 0 for x < 0): relu's derivative. Internal to
+    /// gradients; not a built-in of the language.
+    Step,
 }
 
 impl Func {
@@ -79,6 +82,7 @@ impl Func {
             Func::GeluTanh => "gelu_tanh",
             Func::Silu => "silu",
             Func::Phi => "Phi",
+            Func::Step => "step",
         }
     }
 }
@@ -155,8 +159,17 @@ pub enum Op {
     LayerNorm,
     /// `rmsnorm(x, g, eps)` over the last axis.
     RmsNorm,
-    /// `grad(NAME)`: the true gradient of a named tensor (claims and derivations only).
+    /// `grad(NAME)`: the true gradient of a named tensor (claims and derivations only); in a
+    /// gradient graph, `grad(O)` of the output is the free upstream gradient.
     GradOf(TensorId),
+    /// Broadcast `a` to the node's shape (numpy rules). Gradient graphs only.
+    Expand,
+    /// `a` with the entries strictly above the diagonal of the last two axes set to 0 (the
+    /// gradient through `causal`). Gradient graphs only.
+    Tril,
+    /// Elementwise `a == b` as 1 or 0, with broadcasting (where max/min's gradient goes).
+    /// Gradient graphs only.
+    Eq,
     /// A fn parameter while a fn body is checked generically (never in a program's graph).
     FnParam(usize),
 }

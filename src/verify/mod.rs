@@ -6,6 +6,8 @@
 //! that cannot be checked gets [`Verdict::Error`]. Proofs, exact verification, refutation and
 //! diagnosis arrive with the verifier.
 
+pub mod gradients;
+
 use crate::ir::Program;
 use crate::render::diag_text;
 use std::path::Path;

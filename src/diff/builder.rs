@@ -1,0 +1,226 @@
+//! Building gradient nodes with their shapes, kept tidy as they are built.
+//!
+//! Owns construction of new nodes in a gradient graph: each helper computes the node's shape
+//! with the rules of `ir::shape` and drops the no-ops a person would not write (`x * 1`,
+//! `--x`, `x ** 1`, a reshape or expand to the same shape). Errors here mean a gradient rule
+//! produced inconsistent shapes: a bug, reported with the op's name rather than a panic.
+
+use crate::ir::shape::{self, Shape};
+use crate::ir::{DimPoly, Dims, Func, Graph, Node, NodeId, Op, ReduceKind};
+use crate::source::Span;
+use num_rational::BigRational;
+use num_traits::{One, Zero};
+
+pub type BResult = Result<NodeId, String>;
+
+pub struct Builder<'a> {
+    pub graph: &'a mut Graph,
+    pub dims: &'a Dims,
+    /// The span of the forward node whose rule is running (for messages and rendering).
+    pub span: Span,
+}
+
+impl Builder<'_> {
+    pub fn shape(&self, n: NodeId) -> Shape {
+        self.graph.shape(n).clone()
+    }
+
+    fn add_node(&mut self, op: Op, args: Vec<NodeId>, shape: Shape) -> NodeId {
+        self.graph.add(Node {
+            op,
+            args,
+            shape,
+            span: self.span,
+        })
+    }
+
+    fn literal_value(&self, n: NodeId) -> Option<&BigRational> {
+        match &self.graph.node(n).op {
+            Op::Literal(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn lit(&mut self, r: BigRational) -> NodeId {
+        self.add_node(Op::Literal(r), vec![], vec![])
+    }
+
+    pub fn int(&mut self, n: i64) -> NodeId {
+        self.lit(BigRational::from_integer(n.into()))
+    }
+
+    pub fn dim_size(&mut self, p: DimPoly) -> NodeId {
+        self.add_node(Op::DimSize(p), vec![], vec![])
+    }
+
+    fn elementwise(&mut self, op: Op, a: NodeId, b: NodeId) -> BResult {
+        let s = shape::broadcast(self.dims, &self.shape(a), &self.shape(b)).map_err(|e| format!("{op:?}: {e}"))?;
+        Ok(self.add_node(op, vec![a, b], s))
+    }
+
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> BResult {
+        if self.literal_value(a).is_some_and(|r| r.is_zero()) && self.shape(b).len() >= self.shape(a).len() {
+            return Ok(b);
+        }
+        if self.literal_value(b).is_some_and(|r| r.is_zero()) && self.shape(a).len() >= self.shape(b).len() {
+            return Ok(a);
+        }
+        self.elementwise(Op::Add, a, b)
+    }
+
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> BResult {
+        self.elementwise(Op::Sub, a, b)
+    }
+
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> BResult {
+        if self.literal_value(a).is_some_and(|r| r.is_one()) && self.shape(b).len() >= self.shape(a).len() {
+            return Ok(b);
+        }
+        if self.literal_value(b).is_some_and(|r| r.is_one()) && self.shape(a).len() >= self.shape(b).len() {
+            return Ok(a);
+        }
+        self.elementwise(Op::Mul, a, b)
+    }
+
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> BResult {
+        if self.literal_value(b).is_some_and(|r| r.is_one()) && self.shape(a).len() >= self.shape(b).len() {
+            return Ok(a);
+        }
+        self.elementwise(Op::Div, a, b)
+    }
+
+    pub fn eq(&mut self, a: NodeId, b: NodeId) -> BResult {
+        self.elementwise(Op::Eq, a, b)
+    }
+
+    pub fn neg(&mut self, a: NodeId) -> BResult {
+        if let Op::Neg = self.graph.node(a).op {
+            return Ok(self.graph.node(a).args[0]);
+        }
+        let s = self.shape(a);
+        Ok(self.add_node(Op::Neg, vec![a], s))
+    }
+
+    pub fn matmul(&mut self, a: NodeId, b: NodeId) -> BResult {
+        let s = shape::matmul(self.dims, &self.shape(a), &self.shape(b)).map_err(|e| format!("@: {e}"))?;
+        Ok(self.add_node(Op::MatMul, vec![a, b], s))
+    }
+
+    /// Swap the last two axes (`.T`); `(xᵀ)ᵀ` is `x`.
+    pub fn t(&mut self, a: NodeId) -> BResult {
+        let mut s = self.shape(a);
+        let r = s.len();
+        if r < 2 {
+            return Err("transpose of a tensor with fewer than 2 axes".into());
+        }
+        if let Op::SwapAxes(i, j) = self.graph.node(a).op {
+            if (i, j) == (r - 2, r - 1) {
+                return Ok(self.graph.node(a).args[0]);
+            }
+        }
+        s.swap(r - 2, r - 1);
+        Ok(self.add_node(Op::SwapAxes(r - 2, r - 1), vec![a], s))
+    }
+
+    pub fn swap(&mut self, a: NodeId, i: usize, j: usize) -> BResult {
+        let mut s = self.shape(a);
+        s.swap(i, j);
+        Ok(self.add_node(Op::SwapAxes(i, j), vec![a], s))
+    }
+
+    pub fn pow(&mut self, a: NodeId, p: BigRational) -> BResult {
+        if p.is_one() {
+            return Ok(a);
+        }
+        let s = self.shape(a);
+        Ok(self.add_node(Op::Pow(p), vec![a], s))
+    }
+
+    pub fn func(&mut self, f: Func, a: NodeId) -> BResult {
+        let s = self.shape(a);
+        Ok(self.add_node(Op::Func(f), vec![a], s))
+    }
+
+    pub fn unary(&mut self, op: Op, a: NodeId) -> BResult {
+        let s = self.shape(a);
+        Ok(self.add_node(op, vec![a], s))
+    }
+
+    /// Sum over `axes` (sorted); `keepdims` keeps them as size 1.
+    pub fn sum(&mut self, a: NodeId, axes: Vec<usize>, keepdims: bool) -> BResult {
+        if axes.is_empty() {
+            return Ok(a);
+        }
+        let s = self.shape(a);
+        let out: Shape = s
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| match (axes.contains(&i), keepdims) {
+                (false, _) => Some(d.clone()),
+                (true, true) => Some(DimPoly::constant(1)),
+                (true, false) => None,
+            })
+            .collect();
+        Ok(self.add_node(
+            Op::Reduce {
+                kind: ReduceKind::Sum,
+                axes,
+                keepdims,
+            },
+            vec![a],
+            out,
+        ))
+    }
+
+    pub fn reshape(&mut self, a: NodeId, to: Shape) -> BResult {
+        if shape::same_shape(self.dims, &self.shape(a), &to) {
+            return Ok(a);
+        }
+        Ok(self.add_node(Op::Reshape, vec![a], to))
+    }
+
+    pub fn expand(&mut self, a: NodeId, to: Shape) -> BResult {
+        if shape::same_shape(self.dims, &self.shape(a), &to) {
+            return Ok(a);
+        }
+        Ok(self.add_node(Op::Expand, vec![a], to))
+    }
+
+    pub fn permute(&mut self, a: NodeId, perm: Vec<usize>) -> BResult {
+        if perm.iter().enumerate().all(|(i, &p)| i == p) {
+            return Ok(a);
+        }
+        let s = self.shape(a);
+        let out = perm.iter().map(|&i| s[i].clone()).collect();
+        Ok(self.add_node(Op::Permute(perm), vec![a], out))
+    }
+
+    pub fn node(&mut self, op: Op, args: Vec<NodeId>, shape: Shape) -> NodeId {
+        self.add_node(op, args, shape)
+    }
+
+    /// The gradient of a broadcast operand: sum `g` over the axes broadcasting added or
+    /// stretched, so the result has shape `to`.
+    pub fn unbroadcast(&mut self, g: NodeId, to: &Shape) -> BResult {
+        let gs = self.shape(g);
+        if shape::same_shape(self.dims, &gs, to) {
+            return Ok(g);
+        }
+        if gs.len() < to.len() {
+            return self.expand(g, to.clone());
+        }
+        let lead = gs.len() - to.len();
+        let mut cur = self.sum(g, (0..lead).collect(), false)?;
+        let cs = self.shape(cur);
+        let stretched: Vec<usize> = (0..to.len())
+            .filter(|&i| self.dims.is_one(&to[i]) && !self.dims.is_one(&cs[i]))
+            .collect();
+        cur = self.sum(cur, stretched, true)?;
+        let cs = self.shape(cur);
+        if !shape::same_shape(self.dims, &cs, to) {
+            // A size-1 axis of g against a larger target axis: broadcast up.
+            cur = self.expand(cur, to.clone())?;
+        }
+        Ok(cur)
+    }
+}
