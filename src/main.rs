@@ -37,6 +37,26 @@ enum Command {
         #[arg(long, value_parser = parse_dims)]
         dims: Option<DimSizes>,
     },
+    /// Derive the gradients: the backward pass as a program in the forward pass's names.
+    Grad {
+        file: PathBuf,
+        /// Tensors to differentiate with respect to (default: every input and param).
+        #[arg(long)]
+        wrt: Vec<String>,
+        /// Check each gradient exactly against forward-mode derivatives at random points.
+        #[arg(long)]
+        check: bool,
+        /// Random points per gradient for --check.
+        #[arg(long, default_value_t = 3)]
+        points: usize,
+        /// Seed of the random points for --check.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_parser = parse_dims)]
+        dims: Option<DimSizes>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Every named tensor of the forward pass with its exact (or certified) values.
     Trace {
         file: PathBuf,
@@ -53,6 +73,9 @@ enum Command {
         /// Width asked of every enclosure, in bits (raised automatically inside).
         #[arg(long, default_value_t = handtrace::exact::run::DEFAULT_TARGET_BITS, value_parser = clap::value_parser!(u32).range(8..=100_000))]
         precision: u32,
+        /// Also give ∂L/∂NAME for every named tensor (`grads` in JSON).
+        #[arg(long)]
+        grad: bool,
     },
     /// Parse and shape-check files; report every claim and derivation step.
     Check {
@@ -127,6 +150,95 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Grad {
+            file,
+            wrt,
+            check,
+            points,
+            seed,
+            dims,
+            format,
+        } => {
+            let options = LowerOptions {
+                dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
+            };
+            let program = match load_program(&file, &options) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprint!("{}", e.render(color));
+                    return ExitCode::from(2);
+                }
+            };
+            let grads = match handtrace::diff::derive(&program) {
+                Ok(g) => g,
+                Err(d) => {
+                    eprint!("{}", d.render(&program.sources, color));
+                    return ExitCode::from(2);
+                }
+            };
+            let mut ids = Vec::new();
+            for name in &wrt {
+                match program.tensor_by_name(name) {
+                    Some(t) if program.tensor(t).differentiable() => ids.push(t),
+                    Some(_) => {
+                        eprintln!("{}: error[no-gradient]: --wrt {name}: `{name}` is data or a const, it has no gradient", file.display());
+                        return ExitCode::from(2);
+                    }
+                    None => {
+                        eprintln!(
+                            "{}: error[unknown-name]: --wrt {name}: no tensor is named `{name}`",
+                            file.display()
+                        );
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            let lines = render::grad::program_lines(&program, &grads, &ids);
+            match format {
+                Format::Json => print!("{}", render::grad::json(&program, &lines)),
+                Format::Text => print!("{}", render::grad::text(&program, &lines)),
+            }
+            if !check {
+                return ExitCode::SUCCESS;
+            }
+            let checked: Vec<_> = lines.iter().filter_map(|l| l.tensor).collect();
+            let results = handtrace::verify::gradients::check_gradients(
+                &program, &grads, &checked, points, seed,
+            );
+            let mut bad = false;
+            for r in &results {
+                use handtrace::verify::gradients::Outcome;
+                let name = &program.tensor(r.tensor).name;
+                match &r.outcome {
+                    Outcome::Verified { points } => eprintln!(
+                        "check: d{name} verified against forward mode at {points} random points"
+                    ),
+                    Outcome::Mismatch {
+                        reverse,
+                        forward,
+                        point_seed,
+                    } => {
+                        bad = true;
+                        let ops = handtrace::verify::gradients::ops_on_path(&program, r.tensor)
+                            .join(", ");
+                        eprintln!("check: d{name} MISMATCH at point seed {point_seed}: <grad, V> = {reverse}, forward mode gives {forward}; a rule on its path is wrong (ops: {ops})");
+                    }
+                    Outcome::Undecided(why) => {
+                        bad = true;
+                        eprintln!("check: d{name} undecided: {why}");
+                    }
+                    Outcome::Error(why) => {
+                        bad = true;
+                        eprintln!("check: d{name} could not be checked: {why}");
+                    }
+                }
+            }
+            if bad {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Command::Trace {
             file,
             inputs,
@@ -134,6 +246,7 @@ fn main() -> ExitCode {
             dims,
             format,
             precision,
+            grad,
         } => {
             let options = LowerOptions {
                 dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
@@ -161,11 +274,31 @@ fn main() -> ExitCode {
                 }
             };
             let leaves = handtrace::exact::inputs::leaf_values(&program, seed, &given.leaves);
+            let gradient_values = if grad {
+                match handtrace::exact::run::trace_gradients(
+                    &program,
+                    &leaves,
+                    given.upstream.clone(),
+                    seed,
+                    precision,
+                ) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        eprintln!("{}: error[gradient]: {e}", file.display());
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                None
+            };
             match handtrace::exact::run::trace(&program, leaves, precision) {
                 Ok(trace) => {
+                    let grads = gradient_values.as_deref().unwrap_or(&[]);
                     match format {
-                        Format::Json => print!("{}", render::trace::json(&program, &trace)),
-                        Format::Text => print!("{}", render::trace::text(&program, &trace, seed)),
+                        Format::Json => print!("{}", render::trace::json(&program, &trace, grads)),
+                        Format::Text => {
+                            print!("{}", render::trace::text(&program, &trace, grads, seed))
+                        }
                     }
                     if !trace.too_wide.is_empty() {
                         eprintln!(

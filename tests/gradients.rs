@@ -11,23 +11,36 @@ use handtrace::verify::gradients::{check_gradients, Outcome};
 use std::path::{Path, PathBuf};
 
 fn examples() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("examples").unwrap().flatten().map(|e| e.path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
     files
 }
 
 fn program(src: &str) -> Program {
-    handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default()).unwrap_or_else(|e| panic!("{}", e.render(false)))
+    handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render(false)))
 }
 
 /// Every gradient of every tensor of `p` that has one agrees with forward mode.
 #[track_caller]
 fn all_verified(p: &Program, label: &str) {
     let grads = derive(p).unwrap_or_else(|d| panic!("{label}: {}", d.message));
-    let wrt: Vec<TensorId> = (0..p.tensors.len() as u32).map(TensorId).filter(|&t| grads.of(p, t).is_some()).collect();
+    let wrt: Vec<TensorId> = (0..p.tensors.len() as u32)
+        .map(TensorId)
+        .filter(|&t| grads.of(p, t).is_some())
+        .collect();
     assert!(!wrt.is_empty());
     for c in check_gradients(p, &grads, &wrt, 2, 11) {
-        assert_eq!(c.outcome, Outcome::Verified { points: 2 }, "{label}: gradient of {}", p.tensor(c.tensor).name);
+        assert_eq!(
+            c.outcome,
+            Outcome::Verified { points: 2 },
+            "{label}: gradient of {}",
+            p.tensor(c.tensor).name
+        );
     }
 }
 
@@ -42,10 +55,18 @@ fn every_example_gradient_matches_forward_mode() {
         let grads = derive(&p).unwrap();
         let wrt: Vec<TensorId> = (0..p.tensors.len() as u32)
             .map(TensorId)
-            .filter(|&t| grads.of(&p, t).is_some() && p.tensor(t).kind != handtrace::ir::TensorKind::Local)
+            .filter(|&t| {
+                grads.of(&p, t).is_some() && p.tensor(t).kind != handtrace::ir::TensorKind::Local
+            })
             .collect();
         for c in check_gradients(&p, &grads, &wrt, 2, 11) {
-            assert_eq!(c.outcome, Outcome::Verified { points: 2 }, "{}: gradient of {}", path.display(), p.tensor(c.tensor).name);
+            assert_eq!(
+                c.outcome,
+                Outcome::Verified { points: 2 },
+                "{}: gradient of {}",
+                path.display(),
+                p.tensor(c.tensor).name
+            );
         }
     }
 }

@@ -54,15 +54,20 @@ impl Builder<'_> {
     }
 
     fn elementwise(&mut self, op: Op, a: NodeId, b: NodeId) -> BResult {
-        let s = shape::broadcast(self.dims, &self.shape(a), &self.shape(b)).map_err(|e| format!("{op:?}: {e}"))?;
+        let s = shape::broadcast(self.dims, &self.shape(a), &self.shape(b))
+            .map_err(|e| format!("{op:?}: {e}"))?;
         Ok(self.add_node(op, vec![a, b], s))
     }
 
     pub fn add(&mut self, a: NodeId, b: NodeId) -> BResult {
-        if self.literal_value(a).is_some_and(|r| r.is_zero()) && self.shape(b).len() >= self.shape(a).len() {
+        if self.literal_value(a).is_some_and(|r| r.is_zero())
+            && self.shape(b).len() >= self.shape(a).len()
+        {
             return Ok(b);
         }
-        if self.literal_value(b).is_some_and(|r| r.is_zero()) && self.shape(a).len() >= self.shape(b).len() {
+        if self.literal_value(b).is_some_and(|r| r.is_zero())
+            && self.shape(a).len() >= self.shape(b).len()
+        {
             return Ok(a);
         }
         self.elementwise(Op::Add, a, b)
@@ -73,17 +78,23 @@ impl Builder<'_> {
     }
 
     pub fn mul(&mut self, a: NodeId, b: NodeId) -> BResult {
-        if self.literal_value(a).is_some_and(|r| r.is_one()) && self.shape(b).len() >= self.shape(a).len() {
+        if self.literal_value(a).is_some_and(|r| r.is_one())
+            && self.shape(b).len() >= self.shape(a).len()
+        {
             return Ok(b);
         }
-        if self.literal_value(b).is_some_and(|r| r.is_one()) && self.shape(a).len() >= self.shape(b).len() {
+        if self.literal_value(b).is_some_and(|r| r.is_one())
+            && self.shape(a).len() >= self.shape(b).len()
+        {
             return Ok(a);
         }
         self.elementwise(Op::Mul, a, b)
     }
 
     pub fn div(&mut self, a: NodeId, b: NodeId) -> BResult {
-        if self.literal_value(b).is_some_and(|r| r.is_one()) && self.shape(a).len() >= self.shape(b).len() {
+        if self.literal_value(b).is_some_and(|r| r.is_one())
+            && self.shape(a).len() >= self.shape(b).len()
+        {
             return Ok(a);
         }
         self.elementwise(Op::Div, a, b)
@@ -102,7 +113,8 @@ impl Builder<'_> {
     }
 
     pub fn matmul(&mut self, a: NodeId, b: NodeId) -> BResult {
-        let s = shape::matmul(self.dims, &self.shape(a), &self.shape(b)).map_err(|e| format!("@: {e}"))?;
+        let s = shape::matmul(self.dims, &self.shape(a), &self.shape(b))
+            .map_err(|e| format!("@: {e}"))?;
         Ok(self.add_node(Op::MatMul, vec![a, b], s))
     }
 

@@ -34,7 +34,10 @@ impl Gradients {
     /// or a const).
     pub fn of(&self, program: &Program, t: TensorId) -> Option<NodeId> {
         let tensor = program.tensor(t);
-        if matches!(tensor.kind, TensorKind::Leaf(LeafKind::Data) | TensorKind::Const) {
+        if matches!(
+            tensor.kind,
+            TensorKind::Leaf(LeafKind::Data) | TensorKind::Const
+        ) {
             return None;
         }
         self.adjoint.get(tensor.node.0 as usize).copied().flatten()
@@ -73,7 +76,8 @@ pub fn derive(program: &Program) -> Result<Gradients, Diagnostic> {
     // Only nodes that vary (depend on a leaf) have gradients; constants get none.
     let mut varies = vec![false; forward_len];
     for (id, node) in program.graph.nodes() {
-        varies[id.0 as usize] = matches!(node.op, Op::Leaf(_) | Op::GradOf(_)) || node.args.iter().any(|a| varies[a.0 as usize]);
+        varies[id.0 as usize] = matches!(node.op, Op::Leaf(_) | Op::GradOf(_))
+            || node.args.iter().any(|a| varies[a.0 as usize]);
     }
     for i in (0..=target_node.0 as usize).rev() {
         let Some(g) = adjoint[i] else { continue };
@@ -85,9 +89,21 @@ pub fn derive(program: &Program) -> Result<Gradients, Diagnostic> {
             span,
         };
         let contributions = rules::vjp(&mut b, n, g).map_err(|why| {
-            Diagnostic::new(Code::Misplaced, span, format!("cannot differentiate this: {why}")).with_label("here")
+            Diagnostic::new(
+                Code::Misplaced,
+                span,
+                format!("cannot differentiate this: {why}"),
+            )
+            .with_label("here")
         })?;
-        for (arg, c) in program.graph.node(n).args.clone().into_iter().zip(contributions) {
+        for (arg, c) in program
+            .graph
+            .node(n)
+            .args
+            .clone()
+            .into_iter()
+            .zip(contributions)
+        {
             let Some(c) = c else { continue };
             if !varies[arg.0 as usize] {
                 continue;
@@ -101,7 +117,13 @@ pub fn derive(program: &Program) -> Result<Gradients, Diagnostic> {
                         dims: &program.dims,
                         span,
                     };
-                    b.add(prev, c).map_err(|why| Diagnostic::new(Code::ShapeMismatch, span, format!("internal: accumulating a gradient: {why}")))?
+                    b.add(prev, c).map_err(|why| {
+                        Diagnostic::new(
+                            Code::ShapeMismatch,
+                            span,
+                            format!("internal: accumulating a gradient: {why}"),
+                        )
+                    })?
                 }
             });
         }

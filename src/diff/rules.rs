@@ -21,23 +21,38 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
     let shape_of = |b: &Builder, i: usize| -> Shape { b.shape(args[i]) };
     let one = |x: BResult| -> Result<Vec<Option<NodeId>>, String> { Ok(vec![Some(x?)]) };
     match &node.op {
-        Op::Leaf(_) | Op::Literal(_) | Op::Pi | Op::DimSize(_) | Op::Eye | Op::GradOf(_) | Op::FnParam(_) => Ok(vec![]),
+        Op::Leaf(_)
+        | Op::Literal(_)
+        | Op::Pi
+        | Op::DimSize(_)
+        | Op::Eye
+        | Op::GradOf(_)
+        | Op::FnParam(_) => Ok(vec![]),
         Op::Eq => Ok(vec![None, None]),
         Op::Neg => one(b.neg(g)),
         Op::Add => {
             let (sa, sb) = (shape_of(b, 0), shape_of(b, 1));
-            Ok(vec![Some(b.unbroadcast(g, &sa)?), Some(b.unbroadcast(g, &sb)?)])
+            Ok(vec![
+                Some(b.unbroadcast(g, &sa)?),
+                Some(b.unbroadcast(g, &sb)?),
+            ])
         }
         Op::Sub => {
             let (sa, sb) = (shape_of(b, 0), shape_of(b, 1));
             let ng = b.neg(g)?;
-            Ok(vec![Some(b.unbroadcast(g, &sa)?), Some(b.unbroadcast(ng, &sb)?)])
+            Ok(vec![
+                Some(b.unbroadcast(g, &sa)?),
+                Some(b.unbroadcast(ng, &sb)?),
+            ])
         }
         Op::Mul => {
             let (sa, sb) = (shape_of(b, 0), shape_of(b, 1));
             let ga = b.mul(g, a(1))?;
             let gb = b.mul(a(0), g)?;
-            Ok(vec![Some(b.unbroadcast(ga, &sa)?), Some(b.unbroadcast(gb, &sb)?)])
+            Ok(vec![
+                Some(b.unbroadcast(ga, &sa)?),
+                Some(b.unbroadcast(gb, &sb)?),
+            ])
         }
         Op::Div => {
             // d(a/b) = g/b for a; −g·(a/b)/b for b (reusing the output n = a/b).
@@ -46,13 +61,20 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
             let t = b.mul(g, n)?;
             let t = b.div(t, a(1))?;
             let gb = b.neg(t)?;
-            Ok(vec![Some(b.unbroadcast(ga, &sa)?), Some(b.unbroadcast(gb, &sb)?)])
+            Ok(vec![
+                Some(b.unbroadcast(ga, &sa)?),
+                Some(b.unbroadcast(gb, &sb)?),
+            ])
         }
         Op::MatMul => matmul(b, a(0), a(1), g),
         Op::Pow(p) => {
             // d(a^p) = p·a^(p−1)·g
             let pm1 = b.pow(a(0), p - BigRational::one())?;
-            let coef = if p.is_one() { None } else { Some(b.lit(p.clone())) };
+            let coef = if p.is_one() {
+                None
+            } else {
+                Some(b.lit(p.clone()))
+            };
             let d = match coef {
                 Some(c) => b.mul(c, pm1)?,
                 None => pm1,
@@ -60,26 +82,46 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
             one(b.mul(d, g))
         }
         Op::Func(f) => one(func(b, *f, a(0), n, g)),
-        Op::Reduce { kind, axes, keepdims } => {
+        Op::Reduce {
+            kind,
+            axes,
+            keepdims,
+        } => {
             let sa = shape_of(b, 0);
             // Put the reduced axes back as size 1, then broadcast to a's shape.
             let kept: Shape = sa
                 .iter()
                 .enumerate()
-                .map(|(i, d)| if axes.contains(&i) { DimPoly::constant(1) } else { d.clone() })
+                .map(|(i, d)| {
+                    if axes.contains(&i) {
+                        DimPoly::constant(1)
+                    } else {
+                        d.clone()
+                    }
+                })
                 .collect();
-            let g1 = if *keepdims { g } else { b.reshape(g, kept.clone())? };
+            let g1 = if *keepdims {
+                g
+            } else {
+                b.reshape(g, kept.clone())?
+            };
             match kind {
                 ReduceKind::Sum => one(b.expand(g1, sa)),
                 ReduceKind::Mean => {
-                    let count = axes.iter().fold(DimPoly::constant(1), |acc, &i| acc.mul(&sa[i]));
+                    let count = axes
+                        .iter()
+                        .fold(DimPoly::constant(1), |acc, &i| acc.mul(&sa[i]));
                     let c = b.dim_size(count);
                     let scaled = b.div(g1, c)?;
                     one(b.expand(scaled, sa))
                 }
                 ReduceKind::Max | ReduceKind::Min => {
                     // Split g evenly among the entries equal to the extreme.
-                    let m = if *keepdims { n } else { b.reshape(n, kept.clone())? };
+                    let m = if *keepdims {
+                        n
+                    } else {
+                        b.reshape(n, kept.clone())?
+                    };
                     let mask = b.eq(a(0), m)?;
                     let ties = b.sum(mask, axes.clone(), true)?;
                     let share = b.div(g1, ties)?;
@@ -152,9 +194,18 @@ fn matmul(b: &mut Builder, x: NodeId, y: NodeId, g: NodeId) -> Result<Vec<Option
         let gy = b.mul(x, g)?;
         return Ok(vec![Some(gx), Some(gy)]);
     }
-    let x2 = if sx.len() == 1 { b.reshape(x, vec![DimPoly::constant(1), sx[0].clone()])? } else { x };
-    let y2 = if sy.len() == 1 { b.reshape(y, vec![sy[0].clone(), DimPoly::constant(1)])? } else { y };
-    let out2 = crate::ir::shape::matmul(b.dims, &b.shape(x2), &b.shape(y2)).map_err(|e| format!("@: {e}"))?;
+    let x2 = if sx.len() == 1 {
+        b.reshape(x, vec![DimPoly::constant(1), sx[0].clone()])?
+    } else {
+        x
+    };
+    let y2 = if sy.len() == 1 {
+        b.reshape(y, vec![sy[0].clone(), DimPoly::constant(1)])?
+    } else {
+        y
+    };
+    let out2 = crate::ir::shape::matmul(b.dims, &b.shape(x2), &b.shape(y2))
+        .map_err(|e| format!("@: {e}"))?;
     let g2 = b.reshape(g, out2)?;
     let yt = b.t(y2)?;
     let gx = b.matmul(g2, yt)?;
@@ -271,7 +322,12 @@ fn normal_density(b: &mut Builder, a: NodeId) -> BResult {
 
 /// einsum: the gradient of operand k contracts g with the other operands onto k's letters;
 /// letters only k has are broadcast back.
-fn einsum(b: &mut Builder, spec: &EinsumSpec, args: &[NodeId], g: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+fn einsum(
+    b: &mut Builder,
+    spec: &EinsumSpec,
+    args: &[NodeId],
+    g: NodeId,
+) -> Result<Vec<Option<NodeId>>, String> {
     let mut out = Vec::new();
     for (k, letters) in spec.inputs.iter().enumerate() {
         let mut distinct = letters.clone();
@@ -293,7 +349,11 @@ fn einsum(b: &mut Builder, spec: &EinsumSpec, args: &[NodeId], g: NodeId) -> Res
         }
         inputs.push(spec.output.clone());
         operands.push(g);
-        let available: Vec<char> = letters.iter().copied().filter(|c| inputs.iter().any(|l| l.contains(c))).collect();
+        let available: Vec<char> = letters
+            .iter()
+            .copied()
+            .filter(|c| inputs.iter().any(|l| l.contains(c)))
+            .collect();
         let sub = EinsumSpec {
             inputs,
             output: available.clone(),
@@ -307,7 +367,13 @@ fn einsum(b: &mut Builder, spec: &EinsumSpec, args: &[NodeId], g: NodeId) -> Res
             let with_ones: Shape = letters
                 .iter()
                 .zip(&full)
-                .map(|(c, d)| if available.contains(c) { d.clone() } else { DimPoly::constant(1) })
+                .map(|(c, d)| {
+                    if available.contains(c) {
+                        d.clone()
+                    } else {
+                        DimPoly::constant(1)
+                    }
+                })
                 .collect();
             r = b.reshape(r, with_ones)?;
             r = b.expand(r, full)?;

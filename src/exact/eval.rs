@@ -246,7 +246,9 @@ fn eval_node<S: Scalar>(
         Op::FnParam(_) => return Err(NumError::Undecided("a fn parameter outside its fn".into())),
         Op::Expand => {
             let want = sizes(program, graph, id)?;
-            let view = arg(0).broadcast(ndarray::IxDyn(&want)).ok_or_else(|| NumError::Undecided("internal: expand".into()))?;
+            let view = arg(0)
+                .broadcast(ndarray::IxDyn(&want))
+                .ok_or_else(|| NumError::Undecided("internal: expand".into()))?;
             view.as_standard_layout().into_owned()
         }
         Op::Tril => {
@@ -262,7 +264,9 @@ fn eval_node<S: Scalar>(
         Op::Eq => tensor::zip(arg(0), arg(1), |a, b| match a.value().compare(b.value()) {
             Some(std::cmp::Ordering::Equal) => Ok(exact(1)),
             Some(_) => Ok(exact(0)),
-            None => Err(NumError::Undecided("comparing overlapping enclosures for equality".into())),
+            None => Err(NumError::Undecided(
+                "comparing overlapping enclosures for equality".into(),
+            )),
         })?,
     })
 }

@@ -153,11 +153,18 @@ pub fn directional_derivative(
         let prec = Prec::new(target_bits + extra);
         if !intermediates.is_empty() {
             // Values of the perturbed intermediates, then their tangents.
-            let nodes: Vec<NodeId> = intermediates.iter().map(|(t, _)| program.tensor(*t).node).collect();
-            let values = eval(program, &Env::new(leaves.clone()), &nodes, prec).map_err(|e| wrap(program, e))?;
+            let nodes: Vec<NodeId> = intermediates
+                .iter()
+                .map(|(t, _)| program.tensor(*t).node)
+                .collect();
+            let values = eval(program, &Env::new(leaves.clone()), &nodes, prec)
+                .map_err(|e| wrap(program, e))?;
             for ((_, d), node) in intermediates.iter().zip(&nodes) {
                 let v = values[node.0 as usize].clone().expect("evaluated");
-                env.overrides.insert(*node, tensor::zip_into(&v, d, |v, t| Dual::new(v.clone(), t.clone())));
+                env.overrides.insert(
+                    *node,
+                    tensor::zip_into(&v, d, |v, t| Dual::new(v.clone(), t.clone())),
+                );
             }
         }
         match eval(program, &env, &[root], prec) {
@@ -170,6 +177,56 @@ pub fn directional_derivative(
             }
             Err(e) if matches!(e.error, NumError::Undecided(_)) && attempt < MAX_RAISES => {}
             Err(e) => return Err(wrap(program, e)),
+        }
+        extra *= 2;
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// ∂L/∂NAME for every named tensor that has a gradient (leaves, intermediates, the output
+/// itself), at the point `leaves`; for an output, the upstream gradient is `upstream` or
+/// seeded random small rationals.
+pub fn trace_gradients(
+    program: &Program,
+    leaves: &HashMap<TensorId, Tensor<Num>>,
+    upstream: Option<Tensor<Num>>,
+    seed: u64,
+    target_bits: u32,
+) -> Result<Vec<(TensorId, Tensor<Num>)>, String> {
+    let grads = crate::diff::derive(program).map_err(|d| d.message)?;
+    let target = program.target.as_ref().expect("derive checked the target");
+    let mut env = Env::new(leaves.clone());
+    if target.kind == crate::ir::TargetKind::Output {
+        let up = upstream.unwrap_or_else(|| {
+            let shape = super::inputs::concrete_shape(program, target.tensor);
+            super::inputs::Rng::new(seed ^ 0x5DEE_CE66).tensor(&shape)
+        });
+        env.grads.insert(target.tensor, up);
+    }
+    let named: Vec<(TensorId, NodeId)> = (0..program.tensors.len() as u32)
+        .map(TensorId)
+        .filter_map(|t| grads.of(program, t).map(|g| (t, g)))
+        .collect();
+    let roots: Vec<NodeId> = named.iter().map(|(_, g)| *g).collect();
+    let mut extra = 32;
+    for attempt in 0..=MAX_RAISES {
+        let prec = Prec::new(target_bits + extra);
+        match super::eval::eval_graph(program, &grads.graph, &env, &roots, prec) {
+            Ok(values) => {
+                let out: Vec<(TensorId, Tensor<Num>)> = named
+                    .iter()
+                    .map(|(t, g)| (*t, values[g.0 as usize].clone().expect("evaluated")))
+                    .collect();
+                if out
+                    .iter()
+                    .all(|(_, v)| v.iter().all(|x| x.is_tight(target_bits)))
+                    || attempt == MAX_RAISES
+                {
+                    return Ok(out);
+                }
+            }
+            Err(e) if matches!(e.error, NumError::Undecided(_)) && attempt < MAX_RAISES => {}
+            Err(e) => return Err(wrap(program, e).message(program)),
         }
         extra *= 2;
     }

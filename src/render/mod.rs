@@ -3,6 +3,8 @@
 //! Owns output formats only; it computes nothing new (every shape and name comes from `ir`).
 
 pub mod check;
+pub mod expr;
+pub mod grad;
 pub mod show;
 pub mod trace;
 

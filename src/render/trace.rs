@@ -9,7 +9,7 @@ use crate::exact::num::{certified_digits, Num};
 use crate::exact::run::Trace;
 use crate::exact::tensor::Tensor;
 use crate::ir::shape::{show_shape, show_sizes};
-use crate::ir::{DimDef, Program, TensorKind};
+use crate::ir::{DimDef, Program, TensorId, TensorKind};
 use crate::syntax::ast::LeafKind;
 use serde_json::{json, Map, Value};
 
@@ -54,12 +54,16 @@ fn dims_json(program: &Program) -> Value {
 }
 
 /// The trace as DESIGN.md's JSON: `{"dims", "values", "grads"}`.
-pub fn json(program: &Program, trace: &Trace) -> String {
+pub fn json(program: &Program, trace: &Trace, grads: &[(TensorId, Tensor<Num>)]) -> String {
     let mut values = Map::new();
     for (id, t) in &trace.values {
         values.insert(program.tensor(*id).name.clone(), tensor_json(t));
     }
-    let doc = json!({"dims": dims_json(program), "values": Value::Object(values), "grads": {}});
+    let mut grad_values = Map::new();
+    for (id, t) in grads {
+        grad_values.insert(program.tensor(*id).name.clone(), tensor_json(t));
+    }
+    let doc = json!({"dims": dims_json(program), "values": Value::Object(values), "grads": Value::Object(grad_values)});
     serde_json::to_string_pretty(&doc).expect("serialises") + "\n"
 }
 
@@ -134,7 +138,12 @@ fn tensor_text(t: &Tensor<Num>) -> String {
 }
 
 /// The trace as text.
-pub fn text(program: &Program, trace: &Trace, seed: u64) -> String {
+pub fn text(
+    program: &Program,
+    trace: &Trace,
+    grads: &[(TensorId, Tensor<Num>)],
+    seed: u64,
+) -> String {
     let mut out = String::new();
     let dims: Vec<String> = program
         .dims
@@ -167,6 +176,19 @@ pub fn text(program: &Program, trace: &Trace, seed: u64) -> String {
         }
         out.push_str(&head);
         out.push('\n');
+        out.push_str(&tensor_text(t));
+    }
+    if !grads.is_empty() {
+        out.push_str("\n# gradients dNAME = ∂L/∂NAME (for an output O, L = ⟨grad(O), O⟩ with the upstream gradient dO)\n");
+    }
+    for (id, t) in grads {
+        let tensor = program.tensor(*id);
+        let shape = program.graph.shape(tensor.node);
+        out.push_str(&format!(
+            "\nd{}  {}\n",
+            tensor.name,
+            show_shape(&program.dims, shape)
+        ));
         out.push_str(&tensor_text(t));
     }
     out

@@ -26,7 +26,11 @@ pub enum Outcome {
     /// Equal at `points` random points (exact or certified).
     Verified { points: usize },
     /// A certified disagreement.
-    Mismatch { reverse: String, forward: String, point_seed: u64 },
+    Mismatch {
+        reverse: String,
+        forward: String,
+        point_seed: u64,
+    },
     /// Enclosures stayed too wide to decide.
     Undecided(String),
     /// No usable point was found (the program is undefined at every point drawn).
@@ -50,12 +54,23 @@ fn inner(a: &Tensor<Num>, b: &Tensor<Num>, p: Prec) -> Result<Num, NumError> {
 
 /// Check the gradient of each tensor in `wrt` at `points` random points. Each point's
 /// reverse-mode values come from one evaluation of the gradient graph.
-pub fn check_gradients(program: &Program, grads: &Gradients, wrt: &[TensorId], points: usize, seed: u64) -> Vec<GradCheck> {
+pub fn check_gradients(
+    program: &Program,
+    grads: &Gradients,
+    wrt: &[TensorId],
+    points: usize,
+    seed: u64,
+) -> Vec<GradCheck> {
     let mut verified = vec![0usize; wrt.len()];
     let mut outcome: Vec<Option<Outcome>> = vec![None; wrt.len()];
     let mut last_error = String::new();
     let mut attempt = 0u64;
-    while verified.iter().zip(&outcome).any(|(v, o)| *v < points && o.is_none()) && attempt < (points as u64) * 5 + 5 {
+    while verified
+        .iter()
+        .zip(&outcome)
+        .any(|(v, o)| *v < points && o.is_none())
+        && attempt < (points as u64) * 5 + 5
+    {
         let point_seed = seed.wrapping_add(attempt.wrapping_mul(0x9E37_79B9));
         attempt += 1;
         match check_point(program, grads, wrt, point_seed) {
@@ -83,14 +98,21 @@ pub fn check_gradients(program: &Program, grads: &Gradients, wrt: &[TensorId], p
             outcome: o.unwrap_or(if v >= points {
                 Outcome::Verified { points }
             } else {
-                Outcome::Error(format!("only {v} of {points} random points were usable: {last_error}"))
+                Outcome::Error(format!(
+                    "only {v} of {points} random points were usable: {last_error}"
+                ))
             }),
         })
         .collect()
 }
 
 /// One random point: `Ok(true)` agreed, `Err(outcome)` a mismatch or undecided.
-fn check_point(program: &Program, grads: &Gradients, wrt: &[TensorId], point_seed: u64) -> Result<Vec<Result<bool, Outcome>>, NumError> {
+fn check_point(
+    program: &Program,
+    grads: &Gradients,
+    wrt: &[TensorId],
+    point_seed: u64,
+) -> Result<Vec<Result<bool, Outcome>>, NumError> {
     let target = program.target.as_ref().expect("gradients need a target");
     let target_node = program.tensor(target.tensor).node;
     let leaves = leaf_values(program, point_seed, &HashMap::new());
@@ -104,9 +126,19 @@ fn check_point(program: &Program, grads: &Gradients, wrt: &[TensorId], point_see
     let mut extra = 32;
     let mut values = None;
     for round in 0..=MAX_RAISES {
-        match eval_graph(program, &grads.graph, &env, &roots, Prec::new(CHECK_BITS + 24 + extra)) {
+        match eval_graph(
+            program,
+            &grads.graph,
+            &env,
+            &roots,
+            Prec::new(CHECK_BITS + 24 + extra),
+        ) {
             Ok(v) => {
-                let tight = roots.iter().all(|r| v[r.0 as usize].as_ref().is_some_and(|t| t.iter().all(|n| n.is_tight(CHECK_BITS + 24))));
+                let tight = roots.iter().all(|r| {
+                    v[r.0 as usize]
+                        .as_ref()
+                        .is_some_and(|t| t.iter().all(|n| n.is_tight(CHECK_BITS + 24)))
+                });
                 if tight || round == MAX_RAISES {
                     values = Some(v);
                     break;
@@ -126,7 +158,14 @@ fn check_point(program: &Program, grads: &Gradients, wrt: &[TensorId], point_see
             Some(g) => inner(values[g.0 as usize].as_ref().expect("evaluated"), &v, p)?,
         };
         // Forward mode: d/dt of ⟨dO, O(x + tV)⟩ (or of the loss) at t = 0.
-        let tangent = directional_derivative(program, &leaves, &HashMap::from([(x, v)]), target_node, CHECK_BITS + 24).map_err(|e| e.error)?;
+        let tangent = directional_derivative(
+            program,
+            &leaves,
+            &HashMap::from([(x, v)]),
+            target_node,
+            CHECK_BITS + 24,
+        )
+        .map_err(|e| e.error)?;
         let forward = match target.kind {
             TargetKind::Output => inner(&upstream, &tangent, p)?,
             TargetKind::Loss => tangent.iter().next().cloned().unwrap_or(Num::from_int(0)),
@@ -149,7 +188,9 @@ fn check_point(program: &Program, grads: &Gradients, wrt: &[TensorId], point_see
 
 /// The ops a gradient passes through (for a mismatch report).
 pub fn ops_on_path(program: &Program, x: TensorId) -> Vec<String> {
-    let Some(target) = &program.target else { return vec![] };
+    let Some(target) = &program.target else {
+        return vec![];
+    };
     let target_node = program.tensor(target.tensor).node;
     let x_node = program.tensor(x).node;
     let mut depends = vec![false; program.graph.len()];
@@ -160,7 +201,11 @@ pub fn ops_on_path(program: &Program, x: TensorId) -> Vec<String> {
         }
         depends[id.0 as usize] = id == x_node || node.args.iter().any(|a| depends[a.0 as usize]);
         if depends[id.0 as usize] && id != x_node && !matches!(node.op, Op::Leaf(_)) {
-            let name = format!("{:?}", node.op).split(['(', ' ', '{']).next().unwrap_or("").to_string();
+            let name = format!("{:?}", node.op)
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or("")
+                .to_string();
             if !ops.contains(&name) {
                 ops.push(name);
             }
