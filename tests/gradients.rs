@@ -107,3 +107,82 @@ fn trace_gradient_by_hand() {
         assert_eq!(g.to_string(), w);
     }
 }
+
+/// Evaluate the gradient of `name` at the given inputs, as strings.
+fn gradient_values(p: &Program, inputs: &str, name: &str) -> Vec<String> {
+    let grads = derive(p).unwrap();
+    let given = parse_inputs(p, inputs).unwrap();
+    let mut env = Env::new(given.leaves);
+    if let Some(up) = given.upstream {
+        env.grads.insert(p.target.as_ref().unwrap().tensor, up);
+    }
+    let g = grads.of(p, p.tensor_by_name(name).unwrap()).unwrap();
+    let values = eval_graph(p, &grads.graph, &env, &[g], Prec::DEFAULT).unwrap();
+    tensor::entries(values[g.0 as usize].as_ref().unwrap())
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
+}
+
+#[test]
+fn a_tensor_used_twice_accumulates() {
+    // L = Σ x∘x + Σ x: every path adds up, dL/dx = 2x + 1.
+    let p = program("dim n = 3\ninput x : [n]\ny = x * x\nloss L = sum(y) + sum(x)\n");
+    assert_eq!(
+        gradient_values(&p, r#"{"x": [1, "-1/2", 3]}"#, "x"),
+        ["3", "0", "7"]
+    );
+}
+
+#[test]
+fn a_broadcast_bias_gets_column_sums() {
+    // Y = X + b with b broadcast over rows: dL/db = Σ_rows dY.
+    let p = program("dim n = 2\ndim d = 3\ninput X : [n, d]\nparam b : [d]\nY = X + b\noutput Y\n");
+    let got = gradient_values(
+        &p,
+        r#"{"X": [[0, 0, 0], [0, 0, 0]], "b": [0, 0, 0], "grad(Y)": [[1, 2, 3], ["1/2", 0, -1]]}"#,
+        "b",
+    );
+    assert_eq!(got, ["3/2", "2", "2"]);
+}
+
+#[test]
+fn residual_connections_sum_both_paths() {
+    // y = h + h W: dh = dy + dy Wᵀ; with dy = [1, −1], dy Wᵀ = [1 − 2, 3 − 4] = [−1, −1].
+    let p = program("dim d = 2\ninput h : [1, d]\nparam W : [d, d]\ny = h + h @ W\noutput y\n");
+    let got = gradient_values(
+        &p,
+        r#"{"h": [[1, 1]], "W": [[1, 2], [3, 4]], "grad(y)": [[1, -1]]}"#,
+        "h",
+    );
+    assert_eq!(got, ["0", "-2"]);
+    let got = gradient_values(
+        &p,
+        r#"{"h": [[1, 1]], "W": [[1, 2], [3, 4]], "grad(y)": [[1, 0]]}"#,
+        "h",
+    );
+    assert_eq!(got, ["2", "3"]);
+}
+
+#[test]
+fn gradient_program_snapshots() {
+    for path in examples() {
+        let p = handtrace::load_program(&path, &LowerOptions::default()).unwrap();
+        if p.target.is_none() {
+            continue;
+        }
+        let grads = derive(&p).unwrap();
+        let lines = handtrace::render::grad::program_lines(&p, &grads, &[]);
+        let name = format!("grad_{}", path.file_stem().unwrap().to_string_lossy());
+        insta::assert_snapshot!(name, handtrace::render::grad::text(&p, &lines));
+    }
+}
+
+#[test]
+fn no_target_is_a_diagnostic() {
+    let p = program("dim n = 2\ninput x : [n]\ny = x * 2\n");
+    assert_eq!(
+        derive(&p).unwrap_err().code,
+        handtrace::diag::Code::MissingTarget
+    );
+}

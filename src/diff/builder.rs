@@ -56,7 +56,28 @@ impl Builder<'_> {
     fn elementwise(&mut self, op: Op, a: NodeId, b: NodeId) -> BResult {
         let s = shape::broadcast(self.dims, &self.shape(a), &self.shape(b))
             .map_err(|e| format!("{op:?}: {e}"))?;
+        // Broadcasting does what an explicit expand (or a reshape of a scalar to ones) did.
+        let a = self.implicit(a, b, &s);
+        let b = self.implicit(b, a, &s);
         Ok(self.add_node(op, vec![a, b], s))
+    }
+
+    /// `x` for an operand `expand(x)` / `reshape(scalar x, [1, …])` whose broadcast against
+    /// `other` still gives `result`.
+    fn implicit(&self, operand: NodeId, other: NodeId, result: &Shape) -> NodeId {
+        let mut current = operand;
+        loop {
+            let node = self.graph.node(current);
+            let inner = match node.op {
+                Op::Expand => node.args[0],
+                Op::Reshape if self.shape(node.args[0]).is_empty() => node.args[0],
+                _ => return current,
+            };
+            match shape::broadcast(self.dims, &self.shape(inner), &self.shape(other)) {
+                Ok(s) if shape::same_shape(self.dims, &s, result) => current = inner,
+                _ => return current,
+            }
+        }
     }
 
     pub fn add(&mut self, a: NodeId, b: NodeId) -> BResult {

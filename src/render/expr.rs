@@ -30,6 +30,8 @@ pub struct Printer<'a> {
     pub names: &'a HashMap<NodeId, String>,
     /// Temporaries introduced for deeply nested subexpressions, in definition order.
     pub temps: RefCell<Vec<(String, NodeId, String)>>,
+    /// Names temporaries must not take.
+    pub reserved: RefCell<std::collections::HashSet<String>>,
 }
 
 impl<'a> Printer<'a> {
@@ -43,6 +45,7 @@ impl<'a> Printer<'a> {
             dims,
             names,
             temps: RefCell::new(Vec::new()),
+            reserved: RefCell::new(std::collections::HashSet::new()),
         }
     }
 
@@ -74,7 +77,16 @@ impl<'a> Printer<'a> {
             }
             let definition = self.print(n, 0, true).0;
             let mut temps = self.temps.borrow_mut();
-            let name = format!("t{}", temps.len() + 1);
+            let mut reserved = self.reserved.borrow_mut();
+            let mut k = temps.len();
+            let name = loop {
+                k += 1;
+                let candidate = format!("t{k}");
+                if !reserved.contains(&candidate) {
+                    break candidate;
+                }
+            };
+            reserved.insert(name.clone());
             temps.push((name.clone(), n, definition));
             return (name, ATOM);
         }

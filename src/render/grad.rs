@@ -26,6 +26,20 @@ pub struct GradLine {
     pub shape_dims: Vec<String>,
 }
 
+/// `dX` for a tensor `X`; `d(h.S)` for the local `S` of an inlined call `h`; `d_X` when `dX`
+/// is already a forward name.
+fn grad_name(forward: &HashSet<String>, name: &str) -> String {
+    if name.contains('.') || name.contains('#') {
+        return format!("d({name})");
+    }
+    let plain = format!("d{name}");
+    if forward.contains(&plain) {
+        format!("d_{name}")
+    } else {
+        plain
+    }
+}
+
 /// The gradient program for `wrt` (every input and param when empty).
 pub fn program_lines(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> Vec<GradLine> {
     let wrt: Vec<TensorId> = if wrt.is_empty() {
@@ -34,111 +48,162 @@ pub fn program_lines(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> 
         wrt.to_vec()
     };
     let forward: HashSet<String> = program.tensors.iter().map(|t| t.name.clone()).collect();
-    let grad_name = |name: &str| {
-        let plain = format!("d{name}");
-        if forward.contains(&plain) {
-            format!("d_{name}")
-        } else {
-            plain
-        }
-    };
     // Names of forward nodes: the first tensor to name each node.
     let mut names: HashMap<NodeId, String> = HashMap::new();
     for t in &program.tensors {
         names.entry(t.node).or_insert_with(|| t.name.clone());
     }
-    // Candidate gradient lines: every named, differentiable tensor with a gradient, newest first.
-    let mut candidates: Vec<(TensorId, NodeId)> = Vec::new();
-    let mut seen_nodes: HashSet<NodeId> = HashSet::new();
-    for i in (0..program.tensors.len()).rev() {
+    // Which forward node each gradient node is the adjoint of.
+    let mut adjoint_of: HashMap<NodeId, NodeId> = HashMap::new();
+    for (i, a) in grads.adjoint.iter().enumerate() {
+        if let Some(a) = a {
+            adjoint_of.entry(*a).or_insert(NodeId(i as u32));
+        }
+    }
+    // Named gradients: one per named, differentiable tensor.
+    let mut grad_names: HashMap<NodeId, String> = HashMap::new();
+    let mut owner: HashMap<NodeId, TensorId> = HashMap::new();
+    if let Some(target) = &program.target {
+        if target.kind == TargetKind::Output {
+            grad_names.insert(
+                grads.seed,
+                grad_name(&forward, &program.tensor(target.tensor).name),
+            );
+            owner.insert(grads.seed, target.tensor);
+        }
+    }
+    for i in 0..program.tensors.len() {
         let t = TensorId(i as u32);
         if !program.tensor(t).differentiable() {
             continue;
         }
         if let Some(g) = grads.of(program, t) {
-            if seen_nodes.insert(program.tensor(t).node) {
-                candidates.push((t, g));
+            if matches!(grads.graph.node(g).op, Op::Literal(_)) {
+                continue; // the seed 1 of a loss stays a number
             }
+            grad_names
+                .entry(g)
+                .or_insert_with(|| grad_name(&forward, &program.tensor(t).name));
+            owner.entry(g).or_insert(t);
         }
     }
-    let mut grad_names: HashMap<NodeId, String> = HashMap::new();
-    if let Some(target) = &program.target {
-        if target.kind == TargetKind::Output {
-            grad_names.insert(grads.seed, grad_name(&program.tensor(target.tensor).name));
-        }
-    }
-    for &(t, g) in &candidates {
-        grad_names
-            .entry(g)
-            .or_insert_with(|| grad_name(&program.tensor(t).name));
-    }
-    // Which lines are needed: the requested ones and every named gradient they reach.
+    // Walk the requested gradients: named ones they reach become lines; an unnamed adjoint
+    // reached twice gets a name too (computed once, reused).
+    let mut uses: HashMap<NodeId, usize> = HashMap::new();
     let mut needed: HashSet<NodeId> = HashSet::new();
-    let mut stack: Vec<NodeId> = wrt.iter().filter_map(|&t| grads.of(program, t)).collect();
-    let mut visited: HashSet<NodeId> = HashSet::new();
-    while let Some(n) = stack.pop() {
-        if (n.0 as usize) < grads.forward_len || !visited.insert(n) {
+    let roots: Vec<NodeId> = wrt.iter().filter_map(|&t| grads.of(program, t)).collect();
+    let mut stack: Vec<(NodeId, bool)> = roots.iter().map(|&r| (r, true)).collect();
+    let mut expanded: HashSet<NodeId> = HashSet::new();
+    while let Some((n, root)) = stack.pop() {
+        if (n.0 as usize) < grads.forward_len {
             continue;
         }
-        if grad_names.contains_key(&n) {
+        if !root {
+            *uses.entry(n).or_insert(0) += 1;
+        }
+        if grad_names.contains_key(&n) || root {
             needed.insert(n);
         }
-        stack.extend(grads.graph.node(n).args.iter().copied());
+        if !expanded.insert(n) {
+            continue;
+        }
+        stack.extend(grads.graph.node(n).args.iter().map(|&a| (a, false)));
     }
-    for &t in &wrt {
-        if let Some(g) = grads.of(program, t) {
-            needed.insert(g);
+    let mut order: Vec<NodeId> = needed.iter().copied().collect();
+    for (&n, &count) in &uses {
+        let trivial = matches!(
+            grads.graph.node(n).op,
+            Op::Literal(_) | Op::DimSize(_) | Op::Pi | Op::GradOf(_)
+        );
+        if count >= 2 && !grad_names.contains_key(&n) && adjoint_of.contains_key(&n) && !trivial {
+            order.push(n);
+        }
+    }
+    // Backward order: the adjoint of a later forward node first.
+    let key = |n: &NodeId| adjoint_of.get(n).map(|f| f.0).unwrap_or(0);
+    order.sort_by_key(|n| (std::cmp::Reverse(key(n)), n.0));
+    order.dedup();
+    // Shared unnamed gradients are g1, g2, ... skipping names the program already uses.
+    let mut taken: HashSet<String> = forward.clone();
+    taken.extend(grad_names.values().cloned());
+    let mut shared = 0;
+    for n in &order {
+        if !grad_names.contains_key(n) {
+            let name = loop {
+                shared += 1;
+                let candidate = format!("g{shared}");
+                if !taken.contains(&candidate) {
+                    break candidate;
+                }
+            };
+            taken.insert(name.clone());
+            grad_names.insert(*n, name);
         }
     }
     let mut all_names = names.clone();
-    for (n, name) in &grad_names {
-        if needed.contains(n) || *n == grads.seed {
-            all_names.insert(*n, name.clone());
-        }
+    for n in &order {
+        all_names.insert(*n, grad_names[n].clone());
+    }
+    if let Some(name) = grad_names.get(&grads.seed) {
+        all_names.insert(grads.seed, name.clone());
     }
     let printer = Printer::new(&grads.graph, &program.dims, &all_names);
+    printer.reserved.borrow_mut().extend(taken.iter().cloned());
     let mut lines = Vec::new();
-    let mut printed: HashSet<NodeId> = HashSet::new();
-    for &(t, g) in &candidates {
-        let wanted = wrt.contains(&t)
-            || (needed.contains(&g)
-                && grad_names.get(&g).map(|s| s.as_str())
-                    == Some(grad_name(&program.tensor(t).name).as_str()));
-        if !wanted {
-            continue;
-        }
-        let name = grad_name(&program.tensor(t).name);
-        // A gradient equal to one already printed is written as that name (dh = dy).
-        let expr = if printed.contains(&g)
-            || (g == grads.seed && program.target.as_ref().is_some_and(|x| x.tensor != t))
-        {
-            all_names.get(&g).cloned().unwrap_or_default()
-        } else if matches!(grads.graph.node(g).op, Op::GradOf(_)) {
-            format!("grad({})", program.tensor(t).name)
-        } else {
-            printer.definition(g)
-        };
-        printed.insert(g);
-        for (name, node, expr) in printer.take_temps() {
+    let emit = |lines: &mut Vec<GradLine>,
+                tensor: Option<TensorId>,
+                name: String,
+                g: NodeId,
+                expr: String| {
+        for (tname, node, texpr) in printer.take_temps() {
             let shape = grads.graph.shape(node).clone();
             lines.push(GradLine {
                 tensor: None,
-                name,
+                name: tname,
                 node,
-                expr,
+                expr: texpr,
                 shape: show_shape(&program.dims, &shape),
                 shape_dims: shape.iter().map(|d| program.dims.show(d)).collect(),
             });
         }
         let shape = grads.graph.shape(g).clone();
         lines.push(GradLine {
-            tensor: Some(t),
+            tensor,
             name,
             node: g,
             expr,
             shape: show_shape(&program.dims, &shape),
             shape_dims: shape.iter().map(|d| program.dims.show(d)).collect(),
         });
+    };
+    for &g in &order {
+        let tensor = owner.get(&g).copied();
+        let expr = match (&grads.graph.node(g).op, tensor) {
+            (Op::GradOf(t), Some(x)) if *t == x => format!("grad({})", program.tensor(x).name),
+            _ => printer.definition(g),
+        };
+        emit(&mut lines, tensor, grad_names[&g].clone(), g, expr);
+    }
+    // A requested tensor whose gradient is another's node (an alias, or `h` in
+    // `y = h + ...` where only the residual path reaches it) still gets its own line.
+    for &t in &wrt {
+        let Some(g) = grads.of(program, t) else {
+            continue;
+        };
+        if lines.iter().any(|l| l.tensor == Some(t)) {
+            continue;
+        }
+        let expr = all_names
+            .get(&g)
+            .cloned()
+            .unwrap_or_else(|| printer.definition(g));
+        emit(
+            &mut lines,
+            Some(t),
+            grad_name(&forward, &program.tensor(t).name),
+            g,
+            expr,
+        );
     }
     lines
 }
