@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 /// A file with `n` pre-LayerNorm GPT blocks built from examples/gpt_lib.ht.
 fn stack(n: usize) -> PathBuf {
     let lib = std::fs::canonicalize("examples/gpt_lib.ht").expect("examples/gpt_lib.ht");
-    let mut src = format!("use \"{}\"\ndim T = 4\ndim d = 8\ndim f = 4*d\ninput x0 : [T, d]\n", lib.display());
+    let mut src = format!(
+        "use \"{}\"\ndim T = 4\ndim d = 8\ndim f = 4*d\ninput x0 : [T, d]\n",
+        lib.display()
+    );
     for i in 1..=n {
         for p in ["g1", "b1", "g2", "b2", "c2"] {
             let _ = writeln!(src, "param {p}_{i} : [d]");
@@ -19,7 +22,10 @@ fn stack(n: usize) -> PathBuf {
         for p in ["Wq", "Wk", "Wv", "Wo"] {
             let _ = writeln!(src, "param {p}_{i} : [d, d]");
         }
-        let _ = writeln!(src, "param W1_{i} : [d, f]\nparam c1_{i} : [f]\nparam W2_{i} : [f, d]");
+        let _ = writeln!(
+            src,
+            "param W1_{i} : [d, f]\nparam c1_{i} : [f]\nparam W2_{i} : [f, d]"
+        );
         let _ = writeln!(
             src,
             "h{i} = x{p} + attention(layer_norm(x{p}, g1_{i}, b1_{i}), Wq_{i}, Wk_{i}, Wv_{i}, Wo_{i})\n\
@@ -38,10 +44,12 @@ fn stack(n: usize) -> PathBuf {
 fn bench_grad(c: &mut Criterion) {
     let mut group = c.benchmark_group("derive");
     group.sample_size(20);
-    let block = handtrace::load_program(Path::new("examples/block.ht"), &LowerOptions::default()).unwrap();
+    let block =
+        handtrace::load_program(Path::new("examples/block.ht"), &LowerOptions::default()).unwrap();
     group.bench_function("block", |b| b.iter(|| derive(&block).unwrap()));
     for n in [1usize, 4, 12] {
-        let program = handtrace::load_program(&stack(n), &LowerOptions::default()).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let program = handtrace::load_program(&stack(n), &LowerOptions::default())
+            .unwrap_or_else(|e| panic!("{}", e.render(false)));
         let g = derive(&program).unwrap();
         eprintln!(
             "derive/stack_{n}: forward {} nodes, gradient graph +{} nodes ({:.1} per block)",
@@ -49,7 +57,9 @@ fn bench_grad(c: &mut Criterion) {
             g.graph.len() - g.forward_len,
             (g.graph.len() - g.forward_len) as f64 / n as f64
         );
-        group.bench_function(format!("stack_{n}"), |b| b.iter(|| derive(&program).unwrap()));
+        group.bench_function(format!("stack_{n}"), |b| {
+            b.iter(|| derive(&program).unwrap())
+        });
     }
     group.finish();
 }

@@ -217,11 +217,17 @@ fn main() -> ExitCode {
                         reverse,
                         forward,
                         point_seed,
+                        culprit,
                     } => {
                         bad = true;
-                        let ops = handtrace::verify::gradients::ops_on_path(&program, r.tensor)
-                            .join(", ");
-                        eprintln!("check: d{name} MISMATCH at point seed {point_seed}: <grad, V> = {reverse}, forward mode gives {forward}; a rule on its path is wrong (ops: {ops})");
+                        let blame = culprit.clone().unwrap_or_else(|| {
+                            format!(
+                                "a rule on its path (ops: {})",
+                                handtrace::verify::gradients::ops_on_path(&program, r.tensor)
+                                    .join(", ")
+                            )
+                        });
+                        eprintln!("check: d{name} MISMATCH at point seed {point_seed}: <grad, V> = {reverse}, forward mode gives {forward}; wrong: {blame}");
                     }
                     Outcome::Undecided(why) => {
                         bad = true;

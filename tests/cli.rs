@@ -252,21 +252,41 @@ fn trace_works_on_every_example_with_a_fixed_seed() {
 #[test]
 fn grad_prints_the_backward_pass_and_checks_it() {
     let out = run(&["grad", "examples/attention.ht", "--check", "--points", "2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("dV = P.T @ dO"), "{text}");
-    assert!(text.contains("dS = tril(P * (dP - rowsum(dP * P)))"), "{text}");
+    assert!(
+        text.contains("dS = tril(P * (dP - rowsum(dP * P)))"),
+        "{text}"
+    );
     let err = String::from_utf8(out.stderr).unwrap();
     // Every line named after a tensor is checked (the shared `g1 = dS / sqrt(d)` is checked
     // through dK and dQ).
     let named = text.lines().filter(|l| l.starts_with('d')).count();
     assert_eq!(named, 10, "{text}");
-    assert_eq!(err.matches("verified against forward mode at 2 random points").count(), named, "{err}");
+    assert_eq!(
+        err.matches("verified against forward mode at 2 random points")
+            .count(),
+        named,
+        "{err}"
+    );
 }
 
 #[test]
 fn grad_json_follows_the_design_schema() {
-    let out = run(&["grad", "examples/attention.ht", "--wrt", "V", "--format", "json"]);
+    let out = run(&[
+        "grad",
+        "examples/attention.ht",
+        "--wrt",
+        "V",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let g = v["gradients"].as_array().unwrap();
@@ -281,21 +301,38 @@ fn grad_json_follows_the_design_schema() {
 fn grad_usage_errors_exit_2() {
     let out = run(&["grad", "examples/attention.ht", "--wrt", "Nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("no tensor is named `Nope`"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("no tensor is named `Nope`"));
     let out = run(&["grad", "examples/xent.ht", "--wrt", "Y"]);
     assert_eq!(out.status.code(), Some(2));
     let path = scratch("no_target.ht", "dim n = 2\ninput x : [n]\ny = x * 2\n");
     let out = run(&["grad", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("error[missing-target]"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("error[missing-target]"));
 }
 
 #[test]
 fn trace_grad_gives_every_gradient() {
     let path = scratch("tg.ht", "dim n = 2\ninput x : [n]\ny = x * x\noutput y\n");
     let inputs = scratch("tg.json", r#"{"x": [3, "1/2"], "grad(y)": [1, 2]}"#);
-    let out = run(&["trace", path.to_str().unwrap(), "--inputs", inputs.to_str().unwrap(), "--grad", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "trace",
+        path.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--grad",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // dy is the upstream; dx = 2 x dy.
     assert_eq!(v["grads"]["y"]["data"], serde_json::json!(["1", "2"]));

@@ -186,3 +186,34 @@ fn no_target_is_a_diagnostic() {
         handtrace::diag::Code::MissingTarget
     );
 }
+
+/// A planted wrong rule (dV = P @ dO, the transpose forgotten) is caught and located at the
+/// matrix product that produced O.
+#[test]
+fn a_wrong_rule_is_caught_and_named() {
+    let p = handtrace::load_program(Path::new("examples/attention.ht"), &LowerOptions::default())
+        .unwrap();
+    let mut grads = derive(&p).unwrap();
+    let v = p.tensor_by_name("V").unwrap();
+    let dv = grads.of(&p, v).unwrap();
+    let p_node = p.tensor(p.tensor_by_name("P").unwrap()).node;
+    assert!(matches!(grads.graph.node(dv).op, handtrace::ir::Op::MatMul));
+    grads.graph.node_mut(dv).args[0] = p_node;
+    let wv = p.tensor_by_name("Wv").unwrap();
+    let results = check_gradients(&p, &grads, &[wv, p.tensor_by_name("Wq").unwrap()], 2, 11);
+    match &results[0].outcome {
+        Outcome::Mismatch {
+            culprit: Some(c), ..
+        } => {
+            let o = p.tensor(p.tensor_by_name("O").unwrap());
+            let at = p.sources.location(p.graph.node(o.node).span);
+            assert!(
+                c.contains("`MatMul` at") && c.contains(&at),
+                "{c} (expected {at})"
+            );
+        }
+        other => panic!("expected a located mismatch, got {other:?}"),
+    }
+    // Wq's gradient does not pass through V: still verified.
+    assert_eq!(results[1].outcome, Outcome::Verified { points: 2 });
+}

@@ -142,21 +142,52 @@ pub fn directional_derivative(
         };
         dual_leaves.insert(*id, t);
     }
-    let mut env = Env::new(dual_leaves);
-    let intermediates: Vec<(TensorId, &Tensor<Num>)> = direction
+    let intermediates: Vec<(NodeId, &Tensor<Num>)> = direction
         .iter()
         .filter(|(id, _)| !leaves.contains_key(id))
-        .map(|(id, d)| (*id, d))
+        .map(|(id, d)| (program.tensor(*id).node, d))
         .collect();
+    directional_derivative_at(
+        program,
+        dual_leaves,
+        leaves,
+        &intermediates,
+        root,
+        target_bits,
+    )
+}
+
+/// The directional derivative of `root` when the values of the forward nodes `perturbed`
+/// move along the given directions (each node treated as an independent variable).
+pub fn directional_derivative_of_nodes(
+    program: &Program,
+    leaves: &HashMap<TensorId, Tensor<Num>>,
+    perturbed: &[(NodeId, &Tensor<Num>)],
+    root: NodeId,
+    target_bits: u32,
+) -> Result<Tensor<Num>, RunError> {
+    let dual_leaves = leaves
+        .iter()
+        .map(|(id, v)| (*id, v.mapv_ref(|x| Dual::constant(x.clone()))))
+        .collect();
+    directional_derivative_at(program, dual_leaves, leaves, perturbed, root, target_bits)
+}
+
+fn directional_derivative_at(
+    program: &Program,
+    dual_leaves: HashMap<TensorId, Tensor<Dual>>,
+    leaves: &HashMap<TensorId, Tensor<Num>>,
+    intermediates: &[(NodeId, &Tensor<Num>)],
+    root: NodeId,
+    target_bits: u32,
+) -> Result<Tensor<Num>, RunError> {
+    let mut env = Env::new(dual_leaves);
     let mut extra = 32;
     for attempt in 0..=MAX_RAISES {
         let prec = Prec::new(target_bits + extra);
         if !intermediates.is_empty() {
             // Values of the perturbed intermediates, then their tangents.
-            let nodes: Vec<NodeId> = intermediates
-                .iter()
-                .map(|(t, _)| program.tensor(*t).node)
-                .collect();
+            let nodes: Vec<NodeId> = intermediates.iter().map(|(n, _)| *n).collect();
             let values = eval(program, &Env::new(leaves.clone()), &nodes, prec)
                 .map_err(|e| wrap(program, e))?;
             for ((_, d), node) in intermediates.iter().zip(&nodes) {

@@ -201,6 +201,11 @@ impl Graph {
         &self.nodes[id.0 as usize]
     }
 
+    /// Change a node in place (tests use it to plant a wrong rule and see it located).
+    pub fn node_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.nodes[id.0 as usize]
+    }
+
     pub fn shape(&self, id: NodeId) -> &Shape {
         &self.node(id).shape
     }

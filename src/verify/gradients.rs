@@ -30,6 +30,8 @@ pub enum Outcome {
         reverse: String,
         forward: String,
         point_seed: u64,
+        /// The rule found to be wrong, where it could be located.
+        culprit: Option<String>,
     },
     /// Enclosures stayed too wide to decide.
     Undecided(String),
@@ -176,6 +178,7 @@ fn check_point(
                 reverse: reverse.to_string(),
                 forward: forward.to_string(),
                 point_seed,
+                culprit: locate(program, grads, &leaves, &upstream),
             }),
             None if reverse.is_tight(CHECK_BITS) && forward.is_tight(CHECK_BITS) => Ok(true),
             None => Err(Outcome::Undecided(format!(
@@ -212,4 +215,72 @@ pub fn ops_on_path(program: &Program, x: TensorId) -> Vec<String> {
         }
     }
     ops
+}
+
+/// Find the wrong rule: the adjoint of every forward node is checked against forward mode
+/// with that node perturbed directly, from the output backwards. The first node whose
+/// adjoint disagrees has correct adjoints at all its consumers, so one of their rules is
+/// wrong: name those ops and where they come from.
+fn locate(
+    program: &Program,
+    grads: &Gradients,
+    leaves: &HashMap<TensorId, Tensor<Num>>,
+    upstream: &Tensor<Num>,
+) -> Option<String> {
+    let target = program.target.as_ref()?;
+    let target_node = program.tensor(target.tensor).node;
+    let p = Prec::new(CHECK_BITS + 32);
+    let mut env = Env::new(leaves.clone());
+    env.grads.insert(target.tensor, upstream.clone());
+    let mut rng = Rng::new(0xC0FF_EE00);
+    for i in (0..target_node.0 as usize).rev() {
+        let n = crate::ir::NodeId(i as u32);
+        let Some(adj) = grads.adjoint[i] else {
+            continue;
+        };
+        let sizes: Vec<usize> = program
+            .graph
+            .shape(n)
+            .iter()
+            .map(|d| {
+                program
+                    .dims
+                    .eval(d)
+                    .and_then(|v| crate::ir::DimPoly::positive_integer(&v))
+                    .unwrap_or(1) as usize
+            })
+            .collect();
+        let v = rng.tensor(&sizes);
+        let values = eval_graph(program, &grads.graph, &env, &[adj], p).ok()?;
+        let reverse = inner(values[adj.0 as usize].as_ref()?, &v, p).ok()?;
+        let tangent = crate::exact::run::directional_derivative_of_nodes(
+            program,
+            leaves,
+            &[(n, &v)],
+            target_node,
+            CHECK_BITS + 24,
+        )
+        .ok()?;
+        let forward = match target.kind {
+            TargetKind::Output => inner(upstream, &tangent, p).ok()?,
+            TargetKind::Loss => tangent.iter().next().cloned().unwrap_or(Num::from_int(0)),
+        };
+        if matches!(
+            reverse.compare(&forward),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Greater)
+        ) {
+            let consumers: Vec<String> = program
+                .graph
+                .nodes()
+                .filter(|(id, node)| id.0 <= target_node.0 && node.args.contains(&n))
+                .map(|(_, node)| {
+                    let op = format!("{:?}", node.op);
+                    let op = op.split(['(', ' ', '{']).next().unwrap_or("").to_string();
+                    format!("`{op}` at {}", program.sources.location(node.span))
+                })
+                .collect();
+            return Some(format!("the gradient rule of {}", consumers.join(" or ")));
+        }
+    }
+    None
 }
