@@ -112,6 +112,21 @@ fn parse_dims(text: &str) -> Result<DimSizes, String> {
         .map(DimSizes)
 }
 
+/// Load a program for one command; on bad input, print the diagnostics (exit status 2).
+fn load(
+    file: &std::path::Path,
+    dims: Option<DimSizes>,
+    color: bool,
+) -> Result<handtrace::ir::Program, ExitCode> {
+    let options = LowerOptions {
+        dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
+    };
+    load_program(file, &options).map_err(|e| {
+        eprint!("{}", e.render(color));
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -159,15 +174,9 @@ fn main() -> ExitCode {
             dims,
             format,
         } => {
-            let options = LowerOptions {
-                dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
-            };
-            let program = match load_program(&file, &options) {
+            let program = match load(&file, dims, color) {
                 Ok(p) => p,
-                Err(e) => {
-                    eprint!("{}", e.render(color));
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let grads = match handtrace::diff::derive(&program) {
                 Ok(g) => g,
@@ -254,15 +263,9 @@ fn main() -> ExitCode {
             precision,
             grad,
         } => {
-            let options = LowerOptions {
-                dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
-            };
-            let program = match load_program(&file, &options) {
+            let program = match load(&file, dims, color) {
                 Ok(p) => p,
-                Err(e) => {
-                    eprint!("{}", e.render(color));
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let given = match inputs {
                 None => Default::default(),

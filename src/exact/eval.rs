@@ -97,18 +97,10 @@ fn scalar_tensor<S: Scalar>(s: S) -> Tensor<S> {
 }
 
 fn sizes(program: &Program, graph: &Graph, node: NodeId) -> SResult<Vec<usize>> {
-    graph
-        .shape(node)
-        .iter()
-        .map(|d| {
-            program
-                .dims
-                .eval(d)
-                .and_then(|v| crate::ir::DimPoly::positive_integer(&v))
-                .map(|v| v as usize)
-                .ok_or_else(|| NumError::Undecided("a size is not a positive whole number".into()))
-        })
-        .collect()
+    program
+        .dims
+        .sizes(graph.shape(node))
+        .ok_or_else(|| NumError::Undecided("a size is not a positive whole number".into()))
 }
 
 fn eval_node<S: Scalar>(

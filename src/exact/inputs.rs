@@ -53,17 +53,11 @@ impl Rng {
 
 /// The sizes of a tensor's shape at the sizes in use.
 pub fn concrete_shape(program: &Program, t: TensorId) -> Vec<usize> {
+    // Lowering checked every size is a positive whole number.
     program
-        .shape_of(t)
-        .iter()
-        .map(|d| {
-            program
-                .dims
-                .eval(d)
-                .and_then(|v| crate::ir::DimPoly::positive_integer(&v))
-                .unwrap_or(1) as usize
-        })
-        .collect()
+        .dims
+        .sizes(program.shape_of(t))
+        .expect("sizes are checked when the program is lowered")
 }
 
 /// Values for every leaf: from `given` where named, else random from `seed` (drawn in

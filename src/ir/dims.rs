@@ -329,6 +329,18 @@ impl Dims {
         })
     }
 
+    /// A shape at the sizes in use, if every size is a positive whole number there.
+    pub fn sizes(&self, shape: &[DimPoly]) -> Option<Vec<usize>> {
+        shape
+            .iter()
+            .map(|d| {
+                self.eval(d)
+                    .and_then(|v| DimPoly::positive_integer(&v))
+                    .map(|v| v as usize)
+            })
+            .collect()
+    }
+
     pub fn show(&self, p: &DimPoly) -> String {
         p.display(&|id| self.name(id).to_string())
     }

@@ -238,18 +238,7 @@ fn locate(
         let Some(adj) = grads.adjoint[i] else {
             continue;
         };
-        let sizes: Vec<usize> = program
-            .graph
-            .shape(n)
-            .iter()
-            .map(|d| {
-                program
-                    .dims
-                    .eval(d)
-                    .and_then(|v| crate::ir::DimPoly::positive_integer(&v))
-                    .unwrap_or(1) as usize
-            })
-            .collect();
+        let sizes = program.dims.sizes(program.graph.shape(n))?;
         let v = rng.tensor(&sizes);
         let values = eval_graph(program, &grads.graph, &env, &[adj], p).ok()?;
         let reverse = inner(values[adj.0 as usize].as_ref()?, &v, p).ok()?;
