@@ -155,6 +155,11 @@ impl Dy {
         }
     }
 
+    /// Significant bits of the mantissa.
+    pub fn bits(&self) -> u64 {
+        self.m.bits()
+    }
+
     /// ⌊log2 |x|⌋ (0 for zero).
     pub fn magnitude(&self) -> i64 {
         if self.is_zero() {

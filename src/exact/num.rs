@@ -355,7 +355,17 @@ impl Num {
                 } else {
                     (al.min(bl), ah.min(bh))
                 };
-                Num::range(lo, hi, Prec::new(u32::MAX / 4))
+                // Round an exact (possibly non-dyadic) endpoint outward at the precision the
+                // enclosure already carries.
+                let bits = [self, o]
+                    .iter()
+                    .filter_map(|n| match n {
+                        Num::Range { lo, hi } => Some(lo.bits().max(hi.bits())),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(64);
+                Num::range(lo, hi, Prec::new(bits as u32 + 16))
             }
         }
     }
@@ -516,6 +526,17 @@ mod tests {
         assert_eq!(sq.bounds(), Some((int(1), int(4))));
         assert!(matches!(a.recip(prec), Err(NumError::Undecided(_))));
         assert_eq!(Num::from_int(0).recip(prec), Err(NumError::DivisionByZero));
+    }
+
+    #[test]
+    fn max_of_an_exact_third_and_an_enclosure_stays_small_and_sound() {
+        let prec = Prec::new(64);
+        let third = Num::exact(rat(1, 3));
+        let r = Num::range(rat(1, 10), rat(1, 5), prec);
+        let m = third.max(&r);
+        assert!(m.contains(&rat(1, 3)) && m.is_tight(60));
+        let m = r.min(&third);
+        assert!(m.contains(&rat(1, 10)) && m.contains(&rat(1, 5)));
     }
 
     #[test]
