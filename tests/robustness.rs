@@ -168,6 +168,16 @@ proptest! {
         load_and_render(&format!("{HEAD}Y = {e}\nZ = {f}\nclaim {e} = {f}\n"));
     }
 
+    /// Whatever shape-checks can be differentiated and printed, without panics.
+    #[test]
+    fn random_programs_differentiate_without_panics(e in expr()) {
+        if let Ok(p) = load(&format!("{HEAD}Y = {e}\nloss L = sum(Y * Y)\n")) {
+            let grads = handtrace::diff::derive(&p).unwrap();
+            let lines = handtrace::render::grad::program_lines(&p, &grads, &[]);
+            let _ = handtrace::render::grad::text(&p, &lines);
+        }
+    }
+
     #[test]
     fn mutated_examples_never_panic(
         which in 0usize..64,
@@ -189,6 +199,25 @@ proptest! {
         }
         // Relative `use` paths resolve against examples/.
         let _ = load_program_text(Path::new("examples/mutated.ht"), &src, &LowerOptions::default());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The evaluator never panics on random programs, and every gradient it can check agrees
+    /// with forward mode: the rules compose soundly, not only on the examples.
+    #[test]
+    fn random_programs_evaluate_and_their_gradients_check(e in expr(), seed in 0u64..1000) {
+        let Ok(p) = load(&format!("{HEAD}Y = {e}\nloss L = sum(Y * Y) / 64\n")) else { return Ok(()) };
+        let leaves = handtrace::exact::inputs::leaf_values(&p, seed, &Default::default());
+        let _ = handtrace::exact::run::trace(&p, leaves, 64);
+        let grads = handtrace::diff::derive(&p).unwrap();
+        let wrt: Vec<_> = p.differentiable_leaves().collect();
+        for c in handtrace::verify::gradients::check_gradients(&p, &grads, &wrt, 1, seed) {
+            let bad = matches!(c.outcome, handtrace::verify::gradients::Outcome::Mismatch { .. });
+            prop_assert!(!bad, "{e}: gradient of {}: {:?}", p.tensor(c.tensor).name, c.outcome);
+        }
     }
 }
 
