@@ -214,40 +214,9 @@ fn main() -> ExitCode {
             let results = handtrace::verify::gradients::check_gradients(
                 &program, &grads, &checked, points, seed,
             );
-            let mut bad = false;
-            for r in &results {
-                use handtrace::verify::gradients::Outcome;
-                let name = &program.tensor(r.tensor).name;
-                match &r.outcome {
-                    Outcome::Verified { points } => eprintln!(
-                        "check: d{name} verified against forward mode at {points} random points"
-                    ),
-                    Outcome::Mismatch {
-                        reverse,
-                        forward,
-                        point_seed,
-                        culprit,
-                    } => {
-                        bad = true;
-                        let blame = culprit.clone().unwrap_or_else(|| {
-                            format!(
-                                "a rule on its path (ops: {})",
-                                handtrace::verify::gradients::ops_on_path(&program, r.tensor)
-                                    .join(", ")
-                            )
-                        });
-                        eprintln!("check: d{name} MISMATCH at point seed {point_seed}: <grad, V> = {reverse}, forward mode gives {forward}; wrong: {blame}");
-                    }
-                    Outcome::Undecided(why) => {
-                        bad = true;
-                        eprintln!("check: d{name} undecided: {why}");
-                    }
-                    Outcome::Error(why) => {
-                        bad = true;
-                        eprintln!("check: d{name} could not be checked: {why}");
-                    }
-                }
-            }
+            let (report, all_verified) = render::grad::check_report(&program, &results);
+            eprint!("{report}");
+            let bad = !all_verified;
             if bad {
                 ExitCode::from(1)
             } else {

@@ -241,3 +241,41 @@ pub fn json(program: &Program, lines: &[GradLine]) -> String {
         .collect();
     serde_json::to_string_pretty(&json!({ "gradients": gradients })).expect("serialises") + "\n"
 }
+
+/// `--check` results, one line per gradient; and whether every one was verified.
+pub fn check_report(
+    program: &Program,
+    results: &[crate::verify::gradients::GradCheck],
+) -> (String, bool) {
+    use crate::verify::gradients::{ops_on_path, Outcome};
+    let mut out = String::new();
+    let mut all = true;
+    for r in results {
+        let name = &program.tensor(r.tensor).name;
+        let line = match &r.outcome {
+            Outcome::Verified { points } => {
+                format!("check: d{name} verified against forward mode at {points} random points")
+            }
+            Outcome::Mismatch {
+                reverse,
+                forward,
+                point_seed,
+                culprit,
+            } => {
+                let blame = culprit.clone().unwrap_or_else(|| {
+                    format!(
+                        "a rule on its path (ops: {})",
+                        ops_on_path(program, r.tensor).join(", ")
+                    )
+                });
+                format!("check: d{name} MISMATCH at point seed {point_seed}: <grad, V> = {reverse}, forward mode gives {forward}; wrong: {blame}")
+            }
+            Outcome::Undecided(why) => format!("check: d{name} undecided: {why}"),
+            Outcome::Error(why) => format!("check: d{name} could not be checked: {why}"),
+        };
+        all &= matches!(r.outcome, Outcome::Verified { .. });
+        out.push_str(&line);
+        out.push('\n');
+    }
+    (out, all)
+}
