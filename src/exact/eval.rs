@@ -277,7 +277,12 @@ pub fn func<S: Scalar>(f: Func, x: &S, p: Prec) -> SResult<S> {
         Func::Step => match x.value().sign() {
             Some(std::cmp::Ordering::Greater) => Ok(exact(1)),
             Some(std::cmp::Ordering::Less) => Ok(exact(0)),
-            _ => Err(NumError::NotDifferentiable("relu's step at 0".into())),
+            Some(std::cmp::Ordering::Equal) => {
+                Err(NumError::NotDifferentiable("relu's step at 0".into()))
+            }
+            None => Err(NumError::Undecided(
+                "the sign of relu's step argument".into(),
+            )),
         },
         // σ(x) = 1 / (1 + e^(−x))
         Func::Sigmoid => one.div(&one.add(&x.neg()?.exp(p)?, p)?, p),

@@ -75,6 +75,12 @@ fn exp_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
     if x.is_zero() {
         return Ok((int(1), int(1)));
     }
+    if x < &-int(EXP_LIMIT) {
+        // e^x < 2^(−⌊|x|·1.44⌋) since log2 e > 1.44: a tiny, certain enclosure.
+        let k = (-x * rat(144, 100)).floor().to_integer();
+        let k: i64 = k.try_into().unwrap_or(i64::MAX / 2);
+        return Ok((int(0), pow2(-k)));
+    }
     if x.abs() > int(EXP_LIMIT) {
         return Err(NumError::TooLarge(format!(
             "exp of an argument of magnitude above 2^20 ({})",
@@ -280,8 +286,13 @@ fn log_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
         Dy::round_rational(&m, bits + 16, true),
     );
     // z = (m−1)/(m+1) is increasing in m.
-    let zl = ml.add(&one.neg()).div(&ml.add(&one), bits + 16, false);
-    let zh = mh.add(&one.neg()).div(&mh.add(&one), bits + 16, true);
+    // z from the exact m, so log(1 + tiny) keeps its relative accuracy.
+    let z = (&m - int(1)) / (&m + int(1));
+    let (zl, zh) = (
+        Dy::round_rational(&z, bits + 16, false),
+        Dy::round_rational(&z, bits + 16, true),
+    );
+    let _ = (ml, mh, one);
     let (al, _) = atanh_series(&zl, bits + 4);
     let (_, ah) = atanh_series(&zh, bits + 4);
     let (l2l, l2h) = ln2(bits + 8 + (k.unsigned_abs().max(1)).ilog2());
@@ -388,6 +399,35 @@ pub fn pow(x: &Num, e: &BigRational, prec: Prec) -> NumResult {
     if q == 1 {
         return x.powi(p, prec);
     }
+    if q > 64 {
+        // An integer q-th root would work on numbers q·(prec) bits long: use
+        // x^(1/q) = e^(log(x)/q) (both increasing) instead.
+        let r = match x.sign() {
+            Some(std::cmp::Ordering::Greater) => {
+                exp(&log(x, prec)?.div(&Num::exact(int(q as i64)), prec)?, prec)?
+            }
+            Some(std::cmp::Ordering::Equal) if x.is_exact() => Num::from_int(0),
+            Some(std::cmp::Ordering::Less) if q % 2 == 1 => {
+                let pos = x.neg()?;
+                exp(
+                    &log(&pos, prec)?.div(&Num::exact(int(q as i64)), prec)?,
+                    prec,
+                )?
+                .neg()?
+            }
+            Some(std::cmp::Ordering::Less) => {
+                return Err(NumError::BadPower(format!(
+                    "an even root (1/{q}) of a negative number"
+                )))
+            }
+            _ => {
+                return Err(NumError::Undecided(
+                    "a root of an enclosure that contains 0".into(),
+                ))
+            }
+        };
+        return r.powi(p, prec);
+    }
     if p < 0 {
         if let Some((l, h)) = x.bounds() {
             if l.is_zero() && h.is_zero() {
@@ -474,6 +514,14 @@ fn tanh_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
         return Ok((-h, -l));
     }
     let bits = prec.bits + GUARD;
+    // Small x: the series x − x³/3 + 2x⁵/15 − … alternates with decreasing terms, so
+    // x − x³/3 <= tanh x <= x − x³/3 + 2x⁵/15; relatively tight once x⁴ < 2^−bits.
+    if x.numer().bits() as i64 - x.denom().bits() as i64 <= -(bits as i64 / 4) - 2 {
+        let x3 = x * x * x;
+        let lo = x - &x3 / int(3);
+        let hi = &lo + &x3 * x * x * rat(2, 15);
+        return Ok((down(&lo, bits), up(&hi, bits)));
+    }
     // 1 − tanh x < 2e^(−2x): tiny beyond 2x > (bits+2) ln 2.
     if x * int(2) > int(bits as i64 + 4) * rat(7, 10) {
         return Ok((int(1) - pow2(-(bits as i64) - 2), int(1)));
@@ -649,9 +697,29 @@ mod tests {
     }
 
     #[test]
+    fn small_arguments_keep_relative_accuracy() {
+        let x = Num::exact(pow2(-1000));
+        let t = tanh(&x, P).unwrap();
+        assert_eq!(t.sign(), Some(std::cmp::Ordering::Greater));
+        let (lo, hi) = t.bounds().unwrap();
+        assert!(&hi - &lo < pow2(-1100));
+        let l = log(&Num::exact(int(1) + pow2(-300)), P).unwrap();
+        let (lo, _) = l.bounds().unwrap();
+        assert!(lo > int(0), "log(1 + 2^-300) must be certainly positive");
+        // A large root goes through exp/log, quickly.
+        let r = pow(&Num::exact(rat(3, 7)), &rat(1, 100_000), P).unwrap();
+        assert!(
+            !r.contains(&int(1)) && r.compare(&Num::from_int(1)) == Some(std::cmp::Ordering::Less)
+        );
+    }
+
+    #[test]
     fn domain_errors() {
         assert_eq!(log(&Num::from_int(0), P), Err(NumError::LogOfNonPositive));
         assert_eq!(sqrt(&Num::from_int(-1), P), Err(NumError::SqrtOfNegative));
         assert!(exp(&Num::from_int(1 << 21), P).is_err());
+        // Very negative: a tiny enclosure, not an error.
+        let tiny = exp(&Num::from_int(-(1 << 21)), P).unwrap();
+        assert!(tiny.contains(&int(0)) && tiny.is_tight(120));
     }
 }

@@ -281,15 +281,21 @@ impl Num {
     /// contains 0 start at 0).
     pub fn powi(&self, n: i64, prec: Prec) -> NumResult {
         if n < 0 {
-            return self.powi(-n, prec)?.recip(prec).map_err(|e| match e {
-                NumError::DivisionByZero => {
-                    NumError::BadPower("0 raised to a negative power".into())
-                }
-                other => other,
-            });
+            return self
+                .powi(n.checked_neg().unwrap_or(i64::MAX), prec)?
+                .recip(prec)
+                .map_err(|e| match e {
+                    NumError::DivisionByZero => {
+                        NumError::BadPower("0 raised to a negative power".into())
+                    }
+                    other => other,
+                });
         }
+        let Ok(n32) = u32::try_from(n) else {
+            return Err(NumError::TooLarge(format!("the power {n} is too large")));
+        };
         if let Num::Exact(a) = self {
-            return Ok(Num::Exact(num_traits::pow::Pow::pow(a, n as u32)));
+            return Ok(Num::Exact(num_traits::pow::Pow::pow(a, n32)));
         }
         let (l, h) = self.dy_bounds(prec, "**")?;
         if n == 0 {

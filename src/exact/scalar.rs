@@ -189,7 +189,9 @@ impl Scalar for Dual {
         match self.v.sign() {
             Some(Ordering::Greater) => Ok(self.clone()),
             Some(Ordering::Less) => Ok(Dual::constant(Num::from_int(0))),
-            _ => Err(NumError::NotDifferentiable("relu at 0".into())),
+            Some(Ordering::Equal) => Err(NumError::NotDifferentiable("relu at 0".into())),
+            // The sign is not yet known: more precision may decide it.
+            None => Err(NumError::Undecided("the sign of relu's argument".into())),
         }
     }
     fn extreme(items: &[Self], largest: bool) -> SResult<Self> {
