@@ -19,6 +19,29 @@ pub const MAX_RAISES: u32 = 4;
 /// Default requested width, in bits.
 pub const DEFAULT_TARGET_BITS: u32 = 128;
 
+/// The precision policy in one place: run `attempt` at `target_bits + 32` working bits,
+/// doubling the extra bits while the result is not `tight` or a comparison is undecided, up
+/// to [`MAX_RAISES`] times. Returns the last result and the precision it used; any other
+/// error ends the run at once.
+pub fn raising<T>(
+    target_bits: u32,
+    mut attempt: impl FnMut(Prec) -> Result<T, EvalError>,
+    tight: impl Fn(&T) -> bool,
+) -> Result<(T, Prec), EvalError> {
+    let mut extra = 32;
+    for round in 0..=MAX_RAISES {
+        let prec = Prec::new(target_bits + extra);
+        match attempt(prec) {
+            Ok(v) if tight(&v) || round == MAX_RAISES => return Ok((v, prec)),
+            Ok(_) => {}
+            Err(e) if matches!(e.error, NumError::Undecided(_)) && round < MAX_RAISES => {}
+            Err(e) => return Err(e),
+        }
+        extra *= 2;
+    }
+    unreachable!("the last round returns")
+}
+
 /// The values of every named tensor of the forward pass.
 #[derive(Debug)]
 pub struct Trace {
@@ -83,44 +106,42 @@ pub fn trace(
 ) -> Result<Trace, RunError> {
     let env = Env::new(leaves);
     let roots: Vec<NodeId> = program.tensors.iter().map(|t| t.node).collect();
-    let mut extra = 32;
-    let mut attempt = 0;
-    loop {
-        let prec = Prec::new(target_bits + extra);
-        match eval(program, &env, &roots, prec) {
-            Ok(values) => {
-                let named: Vec<(TensorId, Tensor<Num>)> = program
-                    .tensors
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| {
-                        (
-                            TensorId(i as u32),
-                            values[t.node.0 as usize]
-                                .clone()
-                                .expect("roots are evaluated"),
-                        )
-                    })
-                    .collect();
-                let too_wide: Vec<TensorId> = named
-                    .iter()
-                    .filter(|(_, v)| v.iter().any(|x| !x.is_tight(target_bits)))
-                    .map(|(t, _)| *t)
-                    .collect();
-                if too_wide.is_empty() || attempt == MAX_RAISES {
-                    return Ok(Trace {
-                        values: named,
-                        prec,
-                        too_wide,
-                    });
-                }
-            }
-            Err(e) if matches!(e.error, NumError::Undecided(_)) && attempt < MAX_RAISES => {}
-            Err(e) => return Err(wrap(program, e)),
-        }
-        attempt += 1;
-        extra *= 2;
-    }
+    let all_tight = |values: &Vec<Option<Tensor<Num>>>| {
+        roots.iter().all(|r| {
+            values[r.0 as usize]
+                .as_ref()
+                .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
+        })
+    };
+    let (values, prec) = raising(
+        target_bits,
+        |prec| eval(program, &env, &roots, prec),
+        all_tight,
+    )
+    .map_err(|e| wrap(program, e))?;
+    let named: Vec<(TensorId, Tensor<Num>)> = program
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                TensorId(i as u32),
+                values[t.node.0 as usize]
+                    .clone()
+                    .expect("roots are evaluated"),
+            )
+        })
+        .collect();
+    let too_wide: Vec<TensorId> = named
+        .iter()
+        .filter(|(_, v)| v.iter().any(|x| !x.is_tight(target_bits)))
+        .map(|(t, _)| *t)
+        .collect();
+    Ok(Trace {
+        values: named,
+        prec,
+        too_wide,
+    })
 }
 
 /// The directional derivative of `root` at the point `leaves` along `direction`, computed in
@@ -182,14 +203,11 @@ fn directional_derivative_at(
     target_bits: u32,
 ) -> Result<Tensor<Num>, RunError> {
     let mut env = Env::new(dual_leaves);
-    let mut extra = 32;
-    for attempt in 0..=MAX_RAISES {
-        let prec = Prec::new(target_bits + extra);
+    let attempt = |prec: Prec| -> Result<Tensor<Num>, EvalError> {
         if !intermediates.is_empty() {
             // Values of the perturbed intermediates, then their tangents.
             let nodes: Vec<NodeId> = intermediates.iter().map(|(n, _)| *n).collect();
-            let values = eval(program, &Env::new(leaves.clone()), &nodes, prec)
-                .map_err(|e| wrap(program, e))?;
+            let values = eval(program, &Env::new(leaves.clone()), &nodes, prec)?;
             for ((_, d), node) in intermediates.iter().zip(&nodes) {
                 let v = values[node.0 as usize].clone().expect("evaluated");
                 env.overrides.insert(
@@ -198,20 +216,15 @@ fn directional_derivative_at(
                 );
             }
         }
-        match eval(program, &env, &[root], prec) {
-            Ok(values) => {
-                let v = values[root.0 as usize].clone().expect("root is evaluated");
-                let tangent = v.mapv_ref(|d| d.t.clone());
-                if tangent.iter().all(|x| x.is_tight(target_bits)) || attempt == MAX_RAISES {
-                    return Ok(tangent);
-                }
-            }
-            Err(e) if matches!(e.error, NumError::Undecided(_)) && attempt < MAX_RAISES => {}
-            Err(e) => return Err(wrap(program, e)),
-        }
-        extra *= 2;
-    }
-    unreachable!("the last attempt returns")
+        let values = eval(program, &env, &[root], prec)?;
+        let v = values[root.0 as usize].clone().expect("root is evaluated");
+        Ok(v.mapv_ref(|d| d.t.clone()))
+    };
+    raising(target_bits, attempt, |t| {
+        t.iter().all(|x| x.is_tight(target_bits))
+    })
+    .map(|(t, _)| t)
+    .map_err(|e| wrap(program, e))
 }
 
 /// ∂L/∂NAME for every named tensor that has a gradient (leaves, intermediates, the output
@@ -239,27 +252,18 @@ pub fn trace_gradients(
         .filter_map(|t| grads.of(program, t).map(|g| (t, g)))
         .collect();
     let roots: Vec<NodeId> = named.iter().map(|(_, g)| *g).collect();
-    let mut extra = 32;
-    for attempt in 0..=MAX_RAISES {
-        let prec = Prec::new(target_bits + extra);
-        match super::eval::eval_graph(program, &grads.graph, &env, &roots, prec) {
-            Ok(values) => {
-                let out: Vec<(TensorId, Tensor<Num>)> = named
-                    .iter()
-                    .map(|(t, g)| (*t, values[g.0 as usize].clone().expect("evaluated")))
-                    .collect();
-                if out
-                    .iter()
-                    .all(|(_, v)| v.iter().all(|x| x.is_tight(target_bits)))
-                    || attempt == MAX_RAISES
-                {
-                    return Ok(out);
-                }
-            }
-            Err(e) if matches!(e.error, NumError::Undecided(_)) && attempt < MAX_RAISES => {}
-            Err(e) => return Err(wrap(program, e).message(program)),
-        }
-        extra *= 2;
-    }
-    unreachable!("the last attempt returns")
+    let attempt = |prec: Prec| super::eval::eval_graph(program, &grads.graph, &env, &roots, prec);
+    let all_tight = |values: &Vec<Option<Tensor<Num>>>| {
+        roots.iter().all(|r| {
+            values[r.0 as usize]
+                .as_ref()
+                .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
+        })
+    };
+    let (values, _) =
+        raising(target_bits, attempt, all_tight).map_err(|e| wrap(program, e).message(program))?;
+    Ok(named
+        .iter()
+        .map(|(t, g)| (*t, values[g.0 as usize].clone().expect("evaluated")))
+        .collect())
 }

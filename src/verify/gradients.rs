@@ -13,7 +13,7 @@ use crate::diff::Gradients;
 use crate::exact::eval::{eval_graph, Env};
 use crate::exact::inputs::{concrete_shape, leaf_values, Rng};
 use crate::exact::num::{Num, NumError, Prec};
-use crate::exact::run::{directional_derivative, MAX_RAISES};
+use crate::exact::run::{directional_derivative, raising};
 use crate::exact::tensor::Tensor;
 use crate::ir::{Op, Program, TargetKind, TensorId};
 use std::collections::HashMap;
@@ -125,33 +125,16 @@ fn check_point(
     let roots: Vec<_> = wrt.iter().filter_map(|&x| grads.of(program, x)).collect();
     let mut env = Env::new(leaves.clone());
     env.grads.insert(target.tensor, upstream.clone());
-    let mut extra = 32;
-    let mut values = None;
-    for round in 0..=MAX_RAISES {
-        match eval_graph(
-            program,
-            &grads.graph,
-            &env,
-            &roots,
-            Prec::new(CHECK_BITS + 24 + extra),
-        ) {
-            Ok(v) => {
-                let tight = roots.iter().all(|r| {
-                    v[r.0 as usize]
-                        .as_ref()
-                        .is_some_and(|t| t.iter().all(|n| n.is_tight(CHECK_BITS + 24)))
-                });
-                if tight || round == MAX_RAISES {
-                    values = Some(v);
-                    break;
-                }
-            }
-            Err(e) if matches!(e.error, NumError::Undecided(_)) && round < MAX_RAISES => {}
-            Err(e) => return Err(e.error),
-        }
-        extra *= 2;
-    }
-    let values = values.expect("set in the last round");
+    let bits = CHECK_BITS + 24;
+    let attempt = |prec: Prec| eval_graph(program, &grads.graph, &env, &roots, prec);
+    let all_tight = |values: &Vec<Option<Tensor<Num>>>| {
+        roots.iter().all(|r| {
+            values[r.0 as usize]
+                .as_ref()
+                .is_some_and(|t| t.iter().all(|n| n.is_tight(bits)))
+        })
+    };
+    let (values, _) = raising(bits, attempt, all_tight).map_err(|e| e.error)?;
     let mut out = Vec::new();
     for &x in wrt {
         let v = rng.tensor(&concrete_shape(program, x));
