@@ -26,6 +26,12 @@ const EXP_LIMIT: i64 = 1 << 20;
 
 type Bounds = (BigRational, BigRational);
 
+/// The endpoints of a finite enclosure, rounded outward to `bits`.
+fn outward(n: &Num, bits: u32) -> Bounds {
+    let (lo, hi) = n.bounds().expect("a finite enclosure");
+    (down(&lo, bits), up(&hi, bits))
+}
+
 fn down(x: &BigRational, bits: u32) -> BigRational {
     round(x, bits, false)
 }
@@ -531,8 +537,7 @@ fn tanh_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
     // 1 − 2/(E + 1): E appears once, so interval arithmetic is tight.
     let e = Num::range(el, eh, w);
     let t = Num::from_int(1).sub(&Num::from_int(2).div(&e.add(&Num::from_int(1), w)?, w)?, w)?;
-    let (lo, hi) = t.bounds().expect("finite");
-    Ok((down(&lo, bits), up(&hi, bits)))
+    Ok(outward(&t, bits))
 }
 
 pub fn tanh(x: &Num, prec: Prec) -> NumResult {
@@ -562,8 +567,7 @@ fn sigmoid_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
     let (el, eh) = exp_point(&-x, w)?;
     let e = Num::range(el, eh, w);
     let v = Num::from_int(1).div(&e.add(&Num::from_int(1), w)?, w)?;
-    let (lo, hi) = v.bounds().expect("finite");
-    Ok((down(&lo, bits), up(&hi, bits)))
+    Ok(outward(&v, bits))
 }
 
 pub fn sigmoid(x: &Num, prec: Prec) -> NumResult {
@@ -584,8 +588,7 @@ fn phi_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
     let v = Num::from_int(1)
         .add(&Num::range(el, eh, w), w)?
         .div(&Num::from_int(2), w)?;
-    let (lo, hi) = v.bounds().expect("finite");
-    Ok((down(&lo, bits), up(&hi, bits)))
+    Ok(outward(&v, bits))
 }
 
 pub fn phi(x: &Num, prec: Prec) -> NumResult {
