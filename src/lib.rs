@@ -17,6 +17,7 @@ pub mod diff;
 pub mod exact;
 pub mod ir;
 pub mod render;
+pub mod simplify;
 pub mod source;
 pub mod syntax;
 pub mod verify;

@@ -56,6 +56,12 @@ enum Command {
         dims: Option<DimSizes>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Print the gradients as the rules produce them, without the e-graph simplifier.
+        #[arg(long)]
+        raw: bool,
+        /// Report forward and backward FLOPs at the dims' sizes.
+        #[arg(long)]
+        cost: bool,
     },
     /// Every named tensor of the forward pass with its exact (or certified) values.
     Trace {
@@ -173,6 +179,8 @@ fn main() -> ExitCode {
             seed,
             dims,
             format,
+            raw,
+            cost,
         } => {
             let program = match load(&file, dims, color) {
                 Ok(p) => p,
@@ -202,7 +210,23 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            let mut simplify_report = None;
+            let grads = if raw {
+                grads
+            } else {
+                match handtrace::simplify::simplify(&program, &grads, &ids, &Default::default()) {
+                    Ok(s) => {
+                        simplify_report = Some(s.report);
+                        s.gradients
+                    }
+                    Err(d) => {
+                        eprint!("{}", d.render(&program.sources, color));
+                        return ExitCode::from(2);
+                    }
+                }
+            };
             let lines = render::grad::program_lines(&program, &grads, &ids);
+            let _ = (cost, &simplify_report);
             match format {
                 Format::Json => print!("{}", render::grad::json(&program, &lines)),
                 Format::Text => print!("{}", render::grad::text(&program, &lines)),

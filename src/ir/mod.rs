@@ -36,7 +36,7 @@ pub struct NodeId(pub u32);
 pub struct TensorId(pub u32);
 
 /// Elementwise functions of one argument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Func {
     Exp,
     Log,
@@ -87,7 +87,7 @@ impl Func {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReduceKind {
     Sum,
     Mean,

@@ -111,17 +111,26 @@ pub fn program_lines(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> 
     }
     let mut order: Vec<NodeId> = needed.iter().copied().collect();
     for (&n, &count) in &uses {
+        // Numbers and moves of data read as well inline as under a name.
         let trivial = matches!(
             grads.graph.node(n).op,
-            Op::Literal(_) | Op::DimSize(_) | Op::Pi | Op::GradOf(_)
+            Op::Literal(_)
+                | Op::DimSize(_)
+                | Op::Pi
+                | Op::GradOf(_)
+                | Op::Neg
+                | Op::SwapAxes(..)
+                | Op::Reshape
+                | Op::Expand
+                | Op::Permute(_)
         );
-        if count >= 2 && !grad_names.contains_key(&n) && adjoint_of.contains_key(&n) && !trivial {
+        if count >= 2 && !grad_names.contains_key(&n) && !trivial {
             order.push(n);
         }
     }
-    // Backward order: the adjoint of a later forward node first.
-    let key = |n: &NodeId| adjoint_of.get(n).map(|f| f.0).unwrap_or(0);
-    order.sort_by_key(|n| (std::cmp::Reverse(key(n)), n.0));
+    // Node ids are topological, and gradient nodes are made in backward order: each line
+    // uses only names defined above it.
+    order.sort();
     order.dedup();
     // Shared unnamed gradients are g1, g2, ... skipping names the program already uses.
     let mut taken: HashSet<String> = forward.clone();

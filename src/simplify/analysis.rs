@@ -1,0 +1,281 @@
+//! The e-class analysis: every class knows its shape (in dims) and, for scalars, its exact
+//! value when it is a constant.
+//!
+//! Owns [`ShapeInfo`] (the analysis: the dims, the interned tables, the shapes of names) and
+//! [`Info`] (per class). Shapes are computed by the same rules as the IR's
+//! (`ir::shape`), symbolically, so a rewrite that is shape-correct here is shape-correct for
+//! every size of the dims. Constant scalar classes get a number node (folding), joined with a
+//! justification named "arithmetic" so explanations say why.
+//!
+//! Invariant: two classes are only ever merged when their shapes agree. A disagreement means
+//! an unsound rule; it is recorded in [`ShapeInfo::conflicts`] (tests assert there are none)
+//! rather than panicking in a user's run.
+
+use super::lang::{ENode, EOp, Tables};
+use crate::ir::shape::{self, Shape};
+use crate::ir::{DimPoly, Dims};
+use egg::{Analysis, DidMerge, EGraph, Id, Symbol};
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+use std::collections::HashMap;
+
+pub type EG = EGraph<ENode, ShapeInfo>;
+
+/// Per-class data.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub shape: Shape,
+    /// The exact value of a constant scalar class.
+    pub konst: Option<BigRational>,
+    /// Positive wherever defined (sizes, π, exp, products and roots of positives, ...).
+    pub positive: bool,
+}
+
+/// The analysis state.
+#[derive(Debug, Clone, Default)]
+pub struct ShapeInfo {
+    pub dims: Dims,
+    pub tables: Tables,
+    /// Shapes of named tensors (and so of their `grad(NAME)`).
+    pub names: HashMap<Symbol, Shape>,
+    /// Merges of classes whose shapes differ, and nodes whose shape could not be computed.
+    pub conflicts: Vec<String>,
+}
+
+impl ShapeInfo {
+    pub fn new(dims: Dims) -> ShapeInfo {
+        ShapeInfo {
+            dims,
+            ..ShapeInfo::default()
+        }
+    }
+
+    pub fn same(&self, a: &[DimPoly], b: &[DimPoly]) -> bool {
+        shape::same_shape(&self.dims, a, b)
+    }
+
+    pub fn is_one(&self, p: &DimPoly) -> bool {
+        self.dims.is_one(p)
+    }
+
+    /// The shape of `op` applied to arguments of shapes `args`.
+    pub fn shape_of(&self, op: &EOp, args: &[&Shape]) -> Result<Shape, String> {
+        let arg = |i: usize| -> Result<&Shape, String> {
+            args.get(i)
+                .copied()
+                .ok_or_else(|| format!("{op} needs {} arguments", i + 1))
+        };
+        let rank_at_least = |s: &Shape, r: usize| -> Result<(), String> {
+            if s.len() < r {
+                Err(format!("{op} needs a tensor with at least {r} axes"))
+            } else {
+                Ok(())
+            }
+        };
+        let table = |list: &Vec<Shape>, i: u32| -> Result<Shape, String> {
+            list.get(i as usize)
+                .cloned()
+                .ok_or_else(|| format!("no shape #{i}"))
+        };
+        Ok(match op {
+            EOp::Name(s) | EOp::Grad(s) => self
+                .names
+                .get(s)
+                .cloned()
+                .ok_or_else(|| format!("unknown name {s}"))?,
+            EOp::Num(_) | EOp::Dim(_) | EOp::Pi => vec![],
+            EOp::Neg
+            | EOp::Pow(_)
+            | EOp::Func(_)
+            | EOp::Causal
+            | EOp::Tril
+            | EOp::Softmax
+            | EOp::LogSoftmax
+            | EOp::LayerNorm
+            | EOp::RmsNorm => arg(0)?.clone(),
+            EOp::SoftmaxAxis(a) | EOp::LogSoftmaxAxis(a) => {
+                rank_at_least(arg(0)?, *a as usize + 1)?;
+                arg(0)?.clone()
+            }
+            EOp::Add | EOp::Sub | EOp::Mul | EOp::Div | EOp::Eq => {
+                shape::broadcast(&self.dims, arg(0)?, arg(1)?)?
+            }
+            EOp::MatMul => shape::matmul(&self.dims, arg(0)?, arg(1)?)?,
+            EOp::T => {
+                let mut s = arg(0)?.clone();
+                rank_at_least(&s, 2)?;
+                let r = s.len();
+                s.swap(r - 2, r - 1);
+                s
+            }
+            EOp::Swap(i, j) => {
+                let mut s = arg(0)?.clone();
+                rank_at_least(&s, (*i).max(*j) as usize + 1)?;
+                s.swap(*i as usize, *j as usize);
+                s
+            }
+            EOp::RowSum | EOp::RowMean => {
+                let mut s = arg(0)?.clone();
+                rank_at_least(&s, 1)?;
+                *s.last_mut().expect("rank checked") = DimPoly::constant(1);
+                s
+            }
+            EOp::Reduce(_, axes, keep) => {
+                let s = arg(0)?;
+                if axes.iter().any(|&a| a as usize >= s.len()) {
+                    return Err(format!("{op}: axis out of range"));
+                }
+                s.iter()
+                    .enumerate()
+                    .filter_map(|(i, d)| match (axes.contains(&(i as u8)), keep) {
+                        (false, _) => Some(d.clone()),
+                        (true, true) => Some(DimPoly::constant(1)),
+                        (true, false) => None,
+                    })
+                    .collect()
+            }
+            EOp::Trace => {
+                let s = arg(0)?;
+                rank_at_least(s, 2)?;
+                let r = s.len();
+                if !self.dims.same(&s[r - 2], &s[r - 1]) {
+                    return Err("trace of a non-square matrix".into());
+                }
+                s[..r - 2].to_vec()
+            }
+            EOp::Eye(i) | EOp::Reshape(i) | EOp::Expand(i) => table(&self.tables.shapes, *i)?,
+            EOp::Permute(p) => {
+                let s = arg(0)?;
+                if p.len() != s.len() {
+                    return Err("permute of the wrong rank".into());
+                }
+                p.iter().map(|&i| s[i as usize].clone()).collect()
+            }
+            EOp::Einsum(i) => {
+                let spec = self
+                    .tables
+                    .einsums
+                    .get(*i as usize)
+                    .ok_or_else(|| format!("no einsum #{i}"))?;
+                spec.shape(&self.dims, args)?
+            }
+        })
+    }
+
+    /// The value of a scalar op on constant arguments.
+    fn fold(&self, op: &EOp, args: &[Option<&BigRational>]) -> Option<BigRational> {
+        let a = |i: usize| args.get(i).copied().flatten();
+        match op {
+            EOp::Num(r) => Some(r.clone()),
+            EOp::Dim(i) => self
+                .dims
+                .expand(self.tables.dims.get(*i as usize)?)
+                .as_constant(),
+            EOp::Neg => Some(-a(0)?.clone()),
+            EOp::Add => Some(a(0)? + a(1)?),
+            EOp::Sub => Some(a(0)? - a(1)?),
+            EOp::Mul => Some(a(0)? * a(1)?),
+            EOp::Div => {
+                let d = a(1)?;
+                (!d.is_zero()).then(|| a(0).map(|n| n / d))?
+            }
+            EOp::Pow(p) => {
+                let base = a(0)?;
+                if !p.is_integer() {
+                    return None;
+                }
+                let e = p.to_integer().to_i32()?;
+                if e.abs() > 64 || (e < 0 && base.is_zero()) {
+                    return None;
+                }
+                let mut r = BigRational::one();
+                for _ in 0..e.abs() {
+                    r *= base;
+                }
+                Some(if e.is_negative() { r.recip() } else { r })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Analysis<ENode> for ShapeInfo {
+    type Data = Info;
+
+    fn make(egraph: &mut EG, enode: &ENode, _id: Id) -> Info {
+        let shapes: Vec<&Shape> = enode.args.iter().map(|a| &egraph[*a].data.shape).collect();
+        let shape = match egraph.analysis.shape_of(&enode.op, &shapes) {
+            Ok(s) => s,
+            Err(why) => {
+                let msg = format!("node {enode:?}: {why}");
+                egraph.analysis.conflicts.push(msg);
+                vec![]
+            }
+        };
+        let konst = if shape.is_empty() {
+            let konsts: Vec<Option<&BigRational>> = enode
+                .args
+                .iter()
+                .map(|a| egraph[*a].data.konst.as_ref())
+                .collect();
+            egraph.analysis.fold(&enode.op, &konsts)
+        } else {
+            None
+        };
+        let pos = |i: usize| enode.args.get(i).is_some_and(|a| egraph[*a].data.positive);
+        let positive = konst.as_ref().is_some_and(|k| k.is_positive())
+            || match &enode.op {
+                EOp::Dim(_) | EOp::Pi => true,
+                EOp::Func(f) => {
+                    matches!(f, crate::ir::Func::Exp | crate::ir::Func::Sigmoid)
+                        || (matches!(f, crate::ir::Func::Sqrt) && pos(0))
+                }
+                EOp::Pow(_) | EOp::RowSum | EOp::RowMean => pos(0),
+                EOp::Add | EOp::Mul | EOp::Div => pos(0) && pos(1),
+                _ => false,
+            };
+        Info {
+            shape,
+            konst,
+            positive,
+        }
+    }
+
+    fn merge(&mut self, a: &mut Info, b: Info) -> DidMerge {
+        if !self.same(&a.shape, &b.shape) {
+            self.conflicts.push(format!(
+                "merged classes of shapes {} and {}",
+                shape::show_shape(&self.dims, &a.shape),
+                shape::show_shape(&self.dims, &b.shape)
+            ));
+        }
+        let positive = !a.positive && b.positive;
+        a.positive |= b.positive;
+        let merged = match (&a.konst, b.konst) {
+            (None, Some(k)) => {
+                a.konst = Some(k);
+                DidMerge(true, false)
+            }
+            (Some(x), Some(y)) => {
+                if *x != y {
+                    self.conflicts
+                        .push(format!("merged the different constants {x} and {y}"));
+                }
+                DidMerge(false, false)
+            }
+            (Some(_), None) => DidMerge(false, true),
+            (None, None) => DidMerge(false, false),
+        };
+        DidMerge(merged.0 || positive, merged.1)
+    }
+
+    fn modify(egraph: &mut EG, id: Id) {
+        let Some(k) = egraph[id].data.konst.clone() else {
+            return;
+        };
+        let num = egraph.add(ENode::leaf(EOp::Num(k)));
+        if egraph.find(num) != egraph.find(id) {
+            egraph.union_trusted(id, num, "arithmetic");
+        }
+    }
+}

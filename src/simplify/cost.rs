@@ -1,0 +1,115 @@
+//! The FLOP cost model, at the dims' sizes.
+//!
+//! Owns [`op_flops`]: a matrix product `[m,k] @ [k,n]` costs `2mkn` (times any batch); a
+//! reduction one per entry it reads; moving data (`.T`, swaps, permutes, reshapes, broadcasts)
+//! and naming a value cost nothing (no arithmetic is done); every other op one per entry it
+//! writes. [`program_flops`] prices a set of nodes of an IR graph as a DAG: a node shared by
+//! several uses is paid once, and nodes marked free (the forward pass's saved activations)
+//! cost nothing in a backward program.
+//!
+//! Invariant: costs are exact integers (saturating at `u128::MAX`), never estimates in floats.
+
+use crate::ir::{Dims, Graph, NodeId, Op};
+use std::collections::HashSet;
+
+/// Entries of a tensor of `shape` at the dims' sizes (1 for a scalar; saturating).
+pub fn entries(dims: &Dims, shape: &[crate::ir::DimPoly]) -> u128 {
+    match dims.sizes(shape) {
+        Some(sizes) => sizes
+            .iter()
+            .fold(1u128, |acc, &s| acc.saturating_mul(s as u128)),
+        None => 1,
+    }
+}
+
+/// What kind of work an op does, for pricing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// No arithmetic: names, numbers, layout changes.
+    Free,
+    /// `2 × output entries × inner size`.
+    MatMul { inner: u128 },
+    /// One per entry read.
+    Read,
+    /// One per entry written.
+    Write,
+    /// Einsum: `operands × product of every index's size`.
+    Einsum { product: u128, operands: u128 },
+}
+
+/// The FLOPs of one op, given the entries it writes, what it reads and the kind of work.
+pub fn op_flops(work: Work, out_entries: u128, in_entries: u128) -> u128 {
+    match work {
+        Work::Free => 0,
+        Work::MatMul { inner } => 2u128.saturating_mul(out_entries).saturating_mul(inner),
+        Work::Read => in_entries,
+        Work::Write => out_entries,
+        Work::Einsum { product, operands } => product.saturating_mul(operands.max(1)),
+    }
+}
+
+/// The kind of work of an IR node.
+pub fn ir_work(dims: &Dims, graph: &Graph, n: NodeId) -> Work {
+    let node = graph.node(n);
+    match &node.op {
+        Op::Leaf(_) | Op::Literal(_) | Op::Pi | Op::DimSize(_) | Op::GradOf(_) | Op::FnParam(_) => {
+            Work::Free
+        }
+        Op::SwapAxes(..) | Op::Permute(_) | Op::Reshape | Op::Expand | Op::Eye => Work::Free,
+        Op::MatMul => {
+            let a = graph.shape(node.args[0]);
+            let inner = a
+                .last()
+                .map(|k| entries(dims, std::slice::from_ref(k)))
+                .unwrap_or(1);
+            Work::MatMul { inner }
+        }
+        Op::Reduce { .. } | Op::Trace => Work::Read,
+        Op::Einsum(spec) => {
+            let mut sizes = std::collections::BTreeMap::new();
+            for (letters, a) in spec.inputs.iter().zip(&node.args) {
+                for (c, d) in letters.iter().zip(graph.shape(*a)) {
+                    sizes.insert(*c, entries(dims, std::slice::from_ref(d)));
+                }
+            }
+            Work::Einsum {
+                product: sizes.values().fold(1u128, |a, &s| a.saturating_mul(s)),
+                operands: spec.inputs.len() as u128,
+            }
+        }
+        _ => Work::Write,
+    }
+}
+
+/// The FLOPs of IR node `n` alone.
+pub fn ir_node_flops(dims: &Dims, graph: &Graph, n: NodeId) -> u128 {
+    let node = graph.node(n);
+    let out = entries(dims, &node.shape);
+    let read = node
+        .args
+        .first()
+        .map(|a| entries(dims, graph.shape(*a)))
+        .unwrap_or(0);
+    op_flops(ir_work(dims, graph, n), out, read)
+}
+
+/// The FLOPs of computing `roots` in `graph`, each node once; nodes for which `free` holds
+/// (and everything only they need) cost nothing.
+pub fn program_flops(
+    dims: &Dims,
+    graph: &Graph,
+    roots: &[NodeId],
+    free: &dyn Fn(NodeId) -> bool,
+) -> u128 {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<NodeId> = roots.to_vec();
+    let mut total: u128 = 0;
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) || free(n) {
+            continue;
+        }
+        total = total.saturating_add(ir_node_flops(dims, graph, n));
+        stack.extend(graph.node(n).args.iter().copied());
+    }
+    total
+}

@@ -1,0 +1,378 @@
+//! Sharing-aware extraction: one e-node per class, chosen for the whole program.
+//!
+//! Owns [`extract`]. Each class is priced by the *set* of classes its cheapest term needs
+//! (with each class's own FLOPs), not by a tree sum, so a subterm used twice (dS feeds dQ
+//! and dK) is paid once and a form that reuses something already needed is preferred. Saved
+//! classes (the forward pass's values) cost nothing. Ties go to the term that reads best:
+//! fewer nodes, then a fixed order of operators, then the text, so results are reproducible.
+//!
+//! Invariant: the choice is acyclic (a term never needs its own class); [`extract`] checks
+//! and reports a cycle rather than returning one.
+
+use super::analysis::EG;
+use super::cost::{entries, op_flops, Work};
+use super::lang::{ENode, EOp};
+use egg::{Id, Language};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+
+/// What a class was extracted as.
+#[derive(Debug, Clone)]
+pub enum Pick {
+    /// A forward value: free.
+    Saved,
+    Node(ENode),
+}
+
+/// The result of extraction.
+#[derive(Debug, Clone)]
+pub struct Extraction {
+    pub picks: HashMap<Id, Pick>,
+}
+
+/// The FLOPs of one e-node in class `class`.
+pub fn enode_flops(eg: &EG, enode: &ENode, class: Id) -> u128 {
+    let dims = &eg.analysis.dims;
+    let out = entries(dims, &eg[class].data.shape);
+    let read = enode
+        .args
+        .first()
+        .map(|a| entries(dims, &eg[*a].data.shape))
+        .unwrap_or(0);
+    let work = match &enode.op {
+        EOp::Name(_) | EOp::Grad(_) | EOp::Num(_) | EOp::Dim(_) | EOp::Pi => Work::Free,
+        EOp::T
+        | EOp::Swap(..)
+        | EOp::Permute(_)
+        | EOp::Reshape(_)
+        | EOp::Expand(_)
+        | EOp::Eye(_) => Work::Free,
+        EOp::MatMul => {
+            let a = &eg[enode.args[0]].data.shape;
+            Work::MatMul {
+                inner: a
+                    .last()
+                    .map(|k| entries(dims, std::slice::from_ref(k)))
+                    .unwrap_or(1),
+            }
+        }
+        EOp::RowSum | EOp::RowMean | EOp::Reduce(..) | EOp::Trace => Work::Read,
+        EOp::Einsum(i) => {
+            let spec = &eg.analysis.tables.einsums[*i as usize];
+            let mut sizes = BTreeMap::new();
+            for (letters, a) in spec.inputs.iter().zip(&enode.args) {
+                for (c, d) in letters.iter().zip(&eg[*a].data.shape) {
+                    sizes.insert(*c, entries(dims, std::slice::from_ref(d)));
+                }
+            }
+            Work::Einsum {
+                product: sizes.values().fold(1u128, |a, &s| a.saturating_mul(s)),
+                operands: spec.inputs.len() as u128,
+            }
+        }
+        _ => Work::Write,
+    };
+    op_flops(work, out, read)
+}
+
+/// Readability rank of an operator for ties (lower reads better): plain arithmetic in its
+/// written form before its normalised forms (`a / b` before `a * (1 / b)`, `a - b` before
+/// `a + -b`).
+fn op_rank(op: &EOp) -> u8 {
+    match op {
+        EOp::Name(_) | EOp::Grad(_) | EOp::Num(_) | EOp::Dim(_) | EOp::Pi => 0,
+        EOp::Sub | EOp::Div | EOp::MatMul | EOp::T => 1,
+        EOp::Add | EOp::Mul | EOp::RowSum | EOp::RowMean => 2,
+        EOp::Neg => 3,
+        EOp::Pow(_) => 4,
+        _ => 2,
+    }
+}
+
+#[derive(Clone)]
+struct Best {
+    total: u128,
+    /// Classes needed, each with its own FLOPs.
+    need: Rc<BTreeMap<Id, u128>>,
+    /// Nodes of the term as a tree (capped): fewer reads better.
+    size: u64,
+    rank: u8,
+    text: String,
+    pick: Pick,
+}
+
+impl Best {
+    fn key(&self) -> (u128, u64, u8, &str) {
+        (self.total, self.size, self.rank, &self.text)
+    }
+}
+
+/// Choose one e-node per class reachable from `roots`. `saved` classes are free; the first
+/// `loaded` e-nodes of the e-graph are the program as derived (before any rule ran).
+pub fn extract(
+    eg: &EG,
+    roots: &[Id],
+    saved: &HashSet<Id>,
+    loaded: usize,
+) -> Result<Extraction, String> {
+    // When each e-node first appeared: the derived program's nodes first, then in the order
+    // rules made them (a rule's own right-hand side before its commuted variants).
+    let mut births: HashMap<ENode, usize> = HashMap::new();
+    for (i, n) in eg.nodes().iter().enumerate() {
+        births
+            .entry(n.clone().map_children(|a| eg.find(a)))
+            .or_insert(i);
+    }
+    let mut best: HashMap<Id, Best> = HashMap::new();
+    let mut classes: Vec<Id> = eg.classes().map(|c| c.id).collect();
+    classes.sort();
+    for &c in &classes {
+        if saved.contains(&c) {
+            best.insert(
+                c,
+                Best {
+                    total: 0,
+                    need: Rc::new(BTreeMap::new()),
+                    size: 1,
+                    rank: 0,
+                    text: String::new(),
+                    pick: Pick::Saved,
+                },
+            );
+        }
+    }
+    // Relax until nothing improves (bounded: each round must lower some key).
+    for _round in 0..1000 {
+        let mut changed = false;
+        for &c in &classes {
+            if saved.contains(&c) {
+                continue;
+            }
+            for enode in eg[c].nodes.iter() {
+                let children: Option<Vec<&Best>> =
+                    enode.args.iter().map(|a| best.get(&eg.find(*a))).collect();
+                let Some(children) = children else { continue };
+                let mut need: BTreeMap<Id, u128> = children
+                    .iter()
+                    .max_by_key(|b| b.need.len())
+                    .map(|b| (*b.need).clone())
+                    .unwrap_or_default();
+                for b in &children {
+                    for (k, v) in b.need.iter() {
+                        need.entry(*k).or_insert(*v);
+                    }
+                }
+                if need.contains_key(&c) {
+                    continue; // the term would need itself
+                }
+                need.insert(c, enode_flops(eg, enode, c));
+                let total = need.values().fold(0u128, |a, &v| a.saturating_add(v));
+                let size = children
+                    .iter()
+                    .fold(1u64, |a, b| a.saturating_add(b.size))
+                    .min(1 << 40);
+                let candidate = Best {
+                    total,
+                    need: Rc::new(need),
+                    size,
+                    rank: op_rank(&enode.op),
+                    text: enode.op.to_string(),
+                    pick: Pick::Node(enode.clone()),
+                };
+                let better = match best.get(&c) {
+                    None => true,
+                    Some(cur) => candidate.key() < cur.key(),
+                };
+                if better {
+                    best.insert(c, candidate);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut greedy: HashMap<Id, Pick> = best.into_iter().map(|(c, b)| (c, b.pick)).collect();
+    improve(eg, roots, saved, &births, &mut greedy);
+    // A second start: the program as derived (the first `loaded` e-nodes, one per class),
+    // completed by the greedy picks. Local search from it never ends above the raw cost.
+    let mut derived = greedy.clone();
+    for (i, n) in eg.nodes().iter().enumerate().take(loaded).rev() {
+        let c = eg.find(Id::from(i));
+        if !saved.contains(&c) {
+            derived.insert(c, Pick::Node(n.clone().map_children(|a| eg.find(a))));
+        }
+    }
+    let mut candidates = vec![greedy];
+    if program_cost(eg, roots, &derived).is_some() {
+        improve(eg, roots, saved, &births, &mut derived);
+        candidates.push(derived);
+    }
+    let (_, mut picks) = candidates
+        .into_iter()
+        .filter_map(|p| program_cost(eg, roots, &p).map(|c| (c, p)))
+        .min_by_key(|(c, _)| *c)
+        .ok_or("extraction chose a cycle")?;
+    let reachable = reachable(eg, roots, &picks);
+    picks.retain(|c, _| reachable.contains(c));
+    Ok(Extraction { picks })
+}
+
+/// Classes the roots reach through the picks.
+fn reachable(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> HashSet<Id> {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<Id> = roots.iter().map(|r| eg.find(*r)).collect();
+    while let Some(c) = stack.pop() {
+        if !seen.insert(c) {
+            continue;
+        }
+        if let Some(Pick::Node(n)) = picks.get(&c) {
+            stack.extend(n.args.iter().map(|a| eg.find(*a)));
+        }
+    }
+    seen
+}
+
+/// The FLOPs of the program the picks give (each class once), or `None` if the picks reach
+/// a cycle or a class without a pick.
+fn program_cost(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> Option<u128> {
+    // 0: entered, 1: done.
+    let mut state: HashMap<Id, u8> = HashMap::new();
+    let mut total: u128 = 0;
+    for &root in roots {
+        let mut stack = vec![(eg.find(root), false)];
+        while let Some((c, exit)) = stack.pop() {
+            if exit {
+                state.insert(c, 1);
+                continue;
+            }
+            match state.get(&c) {
+                Some(1) => continue,
+                Some(_) => return None,
+                None => {}
+            }
+            state.insert(c, 0);
+            stack.push((c, true));
+            match picks.get(&c)? {
+                Pick::Saved => {}
+                Pick::Node(n) => {
+                    total = total.saturating_add(enode_flops(eg, n, c));
+                    for a in &n.args {
+                        let a = eg.find(*a);
+                        match state.get(&a) {
+                            Some(1) => {}
+                            Some(_) => return None,
+                            None => stack.push((a, false)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Some(total)
+}
+
+/// Nodes of the term of class `c` as a tree (capped), under the picks.
+/// Other roots count as one node: they print as their names.
+fn term_size(
+    eg: &EG,
+    c: Id,
+    picks: &HashMap<Id, Pick>,
+    roots: &HashSet<Id>,
+    memo: &mut HashMap<Id, u64>,
+) -> u64 {
+    let top = eg.find(c);
+    let mut stack = vec![(top, false)];
+    while let Some((c, ready)) = stack.pop() {
+        if memo.contains_key(&c) {
+            continue;
+        }
+        let args: Vec<Id> = match picks.get(&c) {
+            Some(Pick::Node(n)) if c == top || !roots.contains(&c) => {
+                n.args.iter().map(|a| eg.find(*a)).collect()
+            }
+            _ => vec![],
+        };
+        if !ready {
+            // Guard against cycles: a provisional size while the children are visited.
+            stack.push((c, true));
+            for a in args {
+                if !memo.contains_key(&a) && !stack.iter().any(|(x, _)| *x == a) {
+                    stack.push((a, false));
+                }
+            }
+            continue;
+        }
+        let size = args
+            .iter()
+            .fold(1u64, |acc, a| {
+                acc.saturating_add(*memo.get(a).unwrap_or(&1))
+            })
+            .min(1 << 40);
+        memo.insert(c, size);
+    }
+    memo[&eg.find(c)]
+}
+
+/// Local search on the whole program: for each class the program uses, take the e-node that
+/// makes the whole program cheapest given every other choice (so a form that reuses a value
+/// another gradient needs anyway wins); ties go to the smaller term, then to e-nodes of the
+/// program as derived (no gratuitous reordering), then to the better-reading operator.
+fn improve(
+    eg: &EG,
+    roots: &[Id],
+    saved: &HashSet<Id>,
+    births: &HashMap<ENode, usize>,
+    picks: &mut HashMap<Id, Pick>,
+) {
+    let Some(mut current) = program_cost(eg, roots, picks) else {
+        return;
+    };
+    let root_set: HashSet<Id> = roots.iter().map(|r| eg.find(*r)).collect();
+    for _round in 0..8 {
+        let mut changed = false;
+        let mut classes: Vec<Id> = reachable(eg, roots, picks).into_iter().collect();
+        classes.sort();
+        for c in classes {
+            if saved.contains(&c) {
+                continue;
+            }
+            let Some(Pick::Node(chosen)) = picks.get(&c).cloned() else {
+                continue;
+            };
+            let key = |eg: &EG, n: &ENode, cost: u128, picks: &HashMap<Id, Pick>| {
+                let size = term_size(eg, c, picks, &root_set, &mut HashMap::new());
+                let canon = n.clone().map_children(|a| eg.find(a));
+                (
+                    cost,
+                    size,
+                    births.get(&canon).copied().unwrap_or(usize::MAX),
+                    op_rank(&n.op),
+                    n.op.to_string(),
+                )
+            };
+            let mut best = (key(eg, &chosen, current, picks), chosen.clone());
+            for n in eg[c].nodes.iter() {
+                if *n == chosen || n.args.iter().any(|a| !picks.contains_key(&eg.find(*a))) {
+                    continue;
+                }
+                picks.insert(c, Pick::Node(n.clone()));
+                if let Some(cost) = program_cost(eg, roots, picks) {
+                    let k = key(eg, n, cost, picks);
+                    if k < best.0 {
+                        best = (k, n.clone());
+                    }
+                }
+            }
+            if best.1 != chosen {
+                changed = true;
+                current = best.0 .0;
+            }
+            picks.insert(c, Pick::Node(best.1));
+        }
+        if !changed {
+            break;
+        }
+    }
+}

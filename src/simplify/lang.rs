@@ -1,0 +1,347 @@
+//! The e-graph's language: one e-node per IR operation, in a form rewrite rules can match.
+//!
+//! Owns [`ENode`] (an [`EOp`] and its children) and its text form, which egg's pattern parser
+//! reads (`(@ ?a (T ?b))`, `(rowsum ?x)`, `(^2 ?x)`). Ops that the rules talk about get a
+//! variant of their own (`T` is "swap the last two axes", `rowsum` is "sum over the last axis,
+//! keeping it"); the rest keep the IR's parameters. Payloads that are not ordered or hashed
+//! cheaply (symbolic sizes, shapes, einsum subscripts) are interned in a [`Tables`] and named
+//! by index (`#reshape3`).
+//!
+//! Invariant: `Display` and `FromOp` are inverse, so explanations print and parse back.
+
+use crate::ir::{DimPoly, EinsumSpec, Func, ReduceKind, Shape};
+use egg::{FromOp, Id, Language, Symbol};
+use num_rational::BigRational;
+use std::fmt;
+
+/// An operation of the e-graph language.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EOp {
+    /// A named tensor: a leaf, a const, or a forward statement (saved activation).
+    Name(Symbol),
+    /// `grad(NAME)`: an upstream gradient (a free tensor).
+    Grad(Symbol),
+    /// An exact scalar.
+    Num(BigRational),
+    /// A size used as a scalar (index into [`Tables::dims`]).
+    Dim(u32),
+    Pi,
+    Neg,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MatMul,
+    /// `a ** p`.
+    Pow(BigRational),
+    Func(Func),
+    /// Swap the last two axes.
+    T,
+    /// Swap two axes (not the last two).
+    Swap(u8, u8),
+    /// Sum over the last axis, keeping it (size 1).
+    RowSum,
+    /// Mean over the last axis, keeping it.
+    RowMean,
+    /// Any other reduction: kind, axes, keepdims.
+    Reduce(ReduceKind, Vec<u8>, bool),
+    /// Softmax over the last axis.
+    Softmax,
+    SoftmaxAxis(u8),
+    LogSoftmax,
+    LogSoftmaxAxis(u8),
+    Causal,
+    Tril,
+    Eq,
+    Trace,
+    /// Identity matrix of an interned shape.
+    Eye(u32),
+    /// Reshape / broadcast to an interned shape.
+    Reshape(u32),
+    Expand(u32),
+    Permute(Vec<u8>),
+    Einsum(u32),
+    LayerNorm,
+    RmsNorm,
+}
+
+/// An e-node: an op and its children.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ENode {
+    pub op: EOp,
+    pub args: Vec<Id>,
+}
+
+impl ENode {
+    pub fn new(op: EOp, args: Vec<Id>) -> ENode {
+        ENode { op, args }
+    }
+
+    pub fn leaf(op: EOp) -> ENode {
+        ENode { op, args: vec![] }
+    }
+}
+
+impl Language for ENode {
+    type Discriminant = EOp;
+
+    fn discriminant(&self) -> EOp {
+        self.op.clone()
+    }
+
+    fn matches(&self, other: &Self) -> bool {
+        self.op == other.op && self.args.len() == other.args.len()
+    }
+
+    fn children(&self) -> &[Id] {
+        &self.args
+    }
+
+    fn children_mut(&mut self) -> &mut [Id] {
+        &mut self.args
+    }
+}
+
+/// Interned payloads: symbolic sizes, shapes and einsum subscripts.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    pub dims: Vec<DimPoly>,
+    pub shapes: Vec<Shape>,
+    pub einsums: Vec<EinsumSpec>,
+}
+
+impl Tables {
+    fn intern<T: PartialEq + Clone>(list: &mut Vec<T>, item: &T) -> u32 {
+        match list.iter().position(|x| x == item) {
+            Some(i) => i as u32,
+            None => {
+                list.push(item.clone());
+                list.len() as u32 - 1
+            }
+        }
+    }
+
+    pub fn dim(&mut self, p: &DimPoly) -> u32 {
+        Self::intern(&mut self.dims, p)
+    }
+
+    pub fn shape(&mut self, s: &Shape) -> u32 {
+        Self::intern(&mut self.shapes, s)
+    }
+
+    pub fn einsum(&mut self, e: &EinsumSpec) -> u32 {
+        Self::intern(&mut self.einsums, e)
+    }
+}
+
+fn axes_text(axes: &[u8]) -> String {
+    axes.iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_axes(s: &str) -> Option<Vec<u8>> {
+    if s.is_empty() {
+        return Some(vec![]);
+    }
+    s.split(',').map(|a| a.parse().ok()).collect()
+}
+
+impl fmt::Display for EOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EOp::Name(s) => write!(f, "{s}"),
+            EOp::Grad(s) => write!(f, "grad({s})"),
+            EOp::Num(r) => write!(f, "{r}"),
+            EOp::Dim(i) => write!(f, "#dim{i}"),
+            EOp::Pi => write!(f, "pi"),
+            EOp::Neg => write!(f, "neg"),
+            EOp::Add => write!(f, "+"),
+            EOp::Sub => write!(f, "-"),
+            EOp::Mul => write!(f, "*"),
+            EOp::Div => write!(f, "/"),
+            EOp::MatMul => write!(f, "@"),
+            EOp::Pow(p) => write!(f, "^{p}"),
+            EOp::Func(func) => write!(f, "{}", func.name()),
+            EOp::T => write!(f, "T"),
+            EOp::Swap(a, b) => write!(f, "swap[{a},{b}]"),
+            EOp::RowSum => write!(f, "rowsum"),
+            EOp::RowMean => write!(f, "rowmean"),
+            EOp::Reduce(kind, axes, keep) => write!(
+                f,
+                "{}[{}]{}",
+                kind.name(),
+                axes_text(axes),
+                if *keep { "k" } else { "" }
+            ),
+            EOp::Softmax => write!(f, "softmax"),
+            EOp::SoftmaxAxis(a) => write!(f, "softmax[{a}]"),
+            EOp::LogSoftmax => write!(f, "logsoftmax"),
+            EOp::LogSoftmaxAxis(a) => write!(f, "logsoftmax[{a}]"),
+            EOp::Causal => write!(f, "causal"),
+            EOp::Tril => write!(f, "tril"),
+            EOp::Eq => write!(f, "=="),
+            EOp::Trace => write!(f, "trace"),
+            EOp::Eye(i) => write!(f, "#eye{i}"),
+            EOp::Reshape(i) => write!(f, "#reshape{i}"),
+            EOp::Expand(i) => write!(f, "#expand{i}"),
+            EOp::Permute(p) => write!(f, "permute[{}]", axes_text(p)),
+            EOp::Einsum(i) => write!(f, "#einsum{i}"),
+            EOp::LayerNorm => write!(f, "layernorm"),
+            EOp::RmsNorm => write!(f, "rmsnorm"),
+        }
+    }
+}
+
+impl fmt::Display for ENode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.op)
+    }
+}
+
+/// Why an op's text did not parse.
+#[derive(Debug, Clone)]
+pub struct BadOp(pub String);
+
+fn parse_op(op: &str, arity: usize) -> Option<EOp> {
+    let bracket = |prefix: &str| -> Option<&str> {
+        op.strip_prefix(prefix)?
+            .strip_prefix('[')?
+            .split(']')
+            .next()
+            .filter(|_| op.contains(']'))
+    };
+    let indexed = |prefix: &str| -> Option<u32> { op.strip_prefix(prefix)?.parse().ok() };
+    if let Some(i) = indexed("#dim") {
+        return Some(EOp::Dim(i));
+    }
+    if let Some(i) = indexed("#eye") {
+        return Some(EOp::Eye(i));
+    }
+    if let Some(i) = indexed("#reshape") {
+        return Some(EOp::Reshape(i));
+    }
+    if let Some(i) = indexed("#expand") {
+        return Some(EOp::Expand(i));
+    }
+    if let Some(i) = indexed("#einsum") {
+        return Some(EOp::Einsum(i));
+    }
+    if let Some(p) = op.strip_prefix('^') {
+        return p.parse().ok().map(EOp::Pow);
+    }
+    if let Some(name) = op.strip_prefix("grad(").and_then(|r| r.strip_suffix(')')) {
+        return Some(EOp::Grad(Symbol::from(name)));
+    }
+    if let Some(a) = bracket("swap") {
+        let axes = parse_axes(a)?;
+        return (axes.len() == 2).then(|| EOp::Swap(axes[0], axes[1]));
+    }
+    if let Some(a) = bracket("softmax") {
+        return a.parse().ok().map(EOp::SoftmaxAxis);
+    }
+    if let Some(a) = bracket("logsoftmax") {
+        return a.parse().ok().map(EOp::LogSoftmaxAxis);
+    }
+    if let Some(a) = bracket("permute") {
+        return parse_axes(a).map(EOp::Permute);
+    }
+    for kind in [
+        ReduceKind::Sum,
+        ReduceKind::Mean,
+        ReduceKind::Max,
+        ReduceKind::Min,
+    ] {
+        if let Some(a) = bracket(kind.name()) {
+            let keep = op.ends_with("]k");
+            return parse_axes(a).map(|axes| EOp::Reduce(kind, axes, keep));
+        }
+    }
+    let fixed = match (op, arity) {
+        ("pi", 0) => EOp::Pi,
+        ("neg", 1) => EOp::Neg,
+        ("+", 2) => EOp::Add,
+        ("-", 2) => EOp::Sub,
+        ("*", 2) => EOp::Mul,
+        ("/", 2) => EOp::Div,
+        ("@", 2) => EOp::MatMul,
+        ("==", 2) => EOp::Eq,
+        ("T", 1) => EOp::T,
+        ("rowsum", 1) => EOp::RowSum,
+        ("rowmean", 1) => EOp::RowMean,
+        ("softmax", 1) => EOp::Softmax,
+        ("logsoftmax", 1) => EOp::LogSoftmax,
+        ("causal", 1) => EOp::Causal,
+        ("tril", 1) => EOp::Tril,
+        ("trace", 1) => EOp::Trace,
+        ("layernorm", 4) => EOp::LayerNorm,
+        ("rmsnorm", 3) => EOp::RmsNorm,
+        (_, 1) => match Func::ALL
+            .iter()
+            .chain([&Func::Step])
+            .find(|f| f.name() == op)
+        {
+            Some(f) => EOp::Func(*f),
+            None => return None,
+        },
+        (_, 0) => {
+            if let Ok(r) = op.parse::<BigRational>() {
+                EOp::Num(r)
+            } else if op
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+            {
+                EOp::Name(Symbol::from(op))
+            } else {
+                return None;
+            }
+        }
+        _ => return None,
+    };
+    Some(fixed)
+}
+
+impl FromOp for ENode {
+    type Error = BadOp;
+
+    fn from_op(op: &str, children: Vec<Id>) -> Result<Self, Self::Error> {
+        match parse_op(op, children.len()) {
+            Some(op) => Ok(ENode::new(op, children)),
+            None => Err(BadOp(format!("{op} with {} children", children.len()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trips() {
+        let ops = [
+            (EOp::Name("Wq".into()), 0),
+            (EOp::Grad("O".into()), 0),
+            (EOp::Num(BigRational::new((-3).into(), 4.into())), 0),
+            (EOp::Dim(2), 0),
+            (EOp::Pi, 0),
+            (EOp::Pow(BigRational::new(1.into(), 2.into())), 1),
+            (EOp::Func(Func::Erf), 1),
+            (EOp::Func(Func::Step), 1),
+            (EOp::Swap(0, 2), 1),
+            (EOp::Reduce(ReduceKind::Max, vec![0, 1], true), 1),
+            (EOp::Reduce(ReduceKind::Sum, vec![], false), 1),
+            (EOp::SoftmaxAxis(0), 1),
+            (EOp::Permute(vec![2, 0, 1]), 1),
+            (EOp::Reshape(5), 1),
+            (EOp::LayerNorm, 4),
+            (EOp::T, 1),
+            (EOp::Eq, 2),
+        ];
+        for (op, arity) in ops {
+            let text = op.to_string();
+            assert_eq!(parse_op(&text, arity), Some(op), "{text}");
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The e-graph simplifier: gradients in the compact form a paper prints, and proofs.
+//!
+//! Owns [`simplify`]: the forward pass and the raw gradient graph go into one e-graph (each
+//! named tensor joined to its definition, so `P @ V` is known to be `O`); the rules of
+//! [`rules`] run under explicit [`Limits`]; then one term per class is extracted for the
+//! whole gradient program by FLOPs at the dims' sizes, with the forward pass's values free
+//! (saved activations) and shared subterms paid once. The result is a [`Gradients`] again, so
+//! the exact checker verifies the simplified program exactly as it verified the raw one.
+//! [`prove`] answers whether two expressions are equal for every size of the dims, with the
+//! chain of rewrites.
+//!
+//! Invariants: the simplified program never costs more than the raw one (if extraction does
+//! not improve on it, the raw program is kept and the report says so); a run that hit a limit
+//! says which; classes are only merged at equal shapes (a conflict is an unsound rule: the
+//! raw program is kept and the conflict reported).
+
+mod analysis;
+pub mod cost;
+mod extract;
+mod lang;
+pub mod prove;
+pub mod rules;
+mod translate;
+
+use crate::diag::{Code, Diagnostic};
+use crate::diff::Gradients;
+use crate::ir::{Graph, NodeId, Op, Program, TensorId};
+use analysis::{ShapeInfo, EG};
+use egg::{Id, Runner, StopReason};
+use extract::Pick;
+pub use prove::{prove, Proof, ProofOutcome, ProofStep};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// Bounds on saturation. Results are reproducible when iterations or nodes stop a run; the
+/// time limit is a safety net only (where it cuts depends on the machine).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub iterations: usize,
+    pub nodes: usize,
+    pub time: Duration,
+    /// Matches a rule may make in one iteration before the scheduler rests it (egg's
+    /// `BackoffScheduler`): keeps commutativity and associativity from flooding the graph.
+    pub match_limit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            iterations: 12,
+            nodes: 30_000,
+            time: Duration::from_secs(30),
+            match_limit: 5_000,
+        }
+    }
+}
+
+impl Limits {
+    /// A runner over `eg` with these limits.
+    fn runner(&self, eg: EG) -> Runner<lang::ENode, ShapeInfo> {
+        Runner::<lang::ENode, ShapeInfo>::new(ShapeInfo::default())
+            .with_egraph(eg)
+            .with_iter_limit(self.iterations)
+            .with_node_limit(self.nodes)
+            .with_time_limit(self.time)
+            .with_scheduler(
+                egg::BackoffScheduler::default().with_initial_match_limit(self.match_limit),
+            )
+    }
+}
+
+/// How a saturation run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    Saturated,
+    IterationLimit(usize),
+    NodeLimit(usize),
+    TimeLimit,
+    Other(String),
+}
+
+impl Stop {
+    fn from_egg(reason: Option<&StopReason>) -> Stop {
+        match reason {
+            Some(StopReason::Saturated) | None => Stop::Saturated,
+            Some(StopReason::IterationLimit(n)) => Stop::IterationLimit(*n),
+            Some(StopReason::NodeLimit(n)) => Stop::NodeLimit(*n),
+            Some(StopReason::TimeLimit(_)) => Stop::TimeLimit,
+            Some(StopReason::Other(s)) => Stop::Other(s.clone()),
+        }
+    }
+
+    /// Did a limit (rather than saturation or reaching a goal) end the run?
+    pub fn hit_limit(&self) -> bool {
+        matches!(
+            self,
+            Stop::IterationLimit(_) | Stop::NodeLimit(_) | Stop::TimeLimit
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Stop::Saturated => "saturated (no rule applies any more)".into(),
+            Stop::IterationLimit(n) => format!("stopped at the iteration limit ({n})"),
+            Stop::NodeLimit(n) => format!("stopped at the node limit ({n} e-nodes)"),
+            Stop::TimeLimit => "stopped at the time limit".into(),
+            Stop::Other(s) => s.clone(),
+        }
+    }
+}
+
+/// What a simplification run did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub stop: Stop,
+    pub iterations: usize,
+    pub enodes: usize,
+    pub classes: usize,
+    /// Backward FLOPs of the raw and of the returned program (forward values free).
+    pub raw_flops: u128,
+    pub flops: u128,
+    /// Why the raw program was kept, if it was.
+    pub kept_raw: Option<String>,
+}
+
+/// The simplified gradients and the report of the run.
+#[derive(Debug, Clone)]
+pub struct Simplified {
+    pub gradients: Gradients,
+    pub report: Report,
+}
+
+/// The forward nodes the target depends on (the saved activations).
+fn forward_nodes(program: &Program) -> Vec<NodeId> {
+    let Some(target) = &program.target else {
+        return vec![];
+    };
+    let root = program.tensor(target.tensor).node;
+    let mut seen = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if seen.insert(n) {
+            stack.extend(program.graph.node(n).args.iter().copied());
+        }
+    }
+    let mut v: Vec<NodeId> = seen.into_iter().collect();
+    v.sort();
+    v
+}
+
+/// The adjoints the gradient program is made of: the seed and the gradients asked for
+/// (every input and param when `wrt` is empty), later forward tensors first. Intermediate
+/// gradients (dS, dP) are not roots: they appear when a requested gradient uses them.
+fn gradient_roots(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> Vec<NodeId> {
+    let wrt: Vec<TensorId> = if wrt.is_empty() {
+        program.differentiable_leaves().collect()
+    } else {
+        wrt.to_vec()
+    };
+    let mut roots: Vec<(u32, NodeId)> = wrt
+        .iter()
+        .filter_map(|&t| {
+            let node = program.tensor(t).node;
+            grads.of(program, t).map(|g| (node.0, g))
+        })
+        .collect();
+    roots.sort_by_key(|(f, g)| (std::cmp::Reverse(*f), g.0));
+    let mut out = vec![grads.seed];
+    for (_, g) in roots {
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    out
+}
+
+/// The backward FLOPs of a gradient program: the nodes `roots` need, where the forward
+/// pass's named tensors (leaves, consts, statements) are free: they are saved. An unnamed
+/// forward subexpression that a gradient uses is paid for, as it is printed.
+pub fn backward_flops(program: &Program, grads: &Gradients, roots: &[NodeId]) -> u128 {
+    let forward = grads.forward_len;
+    let named: HashSet<NodeId> = program.tensors.iter().map(|t| t.node).collect();
+    cost::program_flops(&program.dims, &grads.graph, roots, &|n| {
+        (n.0 as usize) < forward && named.contains(&n)
+    })
+}
+
+/// The forward FLOPs: everything the output or loss needs.
+pub fn forward_flops(program: &Program) -> u128 {
+    let roots: Vec<NodeId> = program
+        .target
+        .iter()
+        .map(|t| program.tensor(t.tensor).node)
+        .collect();
+    cost::program_flops(&program.dims, &program.graph, &roots, &|_| false)
+}
+
+fn internal(program: &Program, why: String) -> Diagnostic {
+    Diagnostic::new(
+        Code::Misplaced,
+        crate::source::Span::new(program.root, 0, 0),
+        format!("internal: simplifying the gradients: {why}"),
+    )
+}
+
+/// Simplify `grads` (the raw gradients of `program`) with the e-graph.
+pub fn simplify(
+    program: &Program,
+    grads: &Gradients,
+    wrt: &[TensorId],
+    limits: &Limits,
+) -> Result<Simplified, Diagnostic> {
+    let forward = forward_nodes(program);
+    let roots = gradient_roots(program, grads, wrt);
+    let raw_flops = backward_flops(program, grads, &roots);
+    let mut eg: EG = EG::new(ShapeInfo::new(program.dims.clone()));
+    let mut loader = translate::Loader::new(program, false);
+    loader.declare_names(&mut eg);
+    for &n in &forward {
+        loader
+            .add(&program.graph, &mut eg, n)
+            .map_err(|e| internal(program, e))?;
+    }
+    loader
+        .define(&mut eg, &forward)
+        .map_err(|e| internal(program, e))?;
+    for &r in &roots {
+        loader
+            .add(&grads.graph, &mut eg, r)
+            .map_err(|e| internal(program, e))?;
+    }
+    eg.rebuild();
+    let loaded = eg.nodes().len();
+    let runner = limits.runner(eg).run(&rules::rules());
+    let stop = Stop::from_egg(runner.stop_reason.as_ref());
+    let eg = runner.egraph;
+    let mut report = Report {
+        stop,
+        iterations: runner.iterations.len(),
+        enodes: eg.total_number_of_nodes(),
+        classes: eg.number_of_classes(),
+        raw_flops,
+        flops: raw_flops,
+        kept_raw: None,
+    };
+    let keep_raw = |mut report: Report, why: String| {
+        report.kept_raw = Some(why);
+        Ok(Simplified {
+            gradients: grads.clone(),
+            report,
+        })
+    };
+    if let Some(conflict) = eg.analysis.conflicts.first() {
+        return keep_raw(report, format!("a rule merged unequal shapes ({conflict})"));
+    }
+    // Saved classes and the forward node each is printed as (a named one if any).
+    let mut saved: HashMap<Id, NodeId> = HashMap::new();
+    let named: HashSet<NodeId> = program.tensors.iter().map(|t| t.node).collect();
+    for &n in &forward {
+        if !named.contains(&n) {
+            continue;
+        }
+        let c = eg.find(loader.class_of[&n]);
+        let better = match saved.get(&c) {
+            None => true,
+            Some(cur) => named.contains(&n) && !named.contains(cur),
+        };
+        if better {
+            saved.insert(c, n);
+        }
+    }
+    let saved_set: HashSet<Id> = saved.keys().copied().collect();
+    let root_classes: Vec<Id> = roots.iter().map(|r| eg.find(loader.class_of[r])).collect();
+    let extraction = match extract::extract(&eg, &root_classes, &saved_set, loaded) {
+        Ok(x) => x,
+        Err(why) => return keep_raw(report, why),
+    };
+    // Spans: a class takes the span of a raw gradient node in it.
+    let mut span_of: HashMap<Id, crate::source::Span> = HashMap::new();
+    for (n, c) in &loader.class_of {
+        if (n.0 as usize) >= grads.forward_len {
+            span_of
+                .entry(eg.find(*c))
+                .or_insert(grads.graph.node(*n).span);
+        }
+    }
+    let default_span = program
+        .target
+        .as_ref()
+        .map(|t| program.tensor(t.tensor).span)
+        .unwrap_or(crate::source::Span::new(program.root, 0, 0));
+    let mut graph: Graph = program.graph.clone();
+    let mut emitted: HashMap<Id, NodeId> = HashMap::new();
+    for &root in &root_classes {
+        emit(
+            program,
+            &eg,
+            &extraction.picks,
+            &saved,
+            &span_of,
+            default_span,
+            &mut graph,
+            &mut emitted,
+            root,
+        )
+        .map_err(|e| internal(program, e))?;
+    }
+    let adjoint: Vec<Option<NodeId>> = grads
+        .adjoint
+        .iter()
+        .map(|a| {
+            a.and_then(|a| {
+                loader
+                    .class_of
+                    .get(&a)
+                    .and_then(|c| emitted.get(&eg.find(*c)).copied())
+            })
+        })
+        .collect();
+    let seed = emitted[&eg.find(loader.class_of[&grads.seed])];
+    let simplified = Gradients {
+        graph,
+        forward_len: grads.forward_len,
+        adjoint,
+        seed,
+    };
+    let new_roots: Vec<NodeId> = root_classes.iter().map(|c| emitted[c]).collect();
+    let flops = backward_flops(program, &simplified, &new_roots);
+    if flops > raw_flops {
+        return keep_raw(
+            report,
+            format!("the extracted program ({flops} FLOPs) was not cheaper than the raw one"),
+        );
+    }
+    report.flops = flops;
+    Ok(Simplified {
+        gradients: simplified,
+        report,
+    })
+}
+
+/// Append the IR nodes for class `root` (and what it needs) to `graph`, iteratively.
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    program: &Program,
+    eg: &EG,
+    picks: &HashMap<Id, Pick>,
+    saved: &HashMap<Id, NodeId>,
+    span_of: &HashMap<Id, crate::source::Span>,
+    default_span: crate::source::Span,
+    graph: &mut Graph,
+    emitted: &mut HashMap<Id, NodeId>,
+    root: Id,
+) -> Result<NodeId, String> {
+    let mut stack = vec![(root, false)];
+    while let Some((c, ready)) = stack.pop() {
+        if emitted.contains_key(&c) {
+            continue;
+        }
+        if let Some(&n) = saved.get(&c) {
+            emitted.insert(c, n);
+            continue;
+        }
+        let Some(Pick::Node(enode)) = picks.get(&c) else {
+            return Err(format!("class {c} was not extracted"));
+        };
+        if !ready {
+            stack.push((c, true));
+            for a in enode.args.iter().rev() {
+                stack.push((eg.find(*a), false));
+            }
+            continue;
+        }
+        let args: Vec<NodeId> = enode.args.iter().map(|a| emitted[&eg.find(*a)]).collect();
+        let shape = eg[c].data.shape.clone();
+        let span = span_of.get(&c).copied().unwrap_or(default_span);
+        let id = match &enode.op {
+            lang::EOp::Name(s) => {
+                let t = program
+                    .tensor_by_name(s.as_str())
+                    .ok_or_else(|| format!("unknown name {s}"))?;
+                program.tensor(t).node
+            }
+            lang::EOp::Grad(s) => {
+                let t = program
+                    .tensor_by_name(s.as_str())
+                    .ok_or_else(|| format!("unknown name {s}"))?;
+                graph.add(translate::ir_node(Op::GradOf(t), vec![], shape, span))
+            }
+            _ => {
+                let arg_shapes: Vec<&crate::ir::Shape> = enode
+                    .args
+                    .iter()
+                    .map(|a| &eg[eg.find(*a)].data.shape)
+                    .collect();
+                let op = translate::to_ir_op(eg, enode, &arg_shapes)?;
+                graph.add(translate::ir_node(op, args, shape, span))
+            }
+        };
+        emitted.insert(c, id);
+    }
+    Ok(emitted[&root])
+}

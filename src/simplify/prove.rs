@@ -1,0 +1,193 @@
+//! Equivalence proofs: are two expressions over one program equal for every size of the
+//! dims, and by which rewrites?
+//!
+//! Owns [`prove`]. Both sides enter one e-graph with explanations on, together with the
+//! definitions of the names they use (so `O` may be replaced by `P @ V`); the rules run until
+//! the two classes meet or a limit stops the run. A proof is egg's explanation, flattened:
+//! a list of terms, each obtained from the one before by one rule (named, with its direction),
+//! and each term is rebuilt as IR nodes so it can be printed in the language's syntax and
+//! re-checked with the exact evaluator.
+//!
+//! Invariant: `Proved` is only returned with an explanation whose first term is the left side
+//! and whose last is the right side; "not proved" says only that these rules, within these
+//! limits, did not find a chain, never that the sides differ.
+
+use super::analysis::{ShapeInfo, EG};
+use super::lang::{ENode, EOp};
+use super::{rules, translate, Limits, Stop};
+use crate::ir::{Graph, NodeId, Op, Program};
+use egg::{FlatTerm, Id};
+
+/// Largest side (in IR nodes) a proof is attempted for; explanations are built recursively.
+pub const MAX_PROOF_NODES: usize = 2000;
+
+/// One step of a proof: the term after applying `rule` to the term before.
+#[derive(Debug, Clone)]
+pub struct ProofStep {
+    /// The rule (its base name, without the direction), or the definition used.
+    pub rule: String,
+    /// The rule was used right to left.
+    pub reversed: bool,
+    /// Commutativity / associativity bookkeeping (a printer may fold these steps).
+    pub bookkeeping: bool,
+    /// The term after this step, a node of [`Proof::graph`].
+    pub term: NodeId,
+}
+
+/// A proof: the starting term and the steps to the other side.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    /// The program's graph with the proof's terms appended.
+    pub graph: Graph,
+    pub start: NodeId,
+    pub steps: Vec<ProofStep>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProofOutcome {
+    Proved(Proof),
+    /// Not found within the limits (the run's end is given).
+    NotProved(Stop),
+}
+
+/// Try to prove `lhs = rhs` (two nodes of `graph`, which extends `program.graph`).
+pub fn prove(
+    program: &Program,
+    graph: &Graph,
+    lhs: NodeId,
+    rhs: NodeId,
+    limits: &Limits,
+) -> Result<ProofOutcome, String> {
+    for side in [lhs, rhs] {
+        if count_nodes(graph, side) > MAX_PROOF_NODES {
+            return Ok(ProofOutcome::NotProved(Stop::Other(format!(
+                "a side has more than {MAX_PROOF_NODES} operations; no proof attempted"
+            ))));
+        }
+    }
+    let mut eg: EG = EG::new(ShapeInfo::new(program.dims.clone())).with_explanations_enabled();
+    let mut loader = translate::Loader::new(program, true);
+    loader.declare_names(&mut eg);
+    let a = loader.add(graph, &mut eg, lhs)?;
+    let b = loader.add(graph, &mut eg, rhs)?;
+    // The definitions of every name either side mentions, down to the leaves.
+    let named: Vec<NodeId> = loader.class_of.keys().copied().collect();
+    loader.define(&mut eg, &named)?;
+    eg.rebuild();
+    let stop = if eg.find(a) == eg.find(b) {
+        Stop::Other("equal by definitions".into())
+    } else {
+        let runner = limits
+            .runner(eg)
+            .with_hook(move |r| {
+                if r.egraph.find(a) == r.egraph.find(b) {
+                    Err("the two sides are equal".into())
+                } else {
+                    Ok(())
+                }
+            })
+            .run(&rules::rules());
+        let stop = Stop::from_egg(runner.stop_reason.as_ref());
+        eg = runner.egraph;
+        stop
+    };
+    if let Some(conflict) = eg.analysis.conflicts.first() {
+        return Err(format!("a rule merged unequal shapes ({conflict})"));
+    }
+    if eg.find(a) != eg.find(b) {
+        return Ok(ProofOutcome::NotProved(stop));
+    }
+    let mut explanation = eg.explain_id_equivalence(a, b);
+    let flat = explanation.make_flat_explanation().clone();
+    let mut out = graph.clone();
+    let mut terms = Vec::new();
+    for term in &flat {
+        let node = rebuild(program, &eg, &mut out, term)?;
+        terms.push((node, rule_of(term)));
+    }
+    let Some(((start, _), rest)) = terms.split_first() else {
+        return Err("an empty explanation".into());
+    };
+    let steps = rest
+        .iter()
+        .map(|(node, rule)| {
+            let (name, reversed) = rule.clone().unwrap_or(("(unnamed)".into(), false));
+            let base = rules::base_name(&name).to_string();
+            let reversed = reversed ^ (base != name);
+            ProofStep {
+                bookkeeping: base.starts_with("commute") || base.starts_with("associate"),
+                rule: base,
+                reversed,
+                term: *node,
+            }
+        })
+        .collect();
+    Ok(ProofOutcome::Proved(Proof {
+        graph: out,
+        start: *start,
+        steps,
+    }))
+}
+
+fn count_nodes(graph: &Graph, root: NodeId) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if seen.insert(n) {
+            stack.extend(graph.node(n).args.iter().copied());
+        }
+    }
+    seen.len()
+}
+
+/// The rule a flat term was reached by: `(name, used backwards)`.
+fn rule_of(term: &FlatTerm<ENode>) -> Option<(String, bool)> {
+    let mut stack = vec![term];
+    while let Some(t) = stack.pop() {
+        if let Some(r) = t.forward_rule {
+            return Some((r.to_string(), false));
+        }
+        if let Some(r) = t.backward_rule {
+            return Some((r.to_string(), true));
+        }
+        stack.extend(t.children.iter());
+    }
+    None
+}
+
+/// The IR nodes of a flat term (appended to `graph`); names are the program's nodes.
+fn rebuild(
+    program: &Program,
+    eg: &EG,
+    graph: &mut Graph,
+    term: &FlatTerm<ENode>,
+) -> Result<NodeId, String> {
+    let args: Vec<NodeId> = term
+        .children
+        .iter()
+        .map(|c| rebuild(program, eg, graph, c))
+        .collect::<Result<_, _>>()?;
+    let span = crate::source::Span::new(program.root, 0, 0);
+    match &term.node.op {
+        EOp::Name(s) => {
+            let t = program
+                .tensor_by_name(s.as_str())
+                .ok_or_else(|| format!("unknown name {s}"))?;
+            Ok(program.tensor(t).node)
+        }
+        EOp::Grad(s) => {
+            let t = program
+                .tensor_by_name(s.as_str())
+                .ok_or_else(|| format!("unknown name {s}"))?;
+            let shape = program.shape_of(t).clone();
+            Ok(graph.add(translate::ir_node(Op::GradOf(t), vec![], shape, span)))
+        }
+        _ => {
+            let shapes: Vec<&crate::ir::Shape> = args.iter().map(|a| graph.shape(*a)).collect();
+            let shape = eg.analysis.shape_of(&term.node.op, &shapes)?;
+            let enode = ENode::new(term.node.op.clone(), vec![Id::from(0usize); args.len()]);
+            let op = translate::to_ir_op(eg, &enode, &shapes)?;
+            Ok(graph.add(translate::ir_node(op, args, shape, span)))
+        }
+    }
+}

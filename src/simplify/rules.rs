@@ -1,0 +1,503 @@
+//! The rewrite rules of matrix calculus, each sound for every size of the dims.
+//!
+//! Owns [`rules`]: the named rules (a reversible identity is two rules, `name` and
+//! `name (reversed)`), with shape conditions where an identity only holds for some shapes
+//! (distributing `@` over `+` needs both terms the same shape, or broadcasting would change
+//! the meaning). Conditions only ever test properties a class has for good (its shape, being
+//! a constant, being positive), never the absence of a node, so the result does not depend
+//! on the order rules run in.
+//!
+//! Invariant: every rule is tested for soundness on random exact points (tests/simplify.rs),
+//! and a rule that merged classes of different shapes would be caught by the analysis.
+
+use super::analysis::{ShapeInfo, EG};
+use super::lang::ENode;
+use egg::{Applier, Id, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
+
+pub type Rule = Rewrite<ENode, ShapeInfo>;
+
+type Cond = Box<dyn Fn(&EG, &Subst) -> bool + Send + Sync>;
+
+fn var(v: &str) -> Var {
+    v.parse().expect("pattern variable")
+}
+
+fn shape<'a>(eg: &'a EG, s: &Subst, v: Var) -> &'a crate::ir::Shape {
+    &eg[s[v]].data.shape
+}
+
+/// `v` is a scalar.
+fn scalar(v: &str) -> Cond {
+    let v = var(v);
+    Box::new(move |eg, s| shape(eg, s, v).is_empty())
+}
+
+/// `v` and `w` have the same shape.
+fn same(v: &str, w: &str) -> Cond {
+    let (v, w) = (var(v), var(w));
+    Box::new(move |eg, s| eg.analysis.same(shape(eg, s, v), shape(eg, s, w)))
+}
+
+/// `v` has exactly `r` axes.
+fn rank(v: &str, r: usize) -> Cond {
+    let v = var(v);
+    Box::new(move |eg, s| shape(eg, s, v).len() == r)
+}
+
+/// `v` has at least `r` axes.
+fn rank_at_least(v: &str, r: usize) -> Cond {
+    let v = var(v);
+    Box::new(move |eg, s| shape(eg, s, v).len() >= r)
+}
+
+/// `v` is constant along the last axis (a scalar, or last axis of size 1).
+fn flat_last(v: &str) -> Cond {
+    let v = var(v);
+    Box::new(move |eg, s| shape(eg, s, v).last().is_none_or(|d| eg.analysis.is_one(d)))
+}
+
+/// `v` alone already has the shape of `v` broadcast with `w`.
+fn covers(v: &str, w: &str) -> Cond {
+    let (v, w) = (var(v), var(w));
+    Box::new(move |eg, s| {
+        let (a, b) = (shape(eg, s, v), shape(eg, s, w));
+        crate::ir::shape::broadcast(&eg.analysis.dims, a, b)
+            .is_ok_and(|full| eg.analysis.same(&full, a))
+    })
+}
+
+/// `v` is positive wherever it is defined.
+fn positive(v: &str) -> Cond {
+    let v = var(v);
+    Box::new(move |eg, s| eg[s[v]].data.positive)
+}
+
+fn all(conds: Vec<Cond>) -> Cond {
+    Box::new(move |eg, s| conds.iter().all(|c| c(eg, s)))
+}
+
+/// An applier that checks a condition, then instantiates a pattern.
+struct When {
+    cond: Cond,
+    then: Pattern<ENode>,
+}
+
+impl Applier<ENode, ShapeInfo> for When {
+    fn apply_one(
+        &self,
+        eg: &mut EG,
+        eclass: Id,
+        subst: &Subst,
+        searcher_ast: Option<&PatternAst<ENode>>,
+        rule_name: Symbol,
+    ) -> Vec<Id> {
+        // A rational constant already has its number (cost 0): rewriting it only makes more
+        // ways to write the same number.
+        if eg[eclass].data.konst.is_none() && (self.cond)(eg, subst) {
+            self.then
+                .apply_one(eg, eclass, subst, searcher_ast, rule_name)
+        } else {
+            vec![]
+        }
+    }
+
+    fn get_pattern_ast(&self) -> Option<&PatternAst<ENode>> {
+        <Pattern<ENode> as Applier<ENode, ShapeInfo>>::get_pattern_ast(&self.then)
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        <Pattern<ENode> as Applier<ENode, ShapeInfo>>::vars(&self.then)
+    }
+}
+
+/// `(rowmean ?a)` → `(/ (rowsum ?a) n)` with `n` the size of `?a`'s last axis.
+struct MeanAsSum;
+
+impl Applier<ENode, ShapeInfo> for MeanAsSum {
+    fn apply_one(
+        &self,
+        eg: &mut EG,
+        eclass: Id,
+        subst: &Subst,
+        searcher_ast: Option<&PatternAst<ENode>>,
+        rule_name: Symbol,
+    ) -> Vec<Id> {
+        if eg[eclass].data.konst.is_some() {
+            return vec![];
+        }
+        let Some(last) = shape(eg, subst, var("?a")).last().cloned() else {
+            return vec![];
+        };
+        let k = eg.analysis.tables.dim(&last);
+        let rhs: Pattern<ENode> = format!("(/ (rowsum ?a) #dim{k})").parse().expect("pattern");
+        rhs.apply_one(eg, eclass, subst, searcher_ast, rule_name)
+    }
+}
+
+struct Rules(Vec<Rule>);
+
+impl Rules {
+    fn add(&mut self, name: &str, lhs: &str, rhs: &str, cond: Option<Cond>) {
+        let l: Pattern<ENode> = lhs.parse().expect(lhs);
+        let r: Pattern<ENode> = rhs.parse().expect(rhs);
+        let cond = cond.unwrap_or_else(|| Box::new(|_: &EG, _: &Subst| true));
+        let rule = Rewrite::new(name, l, When { cond, then: r });
+        self.0.push(rule.expect(name));
+    }
+
+    /// `lhs → rhs` under `cond`.
+    fn one(&mut self, name: &str, lhs: &str, rhs: &str, cond: Option<Cond>) {
+        self.add(name, lhs, rhs, cond);
+    }
+
+    /// `lhs ↔ rhs` under `cond` (for both directions, so the condition must be stated on
+    /// variables both sides bind).
+    fn both(&mut self, name: &str, lhs: &str, rhs: &str, cond: fn() -> Option<Cond>) {
+        self.add(name, lhs, rhs, cond());
+        self.add(&format!("{name} (reversed)"), rhs, lhs, cond());
+    }
+}
+
+/// The name of a rule without the direction suffix.
+pub fn base_name(rule: &str) -> &str {
+    rule.strip_suffix(" (reversed)").unwrap_or(rule)
+}
+
+/// The base names of every rule (each reversible identity once), in definition order.
+pub fn names() -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in rules() {
+        let name = base_name(r.name.as_str()).to_string();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Every rule.
+pub fn rules() -> Vec<Rule> {
+    let mut r = Rules(Vec::new());
+    let none = || None;
+    // Elementwise arithmetic (broadcasting is commutative and associative, so these hold
+    // for every pair of shapes that broadcast).
+    r.one("commute +", "(+ ?a ?b)", "(+ ?b ?a)", None);
+    r.one("commute *", "(* ?a ?b)", "(* ?b ?a)", None);
+    r.both("associate +", "(+ (+ ?a ?b) ?c)", "(+ ?a (+ ?b ?c))", none);
+    r.both("associate *", "(* (* ?a ?b) ?c)", "(* ?a (* ?b ?c))", none);
+    r.both("subtraction", "(- ?a ?b)", "(+ ?a (neg ?b))", none);
+    r.both("negation", "(neg ?a)", "(* -1 ?a)", none);
+    r.both("division", "(/ ?a ?b)", "(* ?a (/ 1 ?b))", none);
+    r.both(
+        "reciprocal of a product",
+        "(/ 1 (* ?a ?b))",
+        "(* (/ 1 ?a) (/ 1 ?b))",
+        none,
+    );
+    r.both(
+        "distribute",
+        "(* ?a (+ ?b ?c))",
+        "(+ (* ?a ?b) (* ?a ?c))",
+        none,
+    );
+    r.one("double negation", "(neg (neg ?a))", "?a", None);
+    r.one("times one", "(* 1 ?a)", "?a", None);
+    r.one("plus zero", "(+ 0 ?a)", "?a", None);
+    r.one("x + x", "(+ ?a ?a)", "(* 2 ?a)", None);
+    r.one(
+        "c·x + x",
+        "(+ (* ?c ?a) ?a)",
+        "(* (+ ?c 1) ?a)",
+        Some(scalar("?c")),
+    );
+    r.one("x - x", "(- ?a ?a)", "(* 0 ?a)", None);
+    r.one(
+        "plus zero tensor",
+        "(+ (* 0 ?a) ?b)",
+        "?b",
+        Some(covers("?b", "?a")),
+    );
+    r.one("times zero", "(* 0 ?a)", "0", Some(scalar("?a")));
+    r.one("reciprocal of a reciprocal", "(/ 1 (/ 1 ?a))", "?a", None);
+    // Powers, roots, exp and log, where they hold.
+    r.both("square", "(* ?a ?a)", "(^2 ?a)", none);
+    r.both("reciprocal as a power", "(/ 1 ?a)", "(^-1 ?a)", none);
+    r.both("square root as a power", "(sqrt ?a)", "(^1/2 ?a)", none);
+    r.one(
+        "square of a square root",
+        "(^2 (sqrt ?a))",
+        "?a",
+        Some(positive("?a")),
+    );
+    r.both(
+        "square of a product",
+        "(^2 (* ?a ?b))",
+        "(* (^2 ?a) (^2 ?b))",
+        none,
+    );
+    r.one("square of a negation", "(^2 (neg ?a))", "(^2 ?a)", None);
+    r.both(
+        "square of a reciprocal",
+        "(^2 (/ 1 ?a))",
+        "(/ 1 (^2 ?a))",
+        none,
+    );
+    r.both(
+        "root of a product",
+        "(sqrt (* ?a ?b))",
+        "(* (sqrt ?a) (sqrt ?b))",
+        || Some(all(vec![positive("?a"), positive("?b")])),
+    );
+    r.both(
+        "exp of a sum",
+        "(exp (+ ?a ?b))",
+        "(* (exp ?a) (exp ?b))",
+        none,
+    );
+    r.both(
+        "exp of a negation",
+        "(exp (neg ?a))",
+        "(/ 1 (exp ?a))",
+        none,
+    );
+    r.one("log of exp", "(log (exp ?a))", "?a", None);
+    r.one("exp of log", "(exp (log ?a))", "?a", Some(positive("?a")));
+    r.both(
+        "log of a product",
+        "(log (* ?a ?b))",
+        "(+ (log ?a) (log ?b))",
+        || Some(all(vec![positive("?a"), positive("?b")])),
+    );
+    // Definitions of the smooth activations in terms of each other.
+    r.both(
+        "Phi through erf",
+        "(Phi ?a)",
+        "(/ (+ 1 (erf (/ ?a (sqrt 2)))) 2)",
+        none,
+    );
+    r.both("erf is odd", "(erf (neg ?a))", "(neg (erf ?a))", none);
+    r.both("gelu", "(gelu ?a)", "(* ?a (Phi ?a))", none);
+    r.both("silu", "(silu ?a)", "(* ?a (sigmoid ?a))", none);
+    // Matrix products.
+    r.both(
+        "scalar out of @ (left)",
+        "(@ (* ?s ?a) ?b)",
+        "(* ?s (@ ?a ?b))",
+        || Some(scalar("?s")),
+    );
+    r.both(
+        "scalar out of @ (right)",
+        "(@ ?a (* ?s ?b))",
+        "(* ?s (@ ?a ?b))",
+        || Some(scalar("?s")),
+    );
+    r.both(
+        "scalar divisor out of @",
+        "(@ (/ ?a ?s) ?b)",
+        "(/ (@ ?a ?b) ?s)",
+        || Some(scalar("?s")),
+    );
+    r.both(
+        "negation out of @ (left)",
+        "(@ (neg ?a) ?b)",
+        "(neg (@ ?a ?b))",
+        none,
+    );
+    r.both(
+        "negation out of @ (right)",
+        "(@ ?a (neg ?b))",
+        "(neg (@ ?a ?b))",
+        none,
+    );
+    r.both(
+        "@ distributes (left)",
+        "(@ (+ ?a ?b) ?c)",
+        "(+ (@ ?a ?c) (@ ?b ?c))",
+        || Some(same("?a", "?b")),
+    );
+    r.both(
+        "@ distributes (right)",
+        "(@ ?a (+ ?b ?c))",
+        "(+ (@ ?a ?b) (@ ?a ?c))",
+        || Some(same("?b", "?c")),
+    );
+    r.both(
+        "associate @",
+        "(@ (@ ?a ?b) ?c)",
+        "(@ ?a (@ ?b ?c))",
+        || Some(all(vec![rank("?a", 2), rank("?b", 2), rank("?c", 2)])),
+    );
+    // Transposes.
+    r.one("transpose twice", "(T (T ?a))", "?a", None);
+    r.both(
+        "transpose of a product",
+        "(T (@ ?a ?b))",
+        "(@ (T ?b) (T ?a))",
+        || Some(all(vec![rank_at_least("?a", 2), rank_at_least("?b", 2)])),
+    );
+    r.both(
+        "transpose of a sum",
+        "(T (+ ?a ?b))",
+        "(+ (T ?a) (T ?b))",
+        || Some(all(vec![same("?a", "?b"), rank_at_least("?a", 2)])),
+    );
+    r.both(
+        "transpose of a Hadamard product",
+        "(T (* ?a ?b))",
+        "(* (T ?a) (T ?b))",
+        || Some(all(vec![same("?a", "?b"), rank_at_least("?a", 2)])),
+    );
+    r.both(
+        "scalar out of a transpose",
+        "(T (* ?s ?a))",
+        "(* ?s (T ?a))",
+        || Some(all(vec![scalar("?s"), rank_at_least("?a", 2)])),
+    );
+    r.both(
+        "scalar divisor out of a transpose",
+        "(T (/ ?a ?s))",
+        "(/ (T ?a) ?s)",
+        || Some(all(vec![scalar("?s"), rank_at_least("?a", 2)])),
+    );
+    r.both(
+        "negation out of a transpose",
+        "(T (neg ?a))",
+        "(neg (T ?a))",
+        || Some(rank_at_least("?a", 2)),
+    );
+    // Row sums and means (over the last axis, kept).
+    r.both(
+        "row sum of a sum",
+        "(rowsum (+ ?a ?b))",
+        "(+ (rowsum ?a) (rowsum ?b))",
+        || Some(same("?a", "?b")),
+    );
+    r.both(
+        "row sum of a difference",
+        "(rowsum (- ?a ?b))",
+        "(- (rowsum ?a) (rowsum ?b))",
+        || Some(same("?a", "?b")),
+    );
+    r.both(
+        "row sum of a negation",
+        "(rowsum (neg ?a))",
+        "(neg (rowsum ?a))",
+        none,
+    );
+    r.both(
+        "factor out of a row sum",
+        "(rowsum (* ?a ?b))",
+        "(* ?a (rowsum ?b))",
+        || Some(all(vec![flat_last("?a"), rank_at_least("?b", 1)])),
+    );
+    r.both(
+        "divisor out of a row sum",
+        "(rowsum (/ ?b ?a))",
+        "(/ (rowsum ?b) ?a)",
+        || Some(all(vec![flat_last("?a"), rank_at_least("?b", 1)])),
+    );
+    r.one(
+        "row sum of a column",
+        "(rowsum ?a)",
+        "?a",
+        Some(flat_last("?a")),
+    );
+    r.0.push(
+        Rewrite::new(
+            "mean",
+            "(rowmean ?a)".parse::<Pattern<ENode>>().unwrap(),
+            MeanAsSum,
+        )
+        .unwrap(),
+    );
+    r.one(
+        "mean (reversed)",
+        "(/ (rowsum ?a) ?n)",
+        "(rowmean ?a)",
+        Some(Box::new(|eg: &EG, s: &Subst| {
+            let n = &eg[s[var("?n")]];
+            let Some(last) = eg[s[var("?a")]].data.shape.last() else {
+                return false;
+            };
+            n.nodes.iter().any(|node| match node.op {
+                super::lang::EOp::Dim(k) => eg
+                    .analysis
+                    .tables
+                    .dims
+                    .get(k as usize)
+                    .is_some_and(|p| eg.analysis.dims.same(p, last)),
+                _ => false,
+            })
+        })),
+    );
+    // Softmax and the causal mask.
+    r.one(
+        "softmax of a masked row is lower triangular",
+        "(tril (softmax (causal ?a)))",
+        "(softmax (causal ?a))",
+        None,
+    );
+    r.both(
+        "tril of a Hadamard product",
+        "(tril (* ?a ?b))",
+        "(* (tril ?a) ?b)",
+        || Some(all(vec![covers("?a", "?b"), rank_at_least("?a", 2)])),
+    );
+    r.one("tril twice", "(tril (tril ?a))", "(tril ?a)", None);
+    r.both(
+        "tril of a sum",
+        "(tril (+ ?a ?b))",
+        "(+ (tril ?a) (tril ?b))",
+        || Some(same("?a", "?b")),
+    );
+    // rowsum(A ∘ (B Cᵀ)) = rowsum((A C) ∘ B): both are Σ_j Σ_l A_ij B_il C_jl.
+    r.both(
+        "row sum of A ∘ (B Cᵀ)",
+        "(rowsum (* ?a (@ ?b (T ?c))))",
+        "(rowsum (* ?b (@ ?a ?c)))",
+        || {
+            Some(all(vec![
+                rank("?a", 2),
+                rank("?b", 2),
+                rank("?c", 2),
+                Box::new(|eg: &EG, s: &Subst| {
+                    // A has the shape of B Cᵀ, and B the shape of A C (no broadcasting).
+                    let (a, b, c) = (
+                        shape(eg, s, var("?a")),
+                        shape(eg, s, var("?b")),
+                        shape(eg, s, var("?c")),
+                    );
+                    let d = &eg.analysis.dims;
+                    d.same(&a[0], &b[0]) && d.same(&a[1], &c[0]) && d.same(&b[1], &c[1])
+                }),
+            ]))
+        },
+    );
+    // Traces.
+    r.one(
+        "trace is cyclic",
+        "(trace (@ ?a ?b))",
+        "(trace (@ ?b ?a))",
+        Some(all(vec![rank("?a", 2), rank("?b", 2)])),
+    );
+    r.one("trace of a transpose", "(trace (T ?a))", "(trace ?a)", None);
+    r.both(
+        "trace of a sum",
+        "(trace (+ ?a ?b))",
+        "(+ (trace ?a) (trace ?b))",
+        || Some(same("?a", "?b")),
+    );
+    r.both(
+        "scalar out of a trace",
+        "(trace (* ?s ?a))",
+        "(* ?s (trace ?a))",
+        || Some(scalar("?s")),
+    );
+    r.both(
+        "trace of Aᵀ B",
+        "(trace (@ (T ?a) ?b))",
+        "(sum[0,1] (* ?a ?b))",
+        || Some(all(vec![same("?a", "?b"), rank("?a", 2)])),
+    );
+    r.0
+}
