@@ -226,10 +226,13 @@ fn main() -> ExitCode {
                 }
             };
             let lines = render::grad::program_lines(&program, &grads, &ids);
-            let _ = (cost, &simplify_report);
+            let extras = render::grad::Extras {
+                simplify: simplify_report.as_ref(),
+                cost: cost.then(|| handtrace::simplify::cost(&program, &grads, &ids)),
+            };
             match format {
-                Format::Json => print!("{}", render::grad::json(&program, &lines)),
-                Format::Text => print!("{}", render::grad::text(&program, &lines)),
+                Format::Json => print!("{}", render::grad::json(&program, &lines, &extras)),
+                Format::Text => print!("{}", render::grad::text(&program, &lines, &extras)),
             }
             if !check {
                 return ExitCode::SUCCESS;

@@ -174,7 +174,10 @@ fn gradient_program_snapshots() {
         let grads = derive(&p).unwrap();
         let lines = handtrace::render::grad::program_lines(&p, &grads, &[]);
         let name = format!("grad_{}", path.file_stem().unwrap().to_string_lossy());
-        insta::assert_snapshot!(name, handtrace::render::grad::text(&p, &lines));
+        insta::assert_snapshot!(
+            name,
+            handtrace::render::grad::text(&p, &lines, &Default::default())
+        );
     }
 }
 

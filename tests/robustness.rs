@@ -174,7 +174,7 @@ proptest! {
         if let Ok(p) = load(&format!("{HEAD}Y = {e}\nloss L = sum(Y * Y)\n")) {
             let grads = handtrace::diff::derive(&p).unwrap();
             let lines = handtrace::render::grad::program_lines(&p, &grads, &[]);
-            let _ = handtrace::render::grad::text(&p, &lines);
+            let _ = handtrace::render::grad::text(&p, &lines, &Default::default());
         }
     }
 

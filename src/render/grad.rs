@@ -124,7 +124,8 @@ pub fn program_lines(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> 
                 | Op::Expand
                 | Op::Permute(_)
         );
-        if count >= 2 && !grad_names.contains_key(&n) && !trivial {
+        let scalar = grads.graph.shape(n).is_empty();
+        if count >= 2 && !grad_names.contains_key(&n) && !trivial && !scalar {
             order.push(n);
         }
     }
@@ -217,8 +218,40 @@ pub fn program_lines(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> 
     lines
 }
 
+/// What `grad` prints besides the lines: the simplifier's report and the FLOP counts.
+#[derive(Debug, Clone, Default)]
+pub struct Extras<'a> {
+    pub simplify: Option<&'a crate::simplify::Report>,
+    pub cost: Option<crate::simplify::Cost>,
+}
+
+/// `T=4, d=8`
+fn sizes_text(program: &Program) -> String {
+    program
+        .dims
+        .declared()
+        .filter_map(|(_, d)| d.size.map(|s| format!("{}={s}", d.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One comment line on how the simplifier ended, when the reader should know.
+fn simplify_note(report: &crate::simplify::Report) -> Option<String> {
+    if let Some(why) = &report.kept_raw {
+        return Some(format!(
+            "# the e-graph found no cheaper program ({why}); these are the rules' gradients"
+        ));
+    }
+    report.stop.hit_limit().then(|| {
+        format!(
+            "# simplified by the e-graph, which {}: a simpler form may exist",
+            report.stop.describe()
+        )
+    })
+}
+
 /// Text: `dV = P.T @ dO   # [T, d]`.
-pub fn text(program: &Program, lines: &[GradLine]) -> String {
+pub fn text(program: &Program, lines: &[GradLine], extras: &Extras) -> String {
     let mut out = String::new();
     if let Some(target) = &program.target {
         let name = &program.tensor(target.tensor).name;
@@ -227,17 +260,38 @@ pub fn text(program: &Program, lines: &[GradLine]) -> String {
             TargetKind::Loss => out.push_str(&format!("# gradients of the loss {name} (dX means ∂{name}/∂X)\n")),
         }
     }
+    if let Some(note) = extras.simplify.and_then(simplify_note) {
+        out.push_str(&note);
+        out.push('\n');
+    }
     for l in lines {
         let text = format!("{} = {}", l.name, l.expr);
         let width = text.chars().count();
         let pad = if width < 44 { 44 - width } else { 2 };
         out.push_str(&format!("{text}{}# {}\n", " ".repeat(pad), l.shape));
     }
+    if let Some(c) = extras.cost {
+        let ratio = if c.forward == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({:.2}× the forward)",
+                c.backward as f64 / c.forward as f64
+            )
+        };
+        out.push_str(&format!(
+            "# cost at {}: forward {} FLOPs, backward {} FLOPs{ratio}\n",
+            sizes_text(program),
+            c.forward,
+            c.backward
+        ));
+    }
     out
 }
 
-/// JSON per DESIGN.md: `{"gradients": [{"name", "shape", "expr"}]}`.
-pub fn json(program: &Program, lines: &[GradLine]) -> String {
+/// JSON per DESIGN.md: `{"gradients": [{"name", "shape", "expr"}], "cost": {...}}`, and
+/// `"simplify"` with the e-graph's report when it ran.
+pub fn json(program: &Program, lines: &[GradLine], extras: &Extras) -> String {
     let gradients: Vec<_> = lines
         .iter()
         .map(|l| {
@@ -248,7 +302,33 @@ pub fn json(program: &Program, lines: &[GradLine]) -> String {
             json!({"name": name, "grad": l.name, "shape": l.shape_dims, "expr": l.expr})
         })
         .collect();
-    serde_json::to_string_pretty(&json!({ "gradients": gradients })).expect("serialises") + "\n"
+    let mut doc = serde_json::Map::new();
+    doc.insert("gradients".into(), json!(gradients));
+    if let Some(c) = extras.cost {
+        doc.insert(
+            "cost".into(),
+            json!({
+                "forward_flops": c.forward,
+                "backward_flops": c.backward,
+                "dims": super::trace::dims_json(program),
+            }),
+        );
+    }
+    if let Some(r) = extras.simplify {
+        doc.insert(
+            "simplify".into(),
+            json!({
+                "stop": r.stop.describe(),
+                "hit_limit": r.stop.hit_limit(),
+                "iterations": r.iterations,
+                "enodes": r.enodes,
+                "raw_backward_flops": r.raw_flops,
+                "backward_flops": r.flops,
+                "kept_raw": r.kept_raw,
+            }),
+        );
+    }
+    serde_json::to_string_pretty(&serde_json::Value::Object(doc)).expect("serialises") + "\n"
 }
 
 /// `--check` results, one line per gradient; and whether every one was verified.

@@ -43,7 +43,7 @@ pub fn tensor_json(t: &Tensor<Num>) -> Value {
     })
 }
 
-fn dims_json(program: &Program) -> Value {
+pub fn dims_json(program: &Program) -> Value {
     let mut dims = Map::new();
     for (_, d) in program.dims.declared() {
         if let Some(s) = d.size {

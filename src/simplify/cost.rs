@@ -2,8 +2,9 @@
 //!
 //! Owns [`op_flops`]: a matrix product `[m,k] @ [k,n]` costs `2mkn` (times any batch); a
 //! reduction one per entry it reads; moving data (`.T`, swaps, permutes, reshapes, broadcasts)
-//! and naming a value cost nothing (no arithmetic is done); every other op one per entry it
-//! writes. [`program_flops`] prices a set of nodes of an IR graph as a DAG: a node shared by
+//! and naming a value cost nothing (no arithmetic is done: a transposed operand is a GEMM
+//! flag); every other op one per entry it writes, except a scalar factor on a matrix product
+//! that nothing else uses (GEMM's α: `dS @ K / sqrt(d)` costs the product alone). [`program_flops`] prices a set of nodes of an IR graph as a DAG: a node shared by
 //! several uses is paid once, and nodes marked free (the forward pass's saved activations)
 //! cost nothing in a backward program.
 //!
@@ -94,7 +95,8 @@ pub fn ir_node_flops(dims: &Dims, graph: &Graph, n: NodeId) -> u128 {
 }
 
 /// The FLOPs of computing `roots` in `graph`, each node once; nodes for which `free` holds
-/// (and everything only they need) cost nothing.
+/// (and everything only they need) cost nothing. A scalar factor on a matrix product that
+/// nothing else uses (`A @ B / sqrt(d)`) is GEMM's α and costs nothing.
 pub fn program_flops(
     dims: &Dims,
     graph: &Graph,
@@ -103,13 +105,41 @@ pub fn program_flops(
 ) -> u128 {
     let mut seen = HashSet::new();
     let mut stack: Vec<NodeId> = roots.to_vec();
-    let mut total: u128 = 0;
+    let mut users: std::collections::HashMap<NodeId, u32> = Default::default();
+    for r in roots {
+        *users.entry(*r).or_insert(0) += 1;
+    }
+    let mut order = Vec::new();
     while let Some(n) = stack.pop() {
         if !seen.insert(n) || free(n) {
             continue;
         }
-        total = total.saturating_add(ir_node_flops(dims, graph, n));
-        stack.extend(graph.node(n).args.iter().copied());
+        order.push(n);
+        for &a in &graph.node(n).args {
+            *users.entry(a).or_insert(0) += 1;
+            stack.push(a);
+        }
+    }
+    let mut total: u128 = 0;
+    for n in order {
+        let fused = scaled_product(graph, n).is_some_and(|p| {
+            users.get(&p) == Some(&1) && matches!(graph.node(p).op, Op::MatMul) && !free(p)
+        });
+        if !fused {
+            total = total.saturating_add(ir_node_flops(dims, graph, n));
+        }
     }
     total
+}
+
+/// For `p * s`, `s * p` or `p / s` with `s` a scalar: `p`.
+fn scaled_product(graph: &Graph, n: NodeId) -> Option<NodeId> {
+    let node = graph.node(n);
+    let scalar = |a: NodeId| graph.shape(a).is_empty();
+    match (&node.op, node.args.as_slice()) {
+        (Op::Mul, [a, b]) if scalar(*b) && !scalar(*a) => Some(*a),
+        (Op::Mul, [a, b]) if scalar(*a) && !scalar(*b) => Some(*b),
+        (Op::Div, [a, b]) if scalar(*b) && !scalar(*a) => Some(*a),
+        _ => None,
+    }
 }

@@ -165,7 +165,12 @@ pub fn extract(
                 if need.contains_key(&c) {
                     continue; // the term would need itself
                 }
-                need.insert(c, enode_flops(eg, enode, c));
+                // Optimistic about GEMM's α: a scalar factor on a product is taken as fused
+                // (the whole-program cost below checks the product has no other use).
+                let fused = scaled_product(eg, enode).is_some_and(|p| {
+                    matches!(best.get(&p), Some(Best { pick: Pick::Node(m), .. }) if m.op == EOp::MatMul)
+                });
+                need.insert(c, if fused { 0 } else { enode_flops(eg, enode, c) });
                 let total = need.values().fold(0u128, |a, &v| a.saturating_add(v));
                 let size = children
                     .iter()
@@ -234,14 +239,19 @@ fn reachable(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> HashSet<Id> {
     seen
 }
 
-/// The FLOPs of the program the picks give (each class once), or `None` if the picks reach
-/// a cycle or a class without a pick.
+/// The cost of the program the picks give (each class once), or `None` if the picks reach
+/// a cycle or a class without a pick. The cost is FLOPs (see [`super::cost`]: a scalar
+/// factor on a product used only there is GEMM's α, free), then, in the low bits, the
+/// number of layout ops (transposes), so that between equal FLOPs fewer transposes win.
 fn program_cost(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> Option<u128> {
-    // 0: entered, 1: done.
+    // Reachable classes in DFS order, with cycle detection (0: entered, 1: done).
     let mut state: HashMap<Id, u8> = HashMap::new();
-    let mut total: u128 = 0;
+    let mut order: Vec<Id> = Vec::new();
+    let mut users: HashMap<Id, u32> = HashMap::new();
     for &root in roots {
-        let mut stack = vec![(eg.find(root), false)];
+        let root = eg.find(root);
+        *users.entry(root).or_insert(0) += 1;
+        let mut stack = vec![(root, false)];
         while let Some((c, exit)) = stack.pop() {
             if exit {
                 state.insert(c, 1);
@@ -253,24 +263,50 @@ fn program_cost(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> Option<u128
                 None => {}
             }
             state.insert(c, 0);
+            order.push(c);
             stack.push((c, true));
-            match picks.get(&c)? {
-                Pick::Saved => {}
-                Pick::Node(n) => {
-                    total = total.saturating_add(enode_flops(eg, n, c));
-                    for a in &n.args {
-                        let a = eg.find(*a);
-                        match state.get(&a) {
-                            Some(1) => {}
-                            Some(_) => return None,
-                            None => stack.push((a, false)),
-                        }
+            if let Pick::Node(n) = picks.get(&c)? {
+                for a in &n.args {
+                    let a = eg.find(*a);
+                    *users.entry(a).or_insert(0) += 1;
+                    match state.get(&a) {
+                        Some(1) => {}
+                        Some(_) => return None,
+                        None => stack.push((a, false)),
                     }
                 }
             }
         }
     }
-    Some(total)
+    let mut flops: u128 = 0;
+    let mut layout: u128 = 0;
+    for c in order {
+        let Some(Pick::Node(n)) = picks.get(&c) else {
+            continue;
+        };
+        let fused = scaled_product(eg, n).is_some_and(|product| {
+            users.get(&product) == Some(&1)
+                && matches!(picks.get(&product), Some(Pick::Node(m)) if m.op == EOp::MatMul)
+        });
+        if !fused {
+            flops = flops.saturating_add(enode_flops(eg, n, c));
+        }
+        if matches!(n.op, EOp::T | EOp::Swap(..) | EOp::Permute(_)) {
+            layout += 1;
+        }
+    }
+    Some(flops.saturating_mul(1 << 32).saturating_add(layout))
+}
+
+/// For `p * s`, `s * p` or `p / s` with `s` a scalar: the class of `p`.
+fn scaled_product(eg: &EG, n: &ENode) -> Option<Id> {
+    let scalar = |a: Id| eg[a].data.shape.is_empty();
+    match (&n.op, n.args.as_slice()) {
+        (EOp::Mul, [a, b]) if scalar(*b) && !scalar(*a) => Some(eg.find(*a)),
+        (EOp::Mul, [a, b]) if scalar(*a) && !scalar(*b) => Some(eg.find(*b)),
+        (EOp::Div, [a, b]) if scalar(*b) && !scalar(*a) => Some(eg.find(*a)),
+        _ => None,
+    }
 }
 
 /// Nodes of the term of class `c` as a tree (capped), under the picks.

@@ -185,6 +185,22 @@ pub fn backward_flops(program: &Program, grads: &Gradients, roots: &[NodeId]) ->
     })
 }
 
+/// Forward and backward FLOPs of a gradient program at the dims' sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub forward: u128,
+    pub backward: u128,
+}
+
+/// The cost of the gradients of `wrt` (every input and param when empty) in `grads`.
+pub fn cost(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> Cost {
+    let roots = gradient_roots(program, grads, wrt);
+    Cost {
+        forward: forward_flops(program),
+        backward: backward_flops(program, grads, &roots),
+    }
+}
+
 /// The forward FLOPs: everything the output or loss needs.
 pub fn forward_flops(program: &Program) -> u128 {
     let roots: Vec<NodeId> = program
@@ -291,7 +307,31 @@ pub fn simplify(
         .unwrap_or(crate::source::Span::new(program.root, 0, 0));
     let mut graph: Graph = program.graph.clone();
     let mut emitted: HashMap<Id, NodeId> = HashMap::new();
-    for &root in &root_classes {
+    // Emit in backward order: the gradients of later forward tensors first (dP before dS
+    // before dQ), then the requested ones; ids stay topological either way.
+    let mut order: Vec<Id> = Vec::new();
+    let mut by_forward: Vec<(NodeId, NodeId)> = program
+        .tensors
+        .iter()
+        .filter_map(|t| {
+            grads
+                .adjoint
+                .get(t.node.0 as usize)
+                .copied()
+                .flatten()
+                .map(|a| (t.node, a))
+        })
+        .collect();
+    by_forward.sort_by_key(|(f, _)| std::cmp::Reverse(*f));
+    for (_, a) in by_forward {
+        if let Some(c) = loader.class_of.get(&a).map(|c| eg.find(*c)) {
+            if extraction.picks.contains_key(&c) {
+                order.push(c);
+            }
+        }
+    }
+    order.extend(root_classes.iter().copied());
+    for &root in &order {
         emit(
             program,
             &eg,

@@ -450,27 +450,30 @@ pub fn rules() -> Vec<Rule> {
         "(+ (tril ?a) (tril ?b))",
         || Some(same("?a", "?b")),
     );
-    // rowsum(A ∘ (B Cᵀ)) = rowsum((A C) ∘ B): both are Σ_j Σ_l A_ij B_il C_jl.
+    // rowsum(A ∘ (B Cᵀ)) = rowsum(B ∘ (A C)): both are Σ_j Σ_l A_ij B_il C_jl (per batch).
     r.both(
         "row sum of A ∘ (B Cᵀ)",
         "(rowsum (* ?a (@ ?b (T ?c))))",
         "(rowsum (* ?b (@ ?a ?c)))",
         || {
-            Some(all(vec![
-                rank("?a", 2),
-                rank("?b", 2),
-                rank("?c", 2),
-                Box::new(|eg: &EG, s: &Subst| {
-                    // A has the shape of B Cᵀ, and B the shape of A C (no broadcasting).
-                    let (a, b, c) = (
-                        shape(eg, s, var("?a")),
-                        shape(eg, s, var("?b")),
-                        shape(eg, s, var("?c")),
-                    );
-                    let d = &eg.analysis.dims;
-                    d.same(&a[0], &b[0]) && d.same(&a[1], &c[0]) && d.same(&b[1], &c[1])
-                }),
-            ]))
+            Some(Box::new(|eg: &EG, s: &Subst| {
+                // A: [.., m, k], B: [.., m, n], C: [.., k, n], one batch shape, no
+                // broadcasting anywhere.
+                let (a, b, c) = (
+                    shape(eg, s, var("?a")),
+                    shape(eg, s, var("?b")),
+                    shape(eg, s, var("?c")),
+                );
+                let r = a.len();
+                let d = &eg.analysis.dims;
+                r >= 2
+                    && b.len() == r
+                    && c.len() == r
+                    && (0..r - 2).all(|i| d.same(&a[i], &b[i]) && d.same(&a[i], &c[i]))
+                    && d.same(&a[r - 2], &b[r - 2])
+                    && d.same(&a[r - 1], &c[r - 2])
+                    && d.same(&b[r - 1], &c[r - 1])
+            }))
         },
     );
     // Traces.

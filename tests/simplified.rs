@@ -1,0 +1,177 @@
+//! Simplified gradients: still exact, never dearer than the raw ones, in textbook form.
+
+use handtrace::diff::derive;
+use handtrace::ir::{LowerOptions, Program, TensorId};
+use handtrace::simplify::{cost, simplify, Limits};
+use handtrace::verify::gradients::{check_gradients, Outcome};
+use std::path::{Path, PathBuf};
+
+fn examples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn load(path: &Path, sizes: &[(&str, u64)]) -> Program {
+    let options = LowerOptions {
+        dim_overrides: sizes.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+    };
+    handtrace::load_program(path, &options).unwrap_or_else(|e| panic!("{}", e.render(false)))
+}
+
+#[test]
+fn every_simplified_example_gradient_matches_forward_mode_exactly() {
+    for path in examples() {
+        let p = load(&path, &[]);
+        if p.target.is_none() {
+            continue;
+        }
+        let raw = derive(&p).unwrap();
+        let s = simplify(&p, &raw, &[], &Limits::default()).unwrap();
+        assert!(
+            s.report.kept_raw.is_none() || s.report.flops == s.report.raw_flops,
+            "{}",
+            path.display()
+        );
+        assert!(s.report.flops <= s.report.raw_flops, "{}", path.display());
+        // Every gradient the simplified program prints (leaves and intermediates).
+        let lines = handtrace::render::grad::program_lines(&p, &s.gradients, &[]);
+        let wrt: Vec<TensorId> = lines.iter().filter_map(|l| l.tensor).collect();
+        assert!(!wrt.is_empty());
+        for c in check_gradients(&p, &s.gradients, &wrt, 2, 5) {
+            assert_eq!(
+                c.outcome,
+                Outcome::Verified { points: 2 },
+                "{}: simplified gradient of {}",
+                path.display(),
+                p.tensor(c.tensor).name
+            );
+        }
+    }
+}
+
+#[test]
+fn simplified_gradient_snapshots() {
+    for path in examples() {
+        let p = load(&path, &[]);
+        if p.target.is_none() {
+            continue;
+        }
+        let raw = derive(&p).unwrap();
+        let s = simplify(&p, &raw, &[], &Limits::default()).unwrap();
+        let lines = handtrace::render::grad::program_lines(&p, &s.gradients, &[]);
+        let extras = handtrace::render::grad::Extras {
+            simplify: Some(&s.report),
+            cost: Some(cost(&p, &s.gradients, &[])),
+        };
+        let name = format!("simplified_{}", path.file_stem().unwrap().to_string_lossy());
+        insta::assert_snapshot!(name, handtrace::render::grad::text(&p, &lines, &extras));
+    }
+}
+
+/// The text of the line defining `name` in a gradient program.
+fn line<'a>(text: &'a str, name: &str) -> &'a str {
+    let prefix = format!("{name} = ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|l| l.split("  #").next().unwrap().trim())
+        .unwrap_or_else(|| panic!("no line for {name} in\n{text}"))
+}
+
+fn simplified_text(path: &str, sizes: &[(&str, u64)]) -> (Program, String) {
+    let p = load(Path::new(path), sizes);
+    let raw = derive(&p).unwrap();
+    let s = simplify(&p, &raw, &[], &Limits::default()).unwrap();
+    let lines = handtrace::render::grad::program_lines(&p, &s.gradients, &[]);
+    let text = handtrace::render::grad::text(&p, &lines, &Default::default());
+    (p, text)
+}
+
+#[test]
+fn attention_backward_is_the_flash_attention_form() {
+    for sizes in [&[][..], &[("T", 1024), ("d", 64)][..]] {
+        let (_, text) = simplified_text("examples/attention.ht", sizes);
+        assert_eq!(line(&text, "dV"), "P.T @ dO", "{text}");
+        assert_eq!(line(&text, "dP"), "dO @ V.T", "{text}");
+        assert_eq!(line(&text, "dS"), "P * (dP - rowsum(dO * O))", "{text}");
+        assert_eq!(line(&text, "dQ"), "dS @ K / sqrt(d)", "{text}");
+        assert_eq!(line(&text, "dK"), "dS.T @ Q / sqrt(d)", "{text}");
+        assert_eq!(line(&text, "dWq"), "X.T @ dQ", "{text}");
+        assert_eq!(
+            line(&text, "dX"),
+            "dV @ Wv.T + dK @ Wk.T + dQ @ Wq.T",
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn attention_backward_costs_no_more_than_the_hand_written_flash_backward() {
+    let sizes = [("T", 1024), ("d", 64)];
+    let p = load(Path::new("examples/attention.ht"), &sizes);
+    let raw = derive(&p).unwrap();
+    let s = simplify(&p, &raw, &[], &Limits::default()).unwrap();
+    let ours = cost(&p, &s.gradients, &[]);
+    // The same FLOP model on the hand-written program.
+    let hand = load(Path::new("tests/data/flash_backward.ht"), &[]);
+    let roots: Vec<_> = ["dWq", "dWk", "dWv", "dX"]
+        .iter()
+        .map(|n| hand.tensor(hand.tensor_by_name(n).unwrap()).node)
+        .collect();
+    let hand_flops =
+        handtrace::simplify::cost::program_flops(&hand.dims, &hand.graph, &roots, &|n| {
+            matches!(hand.graph.node(n).op, handtrace::ir::Op::Leaf(_))
+        });
+    assert!(
+        ours.backward <= hand_flops,
+        "ours {} > hand-written {hand_flops}",
+        ours.backward
+    );
+    // About twice the forward: the four T×T×d products of the backward against two.
+    let ratio = ours.backward as f64 / ours.forward as f64;
+    assert!((1.9..=2.1).contains(&ratio), "backward/forward = {ratio}");
+    // The exact figures, for the record.
+    assert_eq!((ours.forward, ours.backward), (295_698_433, 589_561_857));
+    assert_eq!(hand_flops, 589_561_858); // it computes sqrt(d) twice
+}
+
+#[test]
+fn gelu_gradient_is_phi_plus_x_times_the_normal_density() {
+    let (_, text) = simplified_text("examples/gelu.ht", &[]);
+    assert_eq!(
+        line(&text, "dx"),
+        "dy * (exp(x ** 2 * -1/2) / sqrt(2 * pi) * x + Phi(x))",
+        "{text}"
+    );
+}
+
+#[test]
+fn simplification_reports_the_limit_that_stopped_it() {
+    let p = load(Path::new("examples/layernorm.ht"), &[]);
+    let raw = derive(&p).unwrap();
+    let tight = Limits {
+        iterations: 2,
+        ..Limits::default()
+    };
+    let s = simplify(&p, &raw, &[], &tight).unwrap();
+    assert_eq!(s.report.stop, handtrace::simplify::Stop::IterationLimit(2));
+    assert!(s.report.stop.hit_limit());
+    let tiny = Limits {
+        nodes: 50,
+        ..Limits::default()
+    };
+    let s = simplify(&p, &raw, &[], &tiny).unwrap();
+    assert!(matches!(
+        s.report.stop,
+        handtrace::simplify::Stop::NodeLimit(_)
+    ));
+    // Whatever stopped it, the program is still right.
+    let wrt: Vec<TensorId> = p.differentiable_leaves().collect();
+    for c in check_gradients(&p, &s.gradients, &wrt, 1, 3) {
+        assert_eq!(c.outcome, Outcome::Verified { points: 1 });
+    }
+}
