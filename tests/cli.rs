@@ -260,13 +260,10 @@ fn grad_prints_the_backward_pass_and_checks_it() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("dV = P.T @ dO"), "{text}");
-    assert!(
-        text.contains("dS = tril(P * (dP - rowsum(dP * P)))"),
-        "{text}"
-    );
+    // Simplified by default: FlashAttention's form.
+    assert!(text.contains("dS = P * (dP - rowsum(dO * O))"), "{text}");
     let err = String::from_utf8(out.stderr).unwrap();
-    // Every line named after a tensor is checked (the shared `g1 = dS / sqrt(d)` is checked
-    // through dK and dQ).
+    // Every printed line is checked.
     let named = text.lines().filter(|l| l.starts_with('d')).count();
     assert_eq!(named, 10, "{text}");
     assert_eq!(
@@ -275,6 +272,59 @@ fn grad_prints_the_backward_pass_and_checks_it() {
         named,
         "{err}"
     );
+}
+
+#[test]
+fn grad_raw_shows_the_rules_output_and_checks_it() {
+    let out = run(&[
+        "grad",
+        "examples/attention.ht",
+        "--raw",
+        "--check",
+        "--points",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("dS = tril(P * (dP - rowsum(dP * P)))"),
+        "{text}"
+    );
+    assert!(!text.contains("simplified"), "{text}");
+}
+
+#[test]
+fn grad_cost_reports_forward_and_backward_flops() {
+    let out = run(&[
+        "grad",
+        "examples/attention.ht",
+        "--cost",
+        "--dims",
+        "T=1024,d=64",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.ends_with("# cost at T=1024, d=64: forward 295698433 FLOPs, backward 589561857 FLOPs (1.99× the forward)\n"),
+        "{text}"
+    );
+    let out = run(&[
+        "grad",
+        "examples/attention.ht",
+        "--cost",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cost = &v["cost"];
+    assert!(cost["forward_flops"].as_u64().unwrap() > 0);
+    assert!(cost["backward_flops"].as_u64().unwrap() > cost["forward_flops"].as_u64().unwrap());
+    assert_eq!(cost["dims"], serde_json::json!({"T": 8, "d": 4}));
+    // Without --cost there is no cost field; the simplifier's report is always there.
+    let out = run(&["grad", "examples/attention.ht", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("cost").is_none());
+    assert!(v["simplify"]["enodes"].as_u64().unwrap() > 0);
 }
 
 #[test]

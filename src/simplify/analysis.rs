@@ -29,6 +29,9 @@ pub struct Info {
     pub konst: Option<BigRational>,
     /// Positive wherever defined (sizes, π, exp, products and roots of positives, ...).
     pub positive: bool,
+    /// Every entry is zero (a zero factor, a centred row's sum, ...). Such a class gets the
+    /// canonical zero of its shape, so all zeros of one shape are one class.
+    pub zero: bool,
 }
 
 /// The analysis state.
@@ -234,10 +237,35 @@ impl Analysis<ENode> for ShapeInfo {
                 EOp::Add | EOp::Mul | EOp::Div => pos(0) && pos(1),
                 _ => false,
             };
+        let zero_arg = |i: usize| enode.args.get(i).is_some_and(|a| egraph[*a].data.zero);
+        let zero = konst.as_ref().is_some_and(|k| k.is_zero())
+            || match &enode.op {
+                EOp::Mul | EOp::MatMul => zero_arg(0) || zero_arg(1),
+                EOp::Div => zero_arg(0),
+                EOp::Add | EOp::Sub => zero_arg(0) && zero_arg(1),
+                EOp::Neg
+                | EOp::T
+                | EOp::Swap(..)
+                | EOp::Permute(_)
+                | EOp::Reshape(_)
+                | EOp::Expand(_)
+                | EOp::Tril
+                | EOp::RowSum
+                | EOp::RowMean
+                | EOp::Trace => zero_arg(0),
+                EOp::Reduce(kind, _, _) => {
+                    matches!(
+                        kind,
+                        crate::ir::ReduceKind::Sum | crate::ir::ReduceKind::Mean
+                    ) && zero_arg(0)
+                }
+                _ => false,
+            };
         Info {
             shape,
             konst,
             positive,
+            zero,
         }
     }
 
@@ -249,8 +277,9 @@ impl Analysis<ENode> for ShapeInfo {
                 shape::show_shape(&self.dims, &b.shape)
             ));
         }
-        let positive = !a.positive && b.positive;
+        let positive = (!a.positive && b.positive) || (!a.zero && b.zero);
         a.positive |= b.positive;
+        a.zero |= b.zero;
         let merged = match (&a.konst, b.konst) {
             (None, Some(k)) => {
                 a.konst = Some(k);
@@ -270,6 +299,15 @@ impl Analysis<ENode> for ShapeInfo {
     }
 
     fn modify(egraph: &mut EG, id: Id) {
+        if egraph[id].data.zero && !egraph[id].data.shape.is_empty() {
+            let shape = egraph[id].data.shape.clone();
+            let k = egraph.analysis.tables.shape(&shape);
+            let zero = egraph.add(ENode::leaf(EOp::Num(BigRational::zero())));
+            let zeros = egraph.add(ENode::new(EOp::Expand(k), vec![zero]));
+            if egraph.find(zeros) != egraph.find(id) {
+                egraph.union_trusted(id, zeros, "zero");
+            }
+        }
         let Some(k) = egraph[id].data.konst.clone() else {
             return;
         };

@@ -66,6 +66,12 @@ fn covers(v: &str, w: &str) -> Cond {
     })
 }
 
+/// Every entry of `v` is zero.
+fn zero(v: &str) -> Cond {
+    let v = var(v);
+    Box::new(move |eg, s| eg[s[v]].data.zero)
+}
+
 /// `v` is positive wherever it is defined.
 fn positive(v: &str) -> Cond {
     let v = var(v);
@@ -202,7 +208,6 @@ pub fn rules() -> Vec<Rule> {
     );
     r.one("double negation", "(neg (neg ?a))", "?a", None);
     r.one("times one", "(* 1 ?a)", "?a", None);
-    r.one("plus zero", "(+ 0 ?a)", "?a", None);
     r.one("x + x", "(+ ?a ?a)", "(* 2 ?a)", None);
     r.one(
         "c·x + x",
@@ -211,13 +216,25 @@ pub fn rules() -> Vec<Rule> {
         Some(scalar("?c")),
     );
     r.one("x - x", "(- ?a ?a)", "(* 0 ?a)", None);
+    // Zeros of any shape (the analysis knows which classes are zero).
     r.one(
-        "plus zero tensor",
-        "(+ (* 0 ?a) ?b)",
+        "plus zero",
+        "(+ ?z ?b)",
         "?b",
-        Some(covers("?b", "?a")),
+        Some(all(vec![zero("?z"), covers("?b", "?z")])),
     );
-    r.one("times zero", "(* 0 ?a)", "0", Some(scalar("?a")));
+    r.one(
+        "minus zero",
+        "(- ?b ?z)",
+        "?b",
+        Some(all(vec![zero("?z"), covers("?b", "?z")])),
+    );
+    r.one(
+        "zero minus",
+        "(- ?z ?b)",
+        "(neg ?b)",
+        Some(all(vec![zero("?z"), covers("?b", "?z")])),
+    );
     r.one("reciprocal of a reciprocal", "(/ 1 (/ 1 ?a))", "?a", None);
     // Powers, roots, exp and log, where they hold.
     r.both("square", "(* ?a ?a)", "(^2 ?a)", none);
@@ -401,6 +418,37 @@ pub fn rules() -> Vec<Rule> {
         "(rowsum ?a)",
         "?a",
         Some(flat_last("?a")),
+    );
+    r.both(
+        "row mean of a sum",
+        "(rowmean (+ ?a ?b))",
+        "(+ (rowmean ?a) (rowmean ?b))",
+        || Some(same("?a", "?b")),
+    );
+    r.both(
+        "row mean of a difference",
+        "(rowmean (- ?a ?b))",
+        "(- (rowmean ?a) (rowmean ?b))",
+        || Some(same("?a", "?b")),
+    );
+    r.both(
+        "factor out of a row mean",
+        "(rowmean (* ?a ?b))",
+        "(* ?a (rowmean ?b))",
+        || Some(all(vec![flat_last("?a"), rank_at_least("?b", 1)])),
+    );
+    // A row minus its mean sums to zero (a zero of the row sum's shape).
+    r.one(
+        "a centred row sums to zero",
+        "(rowsum (- ?x (rowmean ?x)))",
+        "(* 0 (rowmean ?x))",
+        None,
+    );
+    r.one(
+        "a centred row has mean zero",
+        "(rowmean (- ?x (rowmean ?x)))",
+        "(* 0 (rowmean ?x))",
+        None,
     );
     r.0.push(
         Rewrite::new(
