@@ -175,3 +175,44 @@ fn simplification_reports_the_limit_that_stopped_it() {
         assert_eq!(c.outcome, Outcome::Verified { points: 1 });
     }
 }
+
+#[test]
+fn reshape_and_permute_round_trips_are_proved() {
+    let src = "dim a = 2\ndim b = 3\ndim c = 4\ninput X : [a, b, c]\n\
+               claim reshape(reshape(X, [a, b * c]), [a, b, c]) = X\n\
+               claim permute(permute(X, [2, 0, 1]), [1, 2, 0]) = X\n\
+               claim permute(permute(X, [1, 0, 2]), [0, 2, 1]) = permute(X, [1, 2, 0])\n\
+               claim transpose(transpose(X, 0, 2), 0, 2) = X\n";
+    let p = handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render(false)));
+    for c in &p.claims {
+        let outcome = handtrace::simplify::prove(
+            &p,
+            &p.graph,
+            c.lhs.unwrap(),
+            c.rhs.unwrap(),
+            &Limits::default(),
+        )
+        .unwrap();
+        let handtrace::simplify::ProofOutcome::Proved(proof) = outcome else {
+            panic!("not proved: {}", c.text)
+        };
+        assert!(!proof.steps.is_empty(), "{}", c.text);
+    }
+    // A reshape that does not come back is not the identity.
+    let src = "dim a = 2\ndim b = 3\ninput X : [a, b]\nclaim reshape(X, [b, a]) = X.T\n";
+    let p = handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default()).unwrap();
+    let c = &p.claims[0];
+    let outcome = handtrace::simplify::prove(
+        &p,
+        &p.graph,
+        c.lhs.unwrap(),
+        c.rhs.unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        outcome,
+        handtrace::simplify::ProofOutcome::NotProved(_)
+    ));
+}

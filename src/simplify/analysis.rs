@@ -299,6 +299,7 @@ impl Analysis<ENode> for ShapeInfo {
     }
 
     fn modify(egraph: &mut EG, id: Id) {
+        round_trips(egraph, id);
         if egraph[id].data.zero && !egraph[id].data.shape.is_empty() {
             let shape = egraph[id].data.shape.clone();
             let k = egraph.analysis.tables.shape(&shape);
@@ -316,4 +317,87 @@ impl Analysis<ENode> for ShapeInfo {
             egraph.union_trusted(id, num, "arithmetic");
         }
     }
+}
+
+/// Moves of data that undo or compose: a reshape or broadcast to the shape a tensor already
+/// has, a reshape of a reshape, permutes that compose (to the identity, to `.T`, or to one
+/// permute), a swap undone by the same swap. Joined with reasons for explanations.
+fn round_trips(egraph: &mut EG, id: Id) {
+    let nodes: Vec<ENode> = egraph[id].nodes.clone();
+    for node in nodes {
+        let Some(&child) = node.args.first() else {
+            continue;
+        };
+        let child = egraph.find(child);
+        let child_nodes: Vec<ENode> = egraph[child].nodes.clone();
+        let same_shape = {
+            let (a, b) = (&egraph[id].data.shape, &egraph[child].data.shape);
+            egraph.analysis.same(a, b)
+        };
+        let mut joins: Vec<(Id, &'static str)> = Vec::new();
+        match &node.op {
+            EOp::Reshape(k) => {
+                if same_shape {
+                    joins.push((child, "a reshape to the same shape"));
+                }
+                for inner in child_nodes
+                    .iter()
+                    .filter(|n| matches!(n.op, EOp::Reshape(_)))
+                {
+                    let n = egraph.add(ENode::new(EOp::Reshape(*k), vec![inner.args[0]]));
+                    joins.push((n, "a reshape of a reshape"));
+                }
+            }
+            EOp::Expand(_) if same_shape => joins.push((child, "a broadcast to the same shape")),
+            EOp::Swap(..) | EOp::T | EOp::Permute(_) => {
+                let rank = egraph[id].data.shape.len();
+                let Some(p) = as_permutation(&node.op, rank) else {
+                    continue;
+                };
+                if is_identity(&p) {
+                    joins.push((child, "the identity permutation"));
+                }
+                for inner in &child_nodes {
+                    let Some(q) = as_permutation(&inner.op, rank) else {
+                        continue;
+                    };
+                    // Output axis i is the inner result's axis p[i], which is y's q[p[i]].
+                    let r: Vec<u8> = p.iter().map(|&i| q[i as usize]).collect();
+                    let y = inner.args[0];
+                    let target = if is_identity(&r) {
+                        y
+                    } else if as_permutation(&EOp::T, rank).as_ref() == Some(&r) {
+                        egraph.add(ENode::new(EOp::T, vec![y]))
+                    } else {
+                        egraph.add(ENode::new(EOp::Permute(r), vec![y]))
+                    };
+                    joins.push((target, "moves of axes compose"));
+                }
+            }
+            _ => {}
+        }
+        for (other, why) in joins {
+            if egraph.find(other) != egraph.find(id) {
+                egraph.union_trusted(id, other, why);
+            }
+        }
+    }
+}
+
+/// A move of axes as a permutation (output axis i is input axis `p[i]`).
+fn as_permutation(op: &EOp, rank: usize) -> Option<Vec<u8>> {
+    let mut p: Vec<u8> = (0..rank as u8).collect();
+    match op {
+        EOp::T if rank >= 2 => p.swap(rank - 2, rank - 1),
+        EOp::Swap(i, j) if (*i as usize) < rank && (*j as usize) < rank => {
+            p.swap(*i as usize, *j as usize)
+        }
+        EOp::Permute(q) if q.len() == rank => p = q.clone(),
+        _ => return None,
+    }
+    Some(p)
+}
+
+fn is_identity(p: &[u8]) -> bool {
+    p.iter().enumerate().all(|(i, &x)| i as u8 == x)
 }
