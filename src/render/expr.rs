@@ -144,7 +144,7 @@ impl<'a> Printer<'a> {
                 (text, p)
             }
             Op::Neg => (format!("-{}", arg(0, NEG)), NEG),
-            Op::Add => (format!("{} + {}", arg(0, ADD), arg(1, ADD)), ADD),
+            Op::Add => (format!("{} + {}", arg(0, ADD), arg(1, MUL)), ADD),
             Op::Sub => (format!("{} - {}", arg(0, ADD), arg(1, MUL)), ADD),
             Op::Mul => (format!("{} * {}", arg(0, MUL), arg(1, NEG)), MUL),
             Op::Div => (format!("{} / {}", arg(0, MUL), arg(1, NEG)), MUL),

@@ -261,6 +261,8 @@ impl Analysis<ENode> for ShapeInfo {
                 }
                 _ => false,
             };
+        // A scalar zero is the number 0.
+        let konst = konst.or_else(|| (zero && shape.is_empty()).then(BigRational::zero));
         Info {
             shape,
             konst,
@@ -280,6 +282,12 @@ impl Analysis<ENode> for ShapeInfo {
         let positive = (!a.positive && b.positive) || (!a.zero && b.zero);
         a.positive |= b.positive;
         a.zero |= b.zero;
+        let b = Info {
+            konst: b
+                .konst
+                .or_else(|| (a.zero && a.shape.is_empty()).then(BigRational::zero)),
+            ..b
+        };
         let merged = match (&a.konst, b.konst) {
             (None, Some(k)) => {
                 a.konst = Some(k);
@@ -323,13 +331,33 @@ impl Analysis<ENode> for ShapeInfo {
 /// has, a reshape of a reshape, permutes that compose (to the identity, to `.T`, or to one
 /// permute), a swap undone by the same swap. Joined with reasons for explanations.
 fn round_trips(egraph: &mut EG, id: Id) {
-    let nodes: Vec<ENode> = egraph[id].nodes.clone();
+    let is_move = |n: &ENode| {
+        matches!(
+            n.op,
+            EOp::Reshape(_) | EOp::Expand(_) | EOp::Swap(..) | EOp::T | EOp::Permute(_)
+        )
+    };
+    // Most classes have no moves of data: leave them at the cost of one scan.
+    if !egraph[id].nodes.iter().any(is_move) {
+        return;
+    }
+    let nodes: Vec<ENode> = egraph[id]
+        .nodes
+        .iter()
+        .filter(|n| is_move(n))
+        .cloned()
+        .collect();
     for node in nodes {
         let Some(&child) = node.args.first() else {
             continue;
         };
         let child = egraph.find(child);
-        let child_nodes: Vec<ENode> = egraph[child].nodes.clone();
+        let child_nodes: Vec<ENode> = egraph[child]
+            .nodes
+            .iter()
+            .filter(|n| is_move(n))
+            .cloned()
+            .collect();
         let same_shape = {
             let (a, b) = (&egraph[id].data.shape, &egraph[child].data.shape);
             egraph.analysis.same(a, b)

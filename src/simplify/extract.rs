@@ -380,9 +380,20 @@ fn improve(
             let key = |eg: &EG, n: &ENode, cost: u128, picks: &HashMap<Id, Pick>| {
                 let size = term_size(eg, c, picks, &root_set, &mut HashMap::new());
                 let canon = n.clone().map_children(|a| eg.find(a));
+                // `a + (b + c)` prints with brackets; `(a + b) + c` reads as `a + b + c`.
+                let right = n.args.get(1).and_then(|r| match picks.get(&eg.find(*r)) {
+                    Some(Pick::Node(m)) => Some(&m.op),
+                    _ => None,
+                });
+                let bracketed = match (&n.op, right) {
+                    (EOp::Add | EOp::Sub, Some(EOp::Add | EOp::Sub)) => true,
+                    (EOp::Mul | EOp::Div | EOp::MatMul, Some(EOp::Mul | EOp::Div)) => true,
+                    _ => false,
+                };
                 (
                     cost,
                     size,
+                    bracketed,
                     births.get(&canon).copied().unwrap_or(usize::MAX),
                     op_rank(&n.op),
                     n.op.to_string(),

@@ -242,7 +242,8 @@ impl<'p> Loader<'p> {
         let mut todo: Vec<NodeId> = nodes.to_vec();
         let mut done = std::collections::HashSet::new();
         while let Some(n) = todo.pop() {
-            if !done.insert(n) {
+            // Nodes past the program's own graph (a gradient graph's) define no names.
+            if (n.0 as usize) >= graph.len() || !done.insert(n) {
                 continue;
             }
             let Some(name) = self.name_of.get(&n).copied() else {
