@@ -385,11 +385,11 @@ fn improve(
                     Some(Pick::Node(m)) => Some(&m.op),
                     _ => None,
                 });
-                let bracketed = match (&n.op, right) {
-                    (EOp::Add | EOp::Sub, Some(EOp::Add | EOp::Sub)) => true,
-                    (EOp::Mul | EOp::Div | EOp::MatMul, Some(EOp::Mul | EOp::Div)) => true,
-                    _ => false,
-                };
+                let bracketed = matches!(
+                    (&n.op, right),
+                    (EOp::Add | EOp::Sub, Some(EOp::Add | EOp::Sub))
+                        | (EOp::Mul | EOp::Div | EOp::MatMul, Some(EOp::Mul | EOp::Div))
+                );
                 (
                     cost,
                     size,
