@@ -109,6 +109,37 @@ fn token_soup() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(TOKENS), 0..60).prop_map(|t| t.concat())
 }
 
+/// Random well-shaped expressions of shape [T, d] over the header's tensors.
+fn td_expr() -> impl Strategy<Value = String> {
+    let leaf = prop::sample::select(vec![
+        "X",
+        "(A @ X)",
+        "(X @ W)",
+        "(X * v)",
+        "c",
+        "2",
+        "rowsum(X)",
+    ])
+    .prop_map(str::to_string);
+    leaf.prop_recursive(4, 24, 2, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                prop::sample::select(vec!["+", "-", "*"]),
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            (
+                prop::sample::select(vec!["exp", "tanh", "-"]),
+                inner.clone()
+            )
+                .prop_map(|(f, a)| format!("{f}({a})")),
+            inner.clone().prop_map(|a| format!("(A @ ({a} + X))")),
+            inner.prop_map(|a| format!("(({a} + X) @ W.T)")),
+        ]
+    })
+}
+
 /// Random expressions over the header's tensors; shapes may or may not fit.
 fn expr() -> impl Strategy<Value = String> {
     let leaf = prop::sample::select(vec!["X", "v", "W", "A", "c", "d", "T", "2", "pi", "(1/3)"])
@@ -294,5 +325,62 @@ fn fn_calls_nested_past_the_limit_are_an_error() {
     assert_eq!(e.diagnostics[0].code, Code::TooDeep);
     if let Err(e) = load(&chain(20)) {
         panic!("{}", e.render(false));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Simplifying random programs' gradients keeps them right (checked exactly against
+    /// forward mode) and never merges classes of different shapes.
+    #[test]
+    fn simplified_random_gradients_still_check(e in expr(), seed in 0u64..1000) {
+        let Ok(p) = load(&format!("{HEAD}Y = {e}\nloss L = sum(Y * Y) / 64\n")) else { return Ok(()) };
+        let grads = handtrace::diff::derive(&p).unwrap();
+        let limits = handtrace::simplify::Limits { iterations: 6, nodes: 4000, ..Default::default() };
+        let s = handtrace::simplify::simplify(&p, &grads, &[], &limits).unwrap();
+        let conflict = s.report.kept_raw.as_deref().is_some_and(|w| w.contains("unequal shapes"));
+        prop_assert!(!conflict, "{e}: {:?}", s.report.kept_raw);
+        prop_assert!(s.report.flops <= s.report.raw_flops);
+        let wrt: Vec<_> = p.differentiable_leaves().collect();
+        for c in handtrace::verify::gradients::check_gradients(&p, &s.gradients, &wrt, 1, seed) {
+            let bad = matches!(c.outcome, handtrace::verify::gradients::Outcome::Mismatch { .. });
+            prop_assert!(!bad, "{e}: simplified gradient of {}: {:?}", p.tensor(c.tensor).name, c.outcome);
+        }
+    }
+
+    /// A claim is proved only if its sides agree wherever both are defined.
+    #[test]
+    fn random_claims_are_proved_only_when_true(e in td_expr(), f in td_expr(), seed in 0u64..1000) {
+        let src = format!(
+            "{HEAD}claim {e} = {f}\nclaim ({e}) * 2 = ({e}) + ({e})\nclaim (A @ ({e})).T = ({e}).T @ A.T\n\
+             claim ({e}) + ({f}) = ({f}) + ({e})\nclaim ({e}) * ({f}) - ({f}) = (({e}) - 1) * ({f})\n"
+        );
+        let p = load(&src).unwrap_or_else(|err| panic!("{src}\n{}", err.render(false)));
+        let limits = handtrace::simplify::Limits { iterations: 6, nodes: 4000, ..Default::default() };
+        for (k, claim) in p.claims.iter().enumerate() {
+            let (Some(l), Some(r)) = (claim.lhs, claim.rhs) else { continue };
+            prop_assert!(claim.error.is_none(), "{}", claim.text);
+            let outcome = handtrace::simplify::prove(&p, &p.graph, l, r, &limits);
+            prop_assert!(outcome.is_ok(), "{}: {:?}", claim.text, outcome.err());
+            let proved = matches!(outcome.unwrap(), handtrace::simplify::ProofOutcome::Proved(_));
+            // Claims 1 to 3 are one rule away (x + x, transpose of a product, commute +).
+            prop_assert!(proved || !(1..=3).contains(&k), "not proved: {}", claim.text);
+            if !proved {
+                continue;
+            }
+            let leaves = handtrace::exact::inputs::leaf_values(&p, seed, &Default::default());
+            let env = handtrace::exact::eval::Env::new(leaves);
+            let prec = handtrace::exact::num::Prec::new(160);
+            let Ok(values) = handtrace::exact::eval::eval(&p, &env, &[l, r], prec) else { continue };
+            let (a, b) = (values[l.0 as usize].as_ref().unwrap(), values[r.0 as usize].as_ref().unwrap());
+            // Same shape after broadcasting a scalar side; entries never certainly differ.
+            let (a, b) = (handtrace::exact::tensor::entries(a), handtrace::exact::tensor::entries(b));
+            for i in 0..a.len().max(b.len()) {
+                let (x, y) = (&a[i % a.len()], &b[i % b.len()]);
+                let differ = matches!(x.compare(y), Some(std::cmp::Ordering::Less | std::cmp::Ordering::Greater));
+                prop_assert!(!differ, "{} proved but entry {i} differs: {x:?} vs {y:?}", claim.text);
+            }
+        }
     }
 }
