@@ -32,6 +32,10 @@ pub struct Info {
     /// Every entry is zero (a zero factor, a centred row's sum, ...). Such a class gets the
     /// canonical zero of its shape, so all zeros of one shape are one class.
     pub zero: bool,
+    /// Entries, and the size of the last axis, at the dims' sizes (for the FLOP model; kept
+    /// here so extraction does not re-evaluate sizes in its inner loop).
+    pub entries: u128,
+    pub last: u128,
 }
 
 /// The analysis state.
@@ -263,11 +267,19 @@ impl Analysis<ENode> for ShapeInfo {
             };
         // A scalar zero is the number 0.
         let konst = konst.or_else(|| (zero && shape.is_empty()).then(BigRational::zero));
+        let dims = &egraph.analysis.dims;
+        let entries = super::cost::entries(dims, &shape);
+        let last = shape
+            .last()
+            .map(|d| super::cost::entries(dims, std::slice::from_ref(d)))
+            .unwrap_or(1);
         Info {
             shape,
             konst,
             positive,
             zero,
+            entries,
+            last,
         }
     }
 

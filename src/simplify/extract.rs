@@ -33,12 +33,8 @@ pub struct Extraction {
 /// The FLOPs of one e-node in class `class`.
 pub fn enode_flops(eg: &EG, enode: &ENode, class: Id) -> u128 {
     let dims = &eg.analysis.dims;
-    let out = entries(dims, &eg[class].data.shape);
-    let read = enode
-        .args
-        .first()
-        .map(|a| entries(dims, &eg[*a].data.shape))
-        .unwrap_or(0);
+    let out = eg[class].data.entries;
+    let read = enode.args.first().map(|a| eg[*a].data.entries).unwrap_or(0);
     let work = match &enode.op {
         EOp::Name(_) | EOp::Grad(_) | EOp::Num(_) | EOp::Dim(_) | EOp::Pi => Work::Free,
         EOp::T
@@ -47,15 +43,9 @@ pub fn enode_flops(eg: &EG, enode: &ENode, class: Id) -> u128 {
         | EOp::Reshape(_)
         | EOp::Expand(_)
         | EOp::Eye(_) => Work::Free,
-        EOp::MatMul => {
-            let a = &eg[enode.args[0]].data.shape;
-            Work::MatMul {
-                inner: a
-                    .last()
-                    .map(|k| entries(dims, std::slice::from_ref(k)))
-                    .unwrap_or(1),
-            }
-        }
+        EOp::MatMul => Work::MatMul {
+            inner: eg[enode.args[0]].data.last,
+        },
         EOp::RowSum | EOp::RowMean | EOp::Reduce(..) | EOp::Trace => Work::Read,
         EOp::Einsum(i) => {
             let spec = &eg.analysis.tables.einsums[*i as usize];
@@ -142,7 +132,7 @@ pub fn extract(
         }
     }
     // Relax until nothing improves (bounded: each round must lower some key).
-    for _round in 0..1000 {
+    for _round in 0..16 {
         let mut changed = false;
         for &c in &classes {
             if saved.contains(&c) {
@@ -152,6 +142,14 @@ pub fn extract(
                 let children: Option<Vec<&Best>> =
                     enode.args.iter().map(|a| best.get(&eg.find(*a))).collect();
                 let Some(children) = children else { continue };
+                // A cheap lower bound first: the dearest child alone (plus this node's own
+                // FLOPs) cannot beat the current best, so skip building the set.
+                if let Some(cur) = best.get(&c) {
+                    let lower = children.iter().map(|b| b.total).max().unwrap_or(0);
+                    if lower > cur.total {
+                        continue;
+                    }
+                }
                 let mut need: BTreeMap<Id, u128> = children
                     .iter()
                     .max_by_key(|b| b.need.len())
@@ -198,7 +196,10 @@ pub fn extract(
             break;
         }
     }
-    let mut greedy: HashMap<Id, Pick> = best.into_iter().map(|(c, b)| (c, b.pick)).collect();
+    let mut greedy = Picks::new(eg);
+    for (c, b) in best {
+        greedy.insert(c, b.pick);
+    }
     improve(eg, roots, saved, &births, &mut greedy);
     // A second start: the program as derived (the first `loaded` e-nodes, one per class),
     // completed by the greedy picks. Local search from it never ends above the raw cost.
@@ -219,13 +220,42 @@ pub fn extract(
         .filter_map(|p| program_cost(eg, roots, &p).map(|c| (c, p)))
         .min_by_key(|(c, _)| *c)
         .ok_or("extraction chose a cycle")?;
-    let reachable = reachable(eg, roots, &picks);
-    picks.retain(|c, _| reachable.contains(c));
+    let picks = reachable(eg, roots, &picks)
+        .into_iter()
+        .filter_map(|c| picks.take(c).map(|p| (c, p)))
+        .collect();
     Ok(Extraction { picks })
 }
 
+/// One pick per class, indexed by class id (the extractor's inner loops look these up
+/// constantly).
+#[derive(Clone)]
+struct Picks(Vec<Option<Pick>>);
+
+impl Picks {
+    fn new(eg: &EG) -> Picks {
+        Picks(vec![None; eg.nodes().len()])
+    }
+
+    fn get(&self, c: &Id) -> Option<&Pick> {
+        self.0.get(usize::from(*c)).and_then(|p| p.as_ref())
+    }
+
+    fn contains_key(&self, c: &Id) -> bool {
+        self.get(c).is_some()
+    }
+
+    fn insert(&mut self, c: Id, p: Pick) {
+        self.0[usize::from(c)] = Some(p);
+    }
+
+    fn take(&mut self, c: Id) -> Option<Pick> {
+        self.0.get_mut(usize::from(c)).and_then(|p| p.take())
+    }
+}
+
 /// Classes the roots reach through the picks.
-fn reachable(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> HashSet<Id> {
+fn reachable(eg: &EG, roots: &[Id], picks: &Picks) -> HashSet<Id> {
     let mut seen = HashSet::new();
     let mut stack: Vec<Id> = roots.iter().map(|r| eg.find(*r)).collect();
     while let Some(c) = stack.pop() {
@@ -243,36 +273,42 @@ fn reachable(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> HashSet<Id> {
 /// a cycle or a class without a pick. The cost is FLOPs (see [`super::cost`]: a scalar
 /// factor on a product used only there is GEMM's α, free), then, in the low bits, the
 /// number of layout ops (transposes), so that between equal FLOPs fewer transposes win.
-fn program_cost(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> Option<u128> {
-    // Reachable classes in DFS order, with cycle detection (0: entered, 1: done).
-    let mut state: HashMap<Id, u8> = HashMap::new();
-    let mut order: Vec<Id> = Vec::new();
-    let mut users: HashMap<Id, u32> = HashMap::new();
+fn program_cost(eg: &EG, roots: &[Id], picks: &Picks) -> Option<u128> {
+    // Reachable classes in DFS order, with cycle detection; dense arrays indexed by class id
+    // (this runs once per candidate e-node, so it is the extractor's inner loop).
+    const NEW: u8 = 0;
+    const ENTERED: u8 = 1;
+    const DONE: u8 = 2;
+    let n = eg.nodes().len();
+    let mut state: Vec<u8> = vec![NEW; n];
+    let mut users: Vec<u32> = vec![0; n];
+    let mut order: Vec<(Id, &ENode)> = Vec::new();
+    let ix = |c: Id| usize::from(c);
     for &root in roots {
         let root = eg.find(root);
-        *users.entry(root).or_insert(0) += 1;
+        users[ix(root)] += 1;
         let mut stack = vec![(root, false)];
         while let Some((c, exit)) = stack.pop() {
             if exit {
-                state.insert(c, 1);
+                state[ix(c)] = DONE;
                 continue;
             }
-            match state.get(&c) {
-                Some(1) => continue,
-                Some(_) => return None,
-                None => {}
+            match state[ix(c)] {
+                DONE => continue,
+                ENTERED => return None,
+                _ => {}
             }
-            state.insert(c, 0);
-            order.push(c);
+            state[ix(c)] = ENTERED;
             stack.push((c, true));
-            if let Pick::Node(n) = picks.get(&c)? {
-                for a in &n.args {
+            if let Pick::Node(node) = picks.get(&c)? {
+                order.push((c, node));
+                for a in &node.args {
                     let a = eg.find(*a);
-                    *users.entry(a).or_insert(0) += 1;
-                    match state.get(&a) {
-                        Some(1) => {}
-                        Some(_) => return None,
-                        None => stack.push((a, false)),
+                    users[ix(a)] += 1;
+                    match state[ix(a)] {
+                        DONE => {}
+                        ENTERED => return None,
+                        _ => stack.push((a, false)),
                     }
                 }
             }
@@ -280,18 +316,15 @@ fn program_cost(eg: &EG, roots: &[Id], picks: &HashMap<Id, Pick>) -> Option<u128
     }
     let mut flops: u128 = 0;
     let mut layout: u128 = 0;
-    for c in order {
-        let Some(Pick::Node(n)) = picks.get(&c) else {
-            continue;
-        };
-        let fused = scaled_product(eg, n).is_some_and(|product| {
-            users.get(&product) == Some(&1)
+    for (c, node) in order {
+        let fused = scaled_product(eg, node).is_some_and(|product| {
+            users[ix(product)] == 1
                 && matches!(picks.get(&product), Some(Pick::Node(m)) if m.op == EOp::MatMul)
         });
         if !fused {
-            flops = flops.saturating_add(enode_flops(eg, n, c));
+            flops = flops.saturating_add(enode_flops(eg, node, c));
         }
-        if matches!(n.op, EOp::T | EOp::Swap(..) | EOp::Permute(_)) {
+        if matches!(node.op, EOp::T | EOp::Swap(..) | EOp::Permute(_)) {
             layout += 1;
         }
     }
@@ -314,7 +347,7 @@ fn scaled_product(eg: &EG, n: &ENode) -> Option<Id> {
 fn term_size(
     eg: &EG,
     c: Id,
-    picks: &HashMap<Id, Pick>,
+    picks: &Picks,
     roots: &HashSet<Id>,
     memo: &mut HashMap<Id, u64>,
 ) -> u64 {
@@ -360,13 +393,13 @@ fn improve(
     roots: &[Id],
     saved: &HashSet<Id>,
     births: &HashMap<ENode, usize>,
-    picks: &mut HashMap<Id, Pick>,
+    picks: &mut Picks,
 ) {
     let Some(mut current) = program_cost(eg, roots, picks) else {
         return;
     };
     let root_set: HashSet<Id> = roots.iter().map(|r| eg.find(*r)).collect();
-    for _round in 0..8 {
+    for _round in 0..4 {
         let mut changed = false;
         let mut classes: Vec<Id> = reachable(eg, roots, picks).into_iter().collect();
         classes.sort();
@@ -377,7 +410,7 @@ fn improve(
             let Some(Pick::Node(chosen)) = picks.get(&c).cloned() else {
                 continue;
             };
-            let key = |eg: &EG, n: &ENode, cost: u128, picks: &HashMap<Id, Pick>| {
+            let key = |eg: &EG, n: &ENode, cost: u128, picks: &Picks| {
                 let size = term_size(eg, c, picks, &root_set, &mut HashMap::new());
                 let canon = n.clone().map_children(|a| eg.find(a));
                 // `a + (b + c)` prints with brackets; `(a + b) + c` reads as `a + b + c`.
@@ -400,15 +433,28 @@ fn improve(
                 )
             };
             let mut best = (key(eg, &chosen, current, picks), chosen.clone());
+            // Commuted e-nodes (`a + b`, `b + a`) cost the same: price each set of children
+            // once.
+            let mut priced: HashMap<(EOp, Vec<Id>), Option<u128>> = HashMap::new();
             for n in eg[c].nodes.iter() {
                 if *n == chosen || n.args.iter().any(|a| !picks.contains_key(&eg.find(*a))) {
                     continue;
                 }
                 picks.insert(c, Pick::Node(n.clone()));
-                if let Some(cost) = program_cost(eg, roots, picks) {
-                    let k = key(eg, n, cost, picks);
-                    if k < best.0 {
-                        best = (k, n.clone());
+                let mut children: Vec<Id> = n.args.iter().map(|a| eg.find(*a)).collect();
+                if matches!(n.op, EOp::Add | EOp::Mul) {
+                    children.sort();
+                }
+                let cost = *priced
+                    .entry((n.op.clone(), children))
+                    .or_insert_with(|| program_cost(eg, roots, picks));
+                if let Some(cost) = cost {
+                    // The full key (term size etc.) only matters on a tie in cost.
+                    if cost <= best.0 .0 {
+                        let k = key(eg, n, cost, picks);
+                        if k < best.0 {
+                            best = (k, n.clone());
+                        }
                     }
                 }
             }
