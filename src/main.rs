@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use handtrace::ir::LowerOptions;
-use handtrace::verify::{check_program, Verdict};
+use handtrace::verify::Verdict;
 use handtrace::{load_program, render};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -87,7 +87,7 @@ enum Command {
     Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Random points per claim (used once claims are verified).
+        /// Random rational points at which each claim is checked exactly.
         #[arg(long, default_value_t = 3)]
         points: usize,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -326,10 +326,14 @@ fn main() -> ExitCode {
         }
         Command::Check {
             files,
-            points: _,
+            points,
             format,
             dims,
         } => {
+            let check_options = handtrace::verify::CheckOptions {
+                points: points.max(1),
+                ..Default::default()
+            };
             let options = LowerOptions {
                 dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
             };
@@ -339,7 +343,8 @@ fn main() -> ExitCode {
             for file in &files {
                 match load_program(file, &options) {
                     Ok(program) => {
-                        let r = check_program(&program, file);
+                        let r =
+                            handtrace::verify::check_program_with(&program, file, &check_options);
                         for d in program.claim_errors() {
                             eprint!("{}", d.render(&program.sources, color));
                         }
@@ -357,18 +362,30 @@ fn main() -> ExitCode {
                 Format::Json => print!("{}", render::check::json(&results)),
                 Format::Text => {
                     print!("{}", render::check::text(&results));
-                    let unchecked = results
-                        .iter()
-                        .filter(|r| r.verdict == Verdict::Unchecked)
-                        .count();
+                    let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
+                    let tally: Vec<String> = [
+                        Verdict::Proved,
+                        Verdict::Verified,
+                        Verdict::Refuted,
+                        Verdict::Undecided,
+                        Verdict::Error,
+                    ]
+                    .into_iter()
+                    .filter(|v| count(*v) > 0)
+                    .map(|v| format!("{} {}", count(v), v.as_str()))
+                    .collect();
                     println!(
-                        "{ok_files} of {} file{} parsed and shape-checked; {} claim{} and step{} found{}",
+                        "{ok_files} of {} file{} checked; {} claim{} and step{}{}",
                         files.len(),
                         if files.len() == 1 { "" } else { "s" },
                         results.len(),
                         if results.len() == 1 { "" } else { "s" },
                         if results.len() == 1 { "" } else { "s" },
-                        if unchecked > 0 { format!(", {unchecked} not verified (this version only checks syntax and shapes)") } else { String::new() }
+                        if tally.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", tally.join(", "))
+                        }
                     );
                 }
             }

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 /// Significant digits shown for an enclosure in text (the JSON has the full interval).
 const TEXT_DIGITS: i64 = 12;
 
-fn entry_text(n: &Num) -> String {
+pub fn entry_text(n: &Num) -> String {
     match n {
         Num::Exact(r) => r.to_string(),
         Num::Range { lo, hi } => {

@@ -1,11 +1,11 @@
 //! Checking claims and derivations.
 //!
 //! Owns the list of results `handtrace check` reports: one per claim and one per derivation
-//! step, with a verdict. In this version claims are parsed and shape-checked only, so a
-//! well-formed claim gets the verdict [`Verdict::Unchecked`] and says so plainly; a claim
-//! that cannot be checked gets [`Verdict::Error`]. Proofs, exact verification, refutation and
-//! diagnosis arrive with the verifier.
+//! step, with the strongest verdict that holds (see [`claims`]): proved (with the rewrites),
+//! verified (equal at random exact points), refuted (a certified counterexample), undecided,
+//! or error (with the diagnostic). Diagnosis of common mistakes is still to come.
 
+pub mod claims;
 pub mod gradients;
 
 use crate::ir::Program;
@@ -21,7 +21,7 @@ pub enum Verdict {
     Refuted,
     Undecided,
     Error,
-    /// Parsed and shape-checked, not verified (this version does not verify).
+    /// Parsed and shape-checked, not verified (kept for callers that only parse).
     Unchecked,
 }
 
@@ -50,19 +50,108 @@ pub struct CheckResult {
     pub detail: String,
 }
 
-const NOT_VERIFIED: &str =
-    "parsed and shape-checked; not verified: this version of handtrace does not verify claims yet";
+/// Options of `check`.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Random points for verification (at least 1).
+    pub points: usize,
+    pub limits: crate::simplify::Limits,
+}
+
+impl Default for CheckOptions {
+    fn default() -> CheckOptions {
+        CheckOptions {
+            points: 3,
+            limits: crate::simplify::Limits::default(),
+        }
+    }
+}
+
+/// `T=8, d=4`
+fn sizes(program: &Program) -> String {
+    program
+        .dims
+        .declared()
+        .filter_map(|(_, d)| d.size.map(|s| format!("{}={s}", d.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The verdict and detail text of one pair of sides.
+fn judge(
+    program: &Program,
+    gradients: Option<&crate::diff::Gradients>,
+    lhs: crate::ir::NodeId,
+    rhs: crate::ir::NodeId,
+    options: &CheckOptions,
+) -> (Verdict, String) {
+    use claims::Finding;
+    match claims::check_pair(program, gradients, lhs, rhs, options.points, &options.limits) {
+        Finding::Proved(proof) if proof.steps.is_empty() => (
+            Verdict::Proved,
+            format!(
+                "identical once grad(...) is the derived gradient:\n{}",
+                crate::render::proof::text(program, &proof, true)
+            ),
+        ),
+        Finding::Proved(proof) => {
+            let steps = crate::render::proof::text(program, &proof, true);
+            (
+                Verdict::Proved,
+                format!("equal for every size of the dims, by these rewrites:\n{steps}"),
+            )
+        }
+        Finding::Verified { points } => (
+            Verdict::Verified,
+            format!(
+                "equal, exactly, at {points} random rational point{} ({}); the e-graph found no proof within its limits",
+                if points == 1 { "" } else { "s" },
+                sizes(program)
+            ),
+        ),
+        Finding::Refuted(c) => (
+            Verdict::Refuted,
+            format!(
+                "counterexample at the random point of seed {} ({}; `handtrace trace --seed {}` shows it), entry {:?}: left side {}, right side {}",
+                c.seed,
+                sizes(program),
+                c.seed,
+                c.entry,
+                crate::render::trace::entry_text(&c.lhs),
+                crate::render::trace::entry_text(&c.rhs)
+            ),
+        ),
+        Finding::Undecided(why) => (Verdict::Undecided, why),
+        Finding::Error(why) => (Verdict::Error, why),
+    }
+}
 
 /// The results for every claim and derivation step of `program`'s root file.
 pub fn check_program(program: &Program, file: &Path) -> Vec<CheckResult> {
+    check_program_with(program, file, &CheckOptions::default())
+}
+
+/// [`check_program`] with options.
+pub fn check_program_with(
+    program: &Program,
+    file: &Path,
+    options: &CheckOptions,
+) -> Vec<CheckResult> {
     let file = file.display().to_string();
     let mut out = Vec::new();
-    let detail = |error: Option<&crate::diag::Diagnostic>| match error {
-        Some(d) => (Verdict::Error, diag_text(program, d)),
-        None => (Verdict::Unchecked, NOT_VERIFIED.to_string()),
-    };
+    let gradients = program
+        .target
+        .as_ref()
+        .and_then(|_| crate::diff::derive(program).ok());
+    let detail =
+        |error: Option<&crate::diag::Diagnostic>,
+         sides: Option<(crate::ir::NodeId, crate::ir::NodeId)>| match (error, sides) {
+            (Some(d), _) => (Verdict::Error, diag_text(program, d)),
+            (None, Some((l, r))) => judge(program, gradients.as_ref(), l, r, options),
+            (None, None) => (Verdict::Error, "a side could not be lowered".to_string()),
+        };
     for c in &program.claims {
-        let (verdict, detail) = detail(c.error.as_ref());
+        let (verdict, detail) = detail(c.error.as_ref(), c.lhs.zip(c.rhs));
         out.push(CheckResult {
             file: file.clone(),
             line: program.sources.line(c.span),
@@ -86,7 +175,7 @@ pub fn check_program(program: &Program, file: &Path) -> Vec<CheckResult> {
             });
         }
         for (k, step) in d.steps.iter().enumerate().skip(1) {
-            let (verdict, detail) = detail(step.error.as_ref());
+            let (verdict, detail) = detail(step.error.as_ref(), d.steps[k - 1].node.zip(step.node));
             out.push(CheckResult {
                 file: file.clone(),
                 line: program.sources.line(step.span),

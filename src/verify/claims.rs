@@ -1,0 +1,290 @@
+//! Checking one claim (or derivation step) `LHS = RHS`: the strongest verdict that holds.
+//!
+//! Owns [`check_pair`]. Both sides are first evaluated exactly at seeded random rational
+//! points, with every `grad(X)` the true gradient (computed by the reverse-mode engine at that
+//! point): a certainly different entry is a refutation with its point and both values; equal
+//! entries at every point make the claim verified, and then the e-graph tries to prove it for
+//! every size of the dims, `grad(X)` replaced by the derived gradient's expression. Points
+//! where a side is undefined (division by zero, log of a non-positive number) are redrawn; a
+//! claim undefined at every point tried is an error, never a pass.
+//!
+//! Invariants: "proved" only with an explanation and only when no point refutes the claim;
+//! "verified" only from exact or certified-tight entries; an undecided comparison is never
+//! counted as equal.
+
+use crate::diff::Gradients;
+use crate::exact::eval::{eval, Env};
+use crate::exact::num::{Num, NumError};
+use crate::exact::run::raising;
+use crate::exact::tensor::entries;
+use crate::ir::{Graph, Node, NodeId, Op, Program, TensorId};
+use crate::simplify::{prove, Limits, Proof, ProofOutcome};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+/// Bits every compared entry must be certified to.
+pub const CLAIM_BITS: u32 = 100;
+
+/// A certified counterexample.
+#[derive(Debug, Clone)]
+pub struct Counterexample {
+    /// The seed of the random point (`handtrace trace --seed N` shows it).
+    pub seed: u64,
+    /// Row-major index of the entry, and its multi-index.
+    pub entry: Vec<usize>,
+    pub lhs: Num,
+    pub rhs: Num,
+}
+
+/// What checking a claim found.
+#[derive(Debug, Clone)]
+pub enum Finding {
+    Proved(Box<Proof>),
+    /// Equal at `points` random points; not proved within the limits.
+    Verified {
+        points: usize,
+    },
+    Refuted(Counterexample),
+    Undecided(String),
+    Error(String),
+}
+
+/// Does `node` (or anything it uses) read `grad(NAME)`?
+fn uses_gradients(graph: &Graph, node: NodeId) -> bool {
+    graph.depends_on(node, |n| matches!(n.op, Op::GradOf(_)))
+}
+
+/// Values of both sides at the point drawn from `seed`. `Ok(None)`: a side is undefined there.
+#[allow(clippy::type_complexity)]
+fn values_at(
+    program: &Program,
+    lhs: NodeId,
+    rhs: NodeId,
+    seed: u64,
+    with_grads: bool,
+) -> Result<Option<(Vec<usize>, Vec<Num>, Vec<usize>, Vec<Num>)>, String> {
+    let leaves = crate::exact::inputs::leaf_values(program, seed, &HashMap::new());
+    let mut env = Env::new(leaves.clone());
+    if with_grads {
+        let grads = crate::exact::run::trace_gradients(program, &leaves, None, seed, CLAIM_BITS);
+        match grads {
+            Ok(g) => env.grads.extend(g),
+            Err(why) if undefined_text(&why) => return Ok(None),
+            Err(why) => return Err(why),
+        }
+    }
+    let roots = [lhs, rhs];
+    let attempt = |prec| eval(program, &env, &roots, prec);
+    let tight = |values: &Vec<Option<crate::exact::tensor::Tensor<Num>>>| {
+        roots.iter().all(|r| {
+            values[r.0 as usize]
+                .as_ref()
+                .is_some_and(|v| v.iter().all(|x| x.is_tight(CLAIM_BITS)))
+        })
+    };
+    match raising(CLAIM_BITS, attempt, tight) {
+        Ok((values, _)) => {
+            let take = |n: NodeId| {
+                let v = values[n.0 as usize].as_ref().expect("evaluated");
+                (v.shape().to_vec(), entries(v))
+            };
+            let (ls, l) = take(lhs);
+            let (rs, r) = take(rhs);
+            Ok(Some((ls, l, rs, r)))
+        }
+        Err(e) if undefined(&e.error) => Ok(None),
+        Err(e) => Err(format!("{:?}", e.error)),
+    }
+}
+
+fn undefined(e: &NumError) -> bool {
+    matches!(
+        e,
+        NumError::DivisionByZero
+            | NumError::LogOfNonPositive
+            | NumError::SqrtOfNegative
+            | NumError::BadPower(_)
+            | NumError::NotDifferentiable(_)
+            | NumError::NegInfinity(_)
+    )
+}
+
+fn undefined_text(why: &str) -> bool {
+    [
+        "division by zero",
+        "log of",
+        "square root of",
+        "not differentiable",
+        "Division",
+        "Log",
+        "Sqrt",
+    ]
+    .iter()
+    .any(|w| why.contains(w))
+}
+
+/// The multi-index of row-major entry `i` of a tensor of `shape`.
+fn multi_index(shape: &[usize], mut i: usize) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (k, &s) in shape.iter().enumerate().rev() {
+        if s > 0 {
+            idx[k] = i % s;
+            i /= s;
+        }
+    }
+    idx
+}
+
+/// Check `lhs = rhs` (nodes of `program.graph`) at `points` random points, then try to prove
+/// it. `gradients` are the program's (needed when a side uses `grad(X)`).
+pub fn check_pair(
+    program: &Program,
+    gradients: Option<&Gradients>,
+    lhs: NodeId,
+    rhs: NodeId,
+    points: usize,
+    limits: &Limits,
+) -> Finding {
+    let points = points.max(1);
+    let with_grads = uses_gradients(&program.graph, lhs) || uses_gradients(&program.graph, rhs);
+    if with_grads && gradients.is_none() {
+        return Finding::Error(
+            "`grad(...)` needs the file to declare an `output` or a `loss`".into(),
+        );
+    }
+    let mut good = 0;
+    let mut undecided = None;
+    let mut seed = 0u64;
+    while good < points && seed < 4 * points as u64 + 8 {
+        let here = seed;
+        seed += 1;
+        let (ls, l, rs, r) = match values_at(program, lhs, rhs, here, with_grads) {
+            Ok(Some(v)) => v,
+            Ok(None) => continue,
+            Err(why) => return Finding::Error(why),
+        };
+        // A scalar side broadcasts; otherwise shapes are equal (checked when lowering).
+        let (shape, n) = if l.len() >= r.len() {
+            (ls, l.len())
+        } else {
+            (rs, r.len())
+        };
+        let mut equal = true;
+        for i in 0..n {
+            let (a, b) = (&l[i % l.len()], &r[i % r.len()]);
+            match a.compare(b) {
+                Some(Ordering::Less | Ordering::Greater) => {
+                    return Finding::Refuted(Counterexample {
+                        seed: here,
+                        entry: multi_index(&shape, i),
+                        lhs: a.clone(),
+                        rhs: b.clone(),
+                    })
+                }
+                Some(Ordering::Equal) => {}
+                None => {
+                    let tight = a.is_tight(CLAIM_BITS) && b.is_tight(CLAIM_BITS);
+                    if !tight {
+                        equal = false;
+                        undecided.get_or_insert(format!(
+                            "entry {:?} at point seed {here}: the enclosures {a:?} and {b:?} overlap but are not narrow enough to call equal",
+                            multi_index(&shape, i)
+                        ));
+                    }
+                }
+            }
+        }
+        if equal {
+            good += 1;
+        }
+    }
+    if let Some(why) = undecided {
+        return Finding::Undecided(why);
+    }
+    if good == 0 {
+        return Finding::Error(format!(
+            "a side is undefined at every one of the {seed} random points tried (division by zero, log or root of a negative number)"
+        ));
+    }
+    // Equal wherever tested: try for a proof over every size of the dims.
+    let proof = match (with_grads, gradients) {
+        (true, Some(g)) => substituted(program, g, lhs, rhs)
+            .and_then(|(graph, l, r)| prove(program, &graph, l, r, limits)),
+        _ => prove(program, &program.graph, lhs, rhs, limits),
+    };
+    match proof {
+        Ok(ProofOutcome::Proved(p)) => Finding::Proved(Box::new(p)),
+        _ => Finding::Verified { points: good },
+    }
+}
+
+/// The gradient graph with copies of both sides in which `grad(X)` is the derived gradient
+/// of X (the output's own `grad(O)` stays the free upstream gradient).
+fn substituted(
+    program: &Program,
+    grads: &Gradients,
+    lhs: NodeId,
+    rhs: NodeId,
+) -> Result<(Graph, NodeId, NodeId), String> {
+    let mut graph = grads.graph.clone();
+    let mut map: HashMap<NodeId, NodeId> = HashMap::new();
+    let output = program.target.as_ref().map(|t| t.tensor);
+    let mut need: Vec<NodeId> = Vec::new();
+    let mut stack = vec![lhs, rhs];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(n) = stack.pop() {
+        if seen.insert(n) {
+            need.push(n);
+            stack.extend(program.graph.node(n).args.iter().copied());
+        }
+    }
+    need.sort();
+    for n in need {
+        let node = program.graph.node(n);
+        let new = match node.op {
+            Op::GradOf(t) if Some(t) != output => {
+                gradient_node(program, grads, &mut graph, t, node)?
+            }
+            _ if !node.args.iter().any(|a| map.get(a) != Some(a))
+                && !matches!(node.op, Op::GradOf(_)) =>
+            {
+                n
+            }
+            _ => graph.add(Node {
+                op: node.op.clone(),
+                args: node.args.iter().map(|a| map[a]).collect(),
+                shape: node.shape.clone(),
+                span: node.span,
+            }),
+        };
+        map.insert(n, new);
+    }
+    Ok((graph, map[&lhs], map[&rhs]))
+}
+
+/// The derived gradient of `t` in `graph` (zero if the target does not depend on it).
+fn gradient_node(
+    program: &Program,
+    grads: &Gradients,
+    graph: &mut Graph,
+    t: TensorId,
+    at: &Node,
+) -> Result<NodeId, String> {
+    match grads.of(program, t) {
+        Some(g) => Ok(g),
+        None => {
+            let zero = graph.add(Node {
+                op: Op::Literal(num_rational::BigRational::from_integer(0.into())),
+                args: vec![],
+                shape: vec![],
+                span: at.span,
+            });
+            Ok(graph.add(Node {
+                op: Op::Expand,
+                args: vec![zero],
+                shape: at.shape.clone(),
+                span: at.span,
+            }))
+        }
+    }
+}
