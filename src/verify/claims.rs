@@ -34,6 +34,8 @@ pub struct Counterexample {
     pub entry: Vec<usize>,
     pub lhs: Num,
     pub rhs: Num,
+    /// The common mistake that fits (see [`super::diagnose`]), if one does.
+    pub diagnosis: Option<String>,
 }
 
 /// What checking a claim found.
@@ -174,12 +176,34 @@ pub fn check_pair(
             let (a, b) = (&l[i % l.len()], &r[i % r.len()]);
             match a.compare(b) {
                 Some(Ordering::Less | Ordering::Greater) => {
+                    // A second defined point, so a diagnosis cannot rest on a coincidence.
+                    let mut second = None;
+                    for s in here + 1..here + 8 {
+                        if let Ok(Some(v)) = values_at(program, lhs, rhs, s, with_grads) {
+                            second = Some(v);
+                            break;
+                        }
+                    }
+                    let at = super::diagnose::Sides {
+                        shape: &shape,
+                        left: &l,
+                        right: &r,
+                    };
+                    let again = second
+                        .as_ref()
+                        .map(|(ls2, l2, rs2, r2)| super::diagnose::Sides {
+                            shape: if l2.len() >= r2.len() { ls2 } else { rs2 },
+                            left: l2,
+                            right: r2,
+                        });
+                    let diagnosis = super::diagnose::diagnose(program, &at, again.as_ref());
                     return Finding::Refuted(Counterexample {
                         seed: here,
                         entry: multi_index(&shape, i),
                         lhs: a.clone(),
                         rhs: b.clone(),
-                    })
+                        diagnosis,
+                    });
                 }
                 Some(Ordering::Equal) => {}
                 None => {

@@ -6,6 +6,7 @@
 //! or error (with the diagnostic). Diagnosis of common mistakes is still to come.
 
 pub mod claims;
+pub mod diagnose;
 pub mod gradients;
 
 use crate::ir::Program;
@@ -119,7 +120,10 @@ fn judge(
                 c.entry,
                 crate::render::trace::entry_text(&c.lhs),
                 crate::render::trace::entry_text(&c.rhs)
-            ),
+            ) + &match &c.diagnosis {
+                Some(d) => format!("\ndiagnosis: {d}"),
+                None => "\nno common mistake fits (not a flipped sign, a transpose or a constant factor)".into(),
+            },
         ),
         Finding::Undecided(why) => (Verdict::Undecided, why),
         Finding::Error(why) => (Verdict::Error, why),
