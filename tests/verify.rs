@@ -104,13 +104,13 @@ fn the_mistakes_are_refuted_with_certified_counterexamples() {
     assert_eq!(
         verdicts(&results),
         [
-            (9, None, Refuted),
-            (12, None, Refuted),
+            (11, None, Refuted),
             (15, None, Refuted),
-            (18, None, Refuted),
-            (21, None, Refuted),
-            (25, Some(1), Proved),
-            (26, Some(2), Refuted),
+            (19, None, Refuted),
+            (23, None, Refuted),
+            (27, None, Refuted),
+            (32, Some(1), Proved),
+            (33, Some(2), Refuted),
         ]
     );
     for r in results.iter().filter(|r| r.verdict == Refuted) {
@@ -120,6 +120,79 @@ fn the_mistakes_are_refuted_with_certified_counterexamples() {
             "{}",
             r.detail
         );
+    }
+}
+
+/// The `# diagnosis:` expectations of a file: for each annotated statement (the next `claim`
+/// or `derive` after the annotation), its lines (a claim's, or every step's) and the text.
+fn expected_diagnoses(path: &Path) -> Vec<(Vec<usize>, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out: Vec<(Vec<usize>, String)> = Vec::new();
+    let mut pending: Option<String> = None;
+    let mut in_derive = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if let Some(d) = t.strip_prefix("# diagnosis:") {
+            pending = Some(d.trim().to_string());
+        } else if t.starts_with("claim ") || t.starts_with("derive ") {
+            in_derive = false;
+            if let Some(want) = pending.take() {
+                let lines = if t.starts_with("claim ") {
+                    vec![i + 1]
+                } else {
+                    vec![]
+                };
+                in_derive = t.starts_with("derive ");
+                out.push((lines, want));
+            }
+        } else if t.starts_with('=') && in_derive {
+            out.last_mut().unwrap().0.push(i + 1);
+        } else if !t.starts_with('#') && !t.is_empty() {
+            in_derive = false;
+        }
+    }
+    out
+}
+
+#[test]
+fn every_deliberate_mistake_is_refuted_with_its_diagnosis() {
+    let files: Vec<PathBuf> = proof_files()
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("mistakes")
+        })
+        .collect();
+    assert!(files.len() >= 3);
+    for path in files {
+        let expected = expected_diagnoses(&path);
+        let results = check(&path);
+        for r in results.iter().filter(|r| r.verdict == Verdict::Refuted) {
+            let (_, want) = expected
+                .iter()
+                .find(|(lines, _)| lines.contains(&r.line))
+                .unwrap_or_else(|| panic!("{}:{} has no `# diagnosis:` line", r.file, r.line));
+            assert!(
+                r.detail
+                    .lines()
+                    .any(|l| l.starts_with("diagnosis: ") && l.contains(want.as_str())),
+                "{}:{}: wanted the diagnosis {want:?}, got:\n{}",
+                r.file,
+                r.line,
+                r.detail
+            );
+        }
+        for (lines, want) in &expected {
+            assert!(
+                results
+                    .iter()
+                    .any(|r| lines.contains(&r.line) && r.verdict == Verdict::Refuted),
+                "{}:{lines:?} ({want}) was not refuted",
+                path.display()
+            );
+        }
     }
 }
 

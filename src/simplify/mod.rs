@@ -379,6 +379,51 @@ pub fn simplify(
     })
 }
 
+/// The cheapest form of one expression (node `root` of `graph`, which extends the program's
+/// graph), appended to a copy of `graph`; named forward tensors stay names. A diagnosis
+/// prints a term of a raw gradient this way (`P * rowsum(dP * P)`, not its broadcasts).
+pub fn tidy(
+    program: &Program,
+    graph: &Graph,
+    root: NodeId,
+    limits: &Limits,
+) -> Result<(Graph, NodeId), String> {
+    let mut eg: EG = EG::new(ShapeInfo::new(program.dims.clone()));
+    let mut loader = translate::Loader::new(program, false);
+    loader.declare_names(&mut eg);
+    let r = loader.add(graph, &mut eg, root)?;
+    let named: Vec<NodeId> = loader.class_of.keys().copied().collect();
+    loader.define(&mut eg, &named)?;
+    eg.rebuild();
+    let loaded = eg.nodes().len();
+    let eg = limits.runner(eg).run(&rules::rules()).egraph;
+    if let Some(conflict) = eg.analysis.conflicts.first() {
+        return Err(format!("a rule merged unequal shapes ({conflict})"));
+    }
+    let mut saved: HashMap<Id, NodeId> = HashMap::new();
+    for t in &program.tensors {
+        if let Some(&c) = loader.class_of.get(&t.node) {
+            saved.entry(eg.find(c)).or_insert(t.node);
+        }
+    }
+    let saved_set: HashSet<Id> = saved.keys().copied().collect();
+    let root_class = eg.find(r);
+    let extraction = extract::extract(&eg, &[root_class], &saved_set, loaded)?;
+    let mut out = graph.clone();
+    let node = emit(
+        program,
+        &eg,
+        &extraction.picks,
+        &saved,
+        &HashMap::new(),
+        graph.node(root).span,
+        &mut out,
+        &mut HashMap::new(),
+        root_class,
+    )?;
+    Ok((out, node))
+}
+
 /// Append the IR nodes for class `root` (and what it needs) to `graph`, iteratively.
 #[allow(clippy::too_many_arguments)]
 fn emit(

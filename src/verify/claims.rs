@@ -13,7 +13,7 @@
 //! counted as equal.
 
 use crate::diff::Gradients;
-use crate::exact::eval::{eval, Env};
+use crate::exact::eval::{eval_graph, Env};
 use crate::exact::num::{Num, NumError};
 use crate::exact::run::raising;
 use crate::exact::tensor::entries;
@@ -56,16 +56,15 @@ fn uses_gradients(graph: &Graph, node: NodeId) -> bool {
     graph.depends_on(node, |n| matches!(n.op, Op::GradOf(_)))
 }
 
-/// Values of both sides at the point drawn from `seed`. `Ok(None)`: a side is undefined there.
-#[allow(clippy::type_complexity)]
-fn values_at(
+/// The environment of the point drawn from `seed` (leaves in `given` replace the random
+/// ones), with the true gradients when asked. `Ok(None)`: the gradients are undefined there.
+pub(super) fn env_at(
     program: &Program,
-    lhs: NodeId,
-    rhs: NodeId,
     seed: u64,
+    given: &HashMap<TensorId, crate::exact::tensor::Tensor<Num>>,
     with_grads: bool,
-) -> Result<Option<(Vec<usize>, Vec<Num>, Vec<usize>, Vec<Num>)>, String> {
-    let leaves = crate::exact::inputs::leaf_values(program, seed, &HashMap::new());
+) -> Result<Option<Env<Num>>, String> {
+    let leaves = crate::exact::inputs::leaf_values(program, seed, given);
     let mut env = Env::new(leaves.clone());
     if with_grads {
         let grads = crate::exact::run::trace_gradients(program, &leaves, None, seed, CLAIM_BITS);
@@ -75,8 +74,19 @@ fn values_at(
             Err(why) => return Err(why),
         }
     }
-    let roots = [lhs, rhs];
-    let attempt = |prec| eval(program, &env, &roots, prec);
+    Ok(Some(env))
+}
+
+/// Shapes and entries of `roots` (nodes of `graph`, which extends the program's graph),
+/// certified to [`CLAIM_BITS`]. `Ok(None)`: one of them is undefined at this point.
+#[allow(clippy::type_complexity)]
+pub(super) fn values_of(
+    program: &Program,
+    graph: &Graph,
+    env: &Env<Num>,
+    roots: &[NodeId],
+) -> Result<Option<Vec<(Vec<usize>, Vec<Num>)>>, String> {
+    let attempt = |prec| eval_graph(program, graph, env, roots, prec);
     let tight = |values: &Vec<Option<crate::exact::tensor::Tensor<Num>>>| {
         roots.iter().all(|r| {
             values[r.0 as usize]
@@ -85,18 +95,38 @@ fn values_at(
         })
     };
     match raising(CLAIM_BITS, attempt, tight) {
-        Ok((values, _)) => {
-            let take = |n: NodeId| {
-                let v = values[n.0 as usize].as_ref().expect("evaluated");
-                (v.shape().to_vec(), entries(v))
-            };
-            let (ls, l) = take(lhs);
-            let (rs, r) = take(rhs);
-            Ok(Some((ls, l, rs, r)))
-        }
+        Ok((values, _)) => Ok(Some(
+            roots
+                .iter()
+                .map(|n| {
+                    let v = values[n.0 as usize].as_ref().expect("evaluated");
+                    (v.shape().to_vec(), entries(v))
+                })
+                .collect(),
+        )),
         Err(e) if undefined(&e.error) => Ok(None),
         Err(e) => Err(format!("{:?}", e.error)),
     }
+}
+
+/// Values of both sides at the point drawn from `seed`. `Ok(None)`: a side is undefined there.
+#[allow(clippy::type_complexity)]
+fn values_at(
+    program: &Program,
+    lhs: NodeId,
+    rhs: NodeId,
+    seed: u64,
+    with_grads: bool,
+) -> Result<Option<(Vec<usize>, Vec<Num>, Vec<usize>, Vec<Num>)>, String> {
+    let Some(env) = env_at(program, seed, &HashMap::new(), with_grads)? else {
+        return Ok(None);
+    };
+    let Some(mut v) = values_of(program, &program.graph, &env, &[lhs, rhs])? else {
+        return Ok(None);
+    };
+    let (rs, r) = v.pop().expect("two roots");
+    let (ls, l) = v.pop().expect("two roots");
+    Ok(Some((ls, l, rs, r)))
 }
 
 fn undefined(e: &NumError) -> bool {
@@ -180,7 +210,7 @@ pub fn check_pair(
                     let mut second = None;
                     for s in here + 1..here + 8 {
                         if let Ok(Some(v)) = values_at(program, lhs, rhs, s, with_grads) {
-                            second = Some(v);
+                            second = Some((s, v));
                             break;
                         }
                     }
@@ -189,14 +219,25 @@ pub fn check_pair(
                         left: &l,
                         right: &r,
                     };
-                    let again = second
-                        .as_ref()
-                        .map(|(ls2, l2, rs2, r2)| super::diagnose::Sides {
-                            shape: if l2.len() >= r2.len() { ls2 } else { rs2 },
-                            left: l2,
-                            right: r2,
-                        });
-                    let diagnosis = super::diagnose::diagnose(program, &at, again.as_ref());
+                    let again =
+                        second
+                            .as_ref()
+                            .map(|(_, (ls2, l2, rs2, r2))| super::diagnose::Sides {
+                                shape: if l2.len() >= r2.len() { ls2 } else { rs2 },
+                                left: l2,
+                                right: r2,
+                            });
+                    let probe = super::diagnose::Probe {
+                        program,
+                        gradients,
+                        lhs,
+                        rhs,
+                        with_grads,
+                        seeds: std::iter::once(here)
+                            .chain(second.as_ref().map(|(s, _)| *s))
+                            .collect(),
+                    };
+                    let diagnosis = super::diagnose::diagnose(&probe, &at, again.as_ref());
                     return Finding::Refuted(Counterexample {
                         seed: here,
                         entry: multi_index(&shape, i),

@@ -3,16 +3,24 @@
 //! Owns [`diagnose`]: given both sides' exact values at the refuting point (and at a second
 //! point), it tests, in order, a flipped sign, a transpose, and a constant factor (named when it
 //! is a size of the dims, its square root, or an inverse: the missing 1/√d, a mean where the
-//! truth sums). A diagnosis is reported only when every entry fits, at both points; otherwise
-//! none is, and the caller says so.
+//! truth sums); then the corrections [`super::mutations`] builds (a transpose on one factor, a
+//! mean for a sum, a term dropped or with its sign flipped, ...), each evaluated exactly; then
+//! conditions on the inputs (the claim holds only when each row of an input sums to 1).
+//! A diagnosis is reported only when it fits every entry, at both points; otherwise none is,
+//! and the caller says so.
 //!
 //! Invariant: a fit is decided like equality elsewhere: exact, or enclosures that overlap and
 //! are tight; never a float tolerance.
 
+use super::claims::{env_at, values_of};
+use super::mutations::Candidates;
+use crate::diff::Gradients;
 use crate::exact::num::{Num, Prec};
-use crate::ir::Program;
+use crate::exact::tensor::Tensor;
+use crate::ir::{NodeId, Op, Program, TensorId, TensorKind};
 use num_rational::BigRational;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 const BITS: u32 = 100;
 
@@ -27,6 +35,27 @@ fn same(a: &Num, b: &Num) -> bool {
 
 fn certainly_nonzero(a: &Num) -> bool {
     matches!(a.sign(), Some(Ordering::Less | Ordering::Greater))
+}
+
+/// What the structural and conditional tests need: the claim and where it was refuted.
+pub struct Probe<'a> {
+    pub program: &'a Program,
+    pub gradients: Option<&'a Gradients>,
+    pub lhs: NodeId,
+    pub rhs: NodeId,
+    pub with_grads: bool,
+    /// The refuting point's seed, then a second defined point's.
+    pub seeds: Vec<u64>,
+}
+
+/// Do two value lists agree entry by entry (a single entry broadcasts)?
+fn agree(a: &(Vec<usize>, Vec<Num>), b: &(Vec<usize>, Vec<Num>)) -> bool {
+    let (x, y) = (&a.1, &b.1);
+    let n = x.len().max(y.len());
+    if x.is_empty() || y.is_empty() || (x.len() != y.len() && x.len() != 1 && y.len() != 1) {
+        return false;
+    }
+    (0..n).all(|i| same(&x[i % x.len()], &y[i % y.len()]))
 }
 
 /// Values of both sides at one point: the shape (after broadcasting) and the entries.
@@ -80,9 +109,10 @@ impl Sides<'_> {
         let prec = Prec::new(BITS + 64);
         let i = (0..self.n()).find(|&i| certainly_nonzero(self.l(i)))?;
         let c = self.r(i).div(self.l(i), prec).ok()?;
-        (0..self.n())
-            .all(|j| c.mul(self.l(j), prec).is_ok_and(|cl| same(self.r(j), &cl)))
-            .then_some(c)
+        // A zero factor is not a scale: that side is simply 0.
+        let fits =
+            (0..self.n()).all(|j| c.mul(self.l(j), prec).is_ok_and(|cl| same(self.r(j), &cl)));
+        (certainly_nonzero(&c) && fits).then_some(c)
     }
 }
 
@@ -117,7 +147,7 @@ fn named_factors(program: &Program) -> Vec<(String, Num)> {
 }
 
 /// The mistake that fits both points, in words (`left`/`right` name the claim's sides).
-pub fn diagnose(program: &Program, at: &Sides, again: Option<&Sides>) -> Option<String> {
+pub fn diagnose(probe: &Probe, at: &Sides, again: Option<&Sides>) -> Option<String> {
     let both = |f: &dyn Fn(&Sides) -> bool| f(at) && again.is_none_or(f);
     if both(&|s: &Sides| s.negated()) {
         return Some("the sign is flipped: the right side is minus the left side".into());
@@ -125,6 +155,13 @@ pub fn diagnose(program: &Program, at: &Sides, again: Option<&Sides>) -> Option<
     if both(&|s: &Sides| s.transposed()) {
         return Some("off by a transpose: the right side is the transpose of the left side".into());
     }
+    corrections(probe)
+        .or_else(|| constant_factor(probe.program, at, again))
+        .or_else(|| conditions(probe))
+}
+
+/// A constant factor between the whole sides, named when it is one of [`named_factors`].
+fn constant_factor(program: &Program, at: &Sides, again: Option<&Sides>) -> Option<String> {
     let c = at.factor()?;
     if let Some(second) = again {
         let c2 = second.factor()?;
@@ -134,14 +171,18 @@ pub fn diagnose(program: &Program, at: &Sides, again: Option<&Sides>) -> Option<
     }
     for (name, value) in named_factors(program) {
         if same(&c, &value) {
-            let hint = if name.starts_with("1/") && !name.contains('√') {
-                " (a mean where the sum belongs, or a missing division?)"
-            } else if name.starts_with("1/√") {
-                " (a 1/√ scale applied where it does not belong?)"
-            } else if name.starts_with('√') {
-                " (a missing 1/√ scale?)"
-            } else {
-                ""
+            let hint = match name.strip_prefix("1/") {
+                Some(root) if root.starts_with('√') => {
+                    format!(" (a division by {root} where none belongs?)")
+                }
+                Some(size) => {
+                    format!(" (a mean where the truth sums, or an extra division by {size}?)")
+                }
+                None if name.starts_with('√') => format!(" (a missing division by {name}?)"),
+                None if name.chars().all(|c| c.is_ascii_digit()) => String::new(),
+                None => format!(
+                    " (a sum where the truth takes the mean, or a missing division by {name}?)"
+                ),
             };
             return Some(format!(
                 "off by a constant factor {name}: the right side is {name} × the left side{hint}"
@@ -152,4 +193,111 @@ pub fn diagnose(program: &Program, at: &Sides, again: Option<&Sides>) -> Option<
         "off by a constant factor: the right side is {} × the left side",
         crate::render::trace::entry_text(&c)
     ))
+}
+
+/// Which side is the person's: the right one, unless only the right one is a bare `grad(X)`.
+fn sides(probe: &Probe) -> (NodeId, NodeId) {
+    let bare = |n: NodeId| matches!(probe.program.graph.node(n).op, Op::GradOf(_));
+    if bare(probe.rhs) && !bare(probe.lhs) {
+        (probe.rhs, probe.lhs)
+    } else {
+        (probe.lhs, probe.rhs)
+    }
+}
+
+/// The first correction of the person's side that makes the claim hold at every probe point.
+fn corrections(probe: &Probe) -> Option<String> {
+    let (reference, person) = sides(probe);
+    let built = Candidates::build(probe.program, probe.gradients, reference, person);
+    if built.list.is_empty() {
+        return None;
+    }
+    let mut alive: Vec<usize> = (0..built.list.len()).collect();
+    for &seed in &probe.seeds {
+        let env = env_at(probe.program, seed, &HashMap::new(), probe.with_grads).ok()??;
+        let mut roots = vec![reference];
+        roots.extend(alive.iter().map(|&i| built.list[i].node));
+        let values = match values_of(probe.program, &built.graph, &env, &roots) {
+            Ok(Some(v)) => v.into_iter().map(Some).collect(),
+            // One candidate is undefined here: evaluate them one by one.
+            _ => roots
+                .iter()
+                .map(|&r| {
+                    values_of(probe.program, &built.graph, &env, &[r])
+                        .ok()
+                        .flatten()
+                        .and_then(|mut v| v.pop())
+                })
+                .collect::<Vec<_>>(),
+        };
+        let Some(truth) = &values[0] else {
+            return None;
+        };
+        alive = alive
+            .iter()
+            .zip(&values[1..])
+            .filter(|(_, v)| v.as_ref().is_some_and(|v| agree(truth, v)))
+            .map(|(&i, _)| i)
+            .collect();
+        if alive.is_empty() {
+            return None;
+        }
+    }
+    alive.first().map(|&i| built.describe(i))
+}
+
+/// `x` with every row (last axis) divided by its sum; `None` if a row sums to 0.
+fn rows_normalised(x: &Tensor<Num>) -> Option<Tensor<Num>> {
+    let shape = x.shape().to_vec();
+    let &width = shape.last()?;
+    if width < 2 {
+        return None;
+    }
+    let prec = Prec::new(BITS + 64);
+    let mut entries = crate::exact::tensor::entries(x);
+    for row in entries.chunks_mut(width) {
+        let mut total = Num::from_int(0);
+        for e in row.iter() {
+            total = total.add(e, prec).ok()?;
+        }
+        if !certainly_nonzero(&total) {
+            return None;
+        }
+        for e in row.iter_mut() {
+            *e = e.div(&total, prec).ok()?;
+        }
+    }
+    Tensor::from_shape_vec(ndarray::IxDyn(&shape), entries).ok()
+}
+
+/// A condition on one input under which the claim holds at every probe point.
+fn conditions(probe: &Probe) -> Option<String> {
+    let program = probe.program;
+    for (i, t) in program.tensors.iter().enumerate() {
+        if !matches!(t.kind, TensorKind::Leaf(_)) {
+            continue;
+        }
+        let id = TensorId(i as u32);
+        let holds = probe.seeds.iter().all(|&seed| {
+            let random = crate::exact::inputs::leaf_values(program, seed, &HashMap::new());
+            let Some(normalised) = random.get(&id).and_then(rows_normalised) else {
+                return false;
+            };
+            let given = HashMap::from([(id, normalised)]);
+            let Ok(Some(env)) = env_at(program, seed, &given, probe.with_grads) else {
+                return false;
+            };
+            match values_of(program, &program.graph, &env, &[probe.lhs, probe.rhs]) {
+                Ok(Some(v)) => agree(&v[0], &v[1]),
+                _ => false,
+            }
+        });
+        if holds {
+            return Some(format!(
+                "correct only when each row of `{}` sums to 1: it holds at points where they do, not in general",
+                t.name
+            ));
+        }
+    }
+    None
 }

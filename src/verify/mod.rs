@@ -8,6 +8,7 @@
 pub mod claims;
 pub mod diagnose;
 pub mod gradients;
+pub mod mutations;
 
 use crate::ir::Program;
 use crate::render::diag_text;
@@ -122,7 +123,7 @@ fn judge(
                 crate::render::trace::entry_text(&c.rhs)
             ) + &match &c.diagnosis {
                 Some(d) => format!("\ndiagnosis: {d}"),
-                None => "\nno common mistake fits (not a flipped sign, a transpose or a constant factor)".into(),
+                None => "\nno common mistake fits (tried: a flipped sign, a transpose, a constant factor, a transpose on one factor, a mean for a sum, a term's sign, a stray or missing term, factors swapped, rows of an input summing to 1)".into(),
             },
         ),
         Finding::Undecided(why) => (Verdict::Undecided, why),
