@@ -81,7 +81,20 @@ fn check_json_follows_the_design_schema() {
         .map(|k| k.as_str())
         .collect();
     keys.sort();
-    assert_eq!(keys, ["claim", "detail", "file", "line", "step", "verdict"]);
+    // DESIGN's keys, and `diagnosis` (an extension: a refutation's diagnosis, else null).
+    assert_eq!(
+        keys,
+        [
+            "claim",
+            "detail",
+            "diagnosis",
+            "file",
+            "line",
+            "step",
+            "verdict"
+        ]
+    );
+    assert_eq!(first["diagnosis"], serde_json::Value::Null);
     assert_eq!(first["line"], 5);
     assert_eq!(first["step"], serde_json::Value::Null);
     assert_eq!(first["claim"], "grad(X) = grad(Y) @ X.T + X.T @ grad(Y)");
@@ -91,6 +104,12 @@ fn check_json_follows_the_design_schema() {
         .as_str()
         .unwrap()
         .contains("counterexample"));
+    // X @ X @ X.T is not X with one common mistake: no diagnosis, and the detail says so.
+    assert_eq!(results[1]["diagnosis"], serde_json::Value::Null);
+    assert!(results[1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no common mistake fits"));
     assert_eq!(results[2]["verdict"], "proved");
     assert_eq!(results[3]["verdict"], "proved");
     assert_eq!(results[2]["step"], 1);
@@ -147,6 +166,11 @@ fn check_refutes_with_a_counterexample_and_exits_1() {
         "{text}"
     );
     assert!(text.contains("1 refuted"), "{text}");
+    // trace(B A) + 1 differs from trace(A B) by the stray term 1.
+    assert!(
+        text.contains("diagnosis: it holds without the term `1`"),
+        "{text}"
+    );
 }
 
 #[test]

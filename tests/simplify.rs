@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// The corpus: every claim in these files is an identity the simplifier must prove.
-const CORPUS: [&str; 9] = [
+const CORPUS: [&str; 10] = [
     "elementwise.ht",
     "matrix.ht",
     "rows.ht",
@@ -27,6 +27,7 @@ const CORPUS: [&str; 9] = [
     "masked_sum.ht",
     "attention.ht",
     "moves.ht",
+    "reductions.ht",
 ];
 
 /// Enclosures must be this tight (relative) to count as equal when they overlap.

@@ -63,7 +63,102 @@ fn every_proof_file_checks_without_errors_and_proofs_carry_explanations() {
                 );
             }
         }
+        // The expected verdicts (and diagnoses) of every claim and step.
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        insta::assert_snapshot!(format!("verdicts_{stem}"), verdict_table(&results));
     }
+}
+
+/// One line per claim or step (`LINE[.STEP] VERDICT CLAIM`), a refutation's diagnosis under it.
+fn verdict_table(results: &[CheckResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let at = match r.step {
+            Some(k) => format!("{}.{k}", r.line),
+            None => r.line.to_string(),
+        };
+        out.push_str(&format!("{at:>6} {:<9} {}\n", r.verdict.as_str(), r.claim));
+        if let Some(d) = &r.diagnosis {
+            out.push_str(&format!("         diagnosis: {d}\n"));
+        }
+    }
+    let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
+    out.push_str(&format!(
+        "{} proved, {} verified, {} refuted\n",
+        count(Verdict::Proved),
+        count(Verdict::Verified),
+        count(Verdict::Refuted)
+    ));
+    out
+}
+
+/// Every rewrite of every proof `check` finds in proofs/ re-checks exactly: each step's term
+/// equals the first at two random points (every `grad(X)` the true gradient there).
+#[test]
+fn every_step_of_every_proof_of_a_right_claim_rechecks_exactly() {
+    use handtrace::exact::eval::eval_graph;
+    use handtrace::exact::num::Prec;
+    use handtrace::verify::claims::{check_pair, Finding, Points};
+    use std::cmp::Ordering;
+    let mut steps = 0;
+    for file in [
+        "proofs/attention.ht",
+        "proofs/cookbook.ht",
+        "proofs/layernorm.ht",
+        "proofs/softmax.ht",
+        "proofs/xent.ht",
+        "proofs/gelu.ht",
+    ] {
+        let path = Path::new(file);
+        let p = handtrace::load_program(path, &LowerOptions::default()).unwrap();
+        let grads = p
+            .target
+            .as_ref()
+            .map(|_| handtrace::diff::derive(&p).unwrap());
+        let points = Points::new(&p);
+        for claim in &p.claims {
+            let (Some(l), Some(r)) = (claim.lhs, claim.rhs) else {
+                continue;
+            };
+            let limits = handtrace::simplify::Limits::default();
+            let Finding::Proved(proof) = check_pair(&p, grads.as_ref(), l, r, 3, &limits, &points)
+            else {
+                continue;
+            };
+            let mut terms = vec![proof.start];
+            terms.extend(proof.steps.iter().map(|s| s.term));
+            for seed in [0, 1] {
+                let env = points.env(seed, grads.is_some()).unwrap().unwrap();
+                let values = eval_graph(&p, &proof.graph, &env, &terms, Prec::new(160)).unwrap();
+                let first = values[proof.start.0 as usize].as_ref().unwrap();
+                for t in &terms[1..] {
+                    let v = values[t.0 as usize].as_ref().unwrap();
+                    // Broadcasting aside, entry for entry: equal, or overlapping tight enclosures.
+                    let (a, b): (Vec<_>, Vec<_>) = (first.iter().collect(), v.iter().collect());
+                    assert!(
+                        a.len() == b.len() || a.len() == 1 || b.len() == 1,
+                        "{file}: {}",
+                        claim.text
+                    );
+                    for i in 0..a.len().max(b.len()) {
+                        let (x, y) = (a[i % a.len()], b[i % b.len()]);
+                        let equal = match x.compare(y) {
+                            Some(Ordering::Equal) => true,
+                            Some(_) => false,
+                            None => x.is_tight(100) && y.is_tight(100),
+                        };
+                        assert!(
+                            equal,
+                            "{file}: {}: a proof step changed entry {i}",
+                            claim.text
+                        );
+                    }
+                    steps += 1;
+                }
+            }
+        }
+    }
+    assert!(steps > 100, "only {steps} steps re-checked");
 }
 
 #[test]

@@ -65,6 +65,30 @@ pub fn prove(
             ))));
         }
     }
+    // A scalar side stands for that number in every entry of the other side (`x - x = 0`).
+    let widened;
+    let (graph, lhs, rhs) = match (graph.shape(lhs).len(), graph.shape(rhs).len()) {
+        (0, r) | (r, 0) if r > 0 => {
+            let (scalar, full) = if graph.shape(lhs).is_empty() {
+                (lhs, rhs)
+            } else {
+                (rhs, lhs)
+            };
+            let mut g = graph.clone();
+            let node = g.node(scalar);
+            let expanded = translate::ir_node(
+                crate::ir::Op::Expand,
+                vec![scalar],
+                g.shape(full).clone(),
+                node.span,
+            );
+            let e = g.add(expanded);
+            widened = g;
+            let (l, r) = if scalar == lhs { (e, rhs) } else { (lhs, e) };
+            (&widened, l, r)
+        }
+        _ => (graph, lhs, rhs),
+    };
     let mut eg: EG = EG::new(ShapeInfo::new(program.dims.clone())).with_explanations_enabled();
     let mut loader = translate::Loader::new(program, true);
     loader.declare_names(&mut eg);

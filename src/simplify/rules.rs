@@ -12,7 +12,9 @@
 
 use super::analysis::{ShapeInfo, EG};
 use super::lang::ENode;
-use egg::{Applier, Id, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
+use super::lang::EOp;
+use crate::ir::ReduceKind;
+use egg::{Applier, Id, Pattern, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 
 pub type Rule = Rewrite<ENode, ShapeInfo>;
 
@@ -140,6 +142,135 @@ impl Applier<ENode, ShapeInfo> for MeanAsSum {
     }
 }
 
+/// Matches `inner` under any sum or mean reduction (`sum(x)`, `mean(x, axis=0)`, ...): egg
+/// patterns name one operation, and a reduction's axes are part of its operation. The
+/// reduction's class binds `?x` to the class it reduces.
+struct UnderReduce {
+    inner: Pattern<ENode>,
+}
+
+impl Searcher<ENode, ShapeInfo> for UnderReduce {
+    fn search_eclass_with_limit(
+        &self,
+        eg: &EG,
+        eclass: Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, ENode>> {
+        let mut substs = Vec::new();
+        for node in &eg[eclass].nodes {
+            if !matches!(
+                node.op,
+                EOp::Reduce(ReduceKind::Sum | ReduceKind::Mean, _, _)
+            ) {
+                continue;
+            }
+            let child = node.args[0];
+            if let Some(m) = self.inner.search_eclass_with_limit(eg, child, limit) {
+                for mut s in m.substs {
+                    s.insert(var("?x"), eg.find(child));
+                    substs.push(s);
+                }
+            }
+            if substs.len() >= limit {
+                break;
+            }
+        }
+        (!substs.is_empty()).then_some(SearchMatches {
+            eclass,
+            substs,
+            ast: None,
+        })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        let mut v = <Pattern<ENode> as Searcher<ENode, ShapeInfo>>::vars(&self.inner);
+        v.push(var("?x"));
+        v
+    }
+}
+
+/// Rewrites `(R LHS)` to `RHS` for the reduction R found over `?x` (`%R` in both templates
+/// stands for it), under `cond`; each union is justified by the rule's name.
+struct ReduceApply {
+    lhs: &'static str,
+    rhs: &'static str,
+    cond: Cond,
+    /// Only reductions whose axes include the last one.
+    over_last: bool,
+    /// Only reductions of this kind.
+    kind: Option<ReduceKind>,
+    /// Only reductions over every axis, not kept.
+    full: bool,
+}
+
+impl Applier<ENode, ShapeInfo> for ReduceApply {
+    fn apply_one(
+        &self,
+        eg: &mut EG,
+        eclass: Id,
+        subst: &Subst,
+        _searcher_ast: Option<&PatternAst<ENode>>,
+        rule_name: Symbol,
+    ) -> Vec<Id> {
+        if eg[eclass].data.konst.is_some() || !(self.cond)(eg, subst) {
+            return vec![];
+        }
+        let child = eg.find(subst[var("?x")]);
+        let rank = eg[child].data.shape.len();
+        let ops: Vec<EOp> = eg[eclass]
+            .nodes
+            .iter()
+            .filter(|n| n.args.len() == 1 && eg.find(n.args[0]) == child)
+            .filter_map(|n| match &n.op {
+                EOp::Reduce(kind @ (ReduceKind::Sum | ReduceKind::Mean), axes, keep)
+                    if (!self.over_last || (rank >= 2 && axes.contains(&((rank - 1) as u8))))
+                        && self.kind.is_none_or(|k| k == *kind)
+                        && (!self.full || (!keep && axes.len() == rank)) =>
+                {
+                    Some(n.op.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let mut changed = Vec::new();
+        for op in ops {
+            if self.over_last && !matches!(op, EOp::Reduce(ReduceKind::Sum, _, _)) {
+                continue;
+            }
+            let EOp::Reduce(_, axes, keep) = &op else {
+                continue;
+            };
+            let as_sum = EOp::Reduce(ReduceKind::Sum, axes.clone(), *keep).to_string();
+            // The number of entries each result entry reduces (for a mean as a sum).
+            let shape = eg[child].data.shape.clone();
+            let mut count = crate::ir::DimPoly::constant(1);
+            for &a in axes {
+                count = count.mul(&shape[a as usize]);
+            }
+            let k = eg.analysis.tables.dim(&count);
+            let fill = |t: &str| {
+                t.replace("%R", &op.to_string())
+                    .replace("%S", &as_sum)
+                    .replace("%N", &format!("#dim{k}"))
+            };
+            let lhs: PatternAst<ENode> = fill(self.lhs).parse().expect("pattern");
+            let rhs: PatternAst<ENode> = fill(self.rhs).parse().expect("pattern");
+            if eg.are_explanations_enabled() {
+                let (id, did) = eg.union_instantiations(&lhs, &rhs, subst, rule_name);
+                if did {
+                    changed.push(id);
+                }
+            } else {
+                let id = eg.add_instantiation(&rhs, subst);
+                if eg.union(eclass, id) {
+                    changed.push(eclass);
+                }
+            }
+        }
+        changed
+    }
+}
+
 struct Rules(Vec<Rule>);
 
 impl Rules {
@@ -154,6 +285,35 @@ impl Rules {
     /// `lhs → rhs` under `cond`.
     fn one(&mut self, name: &str, lhs: &str, rhs: &str, cond: Option<Cond>) {
         self.add(name, lhs, rhs, cond);
+    }
+
+    /// `(R inner) → rhs` for every sum or mean reduction R (`%R` in `lhs`/`rhs`).
+    #[allow(clippy::too_many_arguments)]
+    fn reduce(
+        &mut self,
+        name: &str,
+        inner: &str,
+        lhs: &'static str,
+        rhs: &'static str,
+        cond: Option<Cond>,
+        over_last: bool,
+        kind: Option<ReduceKind>,
+        full: bool,
+    ) {
+        let searcher = UnderReduce {
+            inner: inner.parse().expect(inner),
+        };
+        let cond = cond.unwrap_or_else(|| Box::new(|_: &EG, _: &Subst| true));
+        let applier = ReduceApply {
+            lhs,
+            rhs,
+            cond,
+            over_last,
+            kind,
+            full,
+        };
+        self.0
+            .push(Rewrite::new(name, searcher, applier).expect(name));
     }
 
     /// `lhs ↔ rhs` under `cond` (for both directions, so the condition must be stated on
@@ -236,6 +396,13 @@ pub fn rules() -> Vec<Rule> {
         Some(all(vec![zero("?z"), covers("?b", "?z")])),
     );
     r.one("reciprocal of a reciprocal", "(/ 1 (/ 1 ?a))", "?a", None);
+    // A positive scalar (a size, π, a root of one) is never zero, so it cancels.
+    r.one(
+        "x / x",
+        "(* ?a (/ 1 ?a))",
+        "1",
+        Some(all(vec![scalar("?a"), positive("?a")])),
+    );
     // Powers, roots, exp and log, where they hold.
     r.both("square", "(* ?a ?a)", "(^2 ?a)", none);
     r.both("reciprocal as a power", "(/ 1 ?a)", "(^-1 ?a)", none);
@@ -253,6 +420,7 @@ pub fn rules() -> Vec<Rule> {
         none,
     );
     r.one("square of a negation", "(^2 (neg ?a))", "(^2 ?a)", None);
+    r.both("cube", "(^3 ?a)", "(* ?a (^2 ?a))", none);
     r.both(
         "square of a reciprocal",
         "(^2 (/ 1 ?a))",
@@ -294,6 +462,12 @@ pub fn rules() -> Vec<Rule> {
     );
     r.both("erf is odd", "(erf (neg ?a))", "(neg (erf ?a))", none);
     r.both("gelu", "(gelu ?a)", "(* ?a (Phi ?a))", none);
+    r.both(
+        "gelu (tanh form)",
+        "(gelu_tanh ?a)",
+        "(* (* ?a 1/2) (+ 1 (tanh (* (+ ?a (* 44715/1000000 (^3 ?a))) (sqrt (/ 2 pi))))))",
+        none,
+    );
     r.both("silu", "(silu ?a)", "(* ?a (sigmoid ?a))", none);
     // Matrix products.
     r.both(
@@ -437,6 +611,94 @@ pub fn rules() -> Vec<Rule> {
         "(* ?a (rowmean ?b))",
         || Some(all(vec![flat_last("?a"), rank_at_least("?b", 1)])),
     );
+    // Any sum or mean (over any axes): linear.
+    r.reduce(
+        "sum of a sum",
+        "(+ ?a ?b)",
+        "(%R (+ ?a ?b))",
+        "(+ (%R ?a) (%R ?b))",
+        Some(same("?a", "?b")),
+        false,
+        None,
+        false,
+    );
+    r.reduce(
+        "sum of a difference",
+        "(- ?a ?b)",
+        "(%R (- ?a ?b))",
+        "(- (%R ?a) (%R ?b))",
+        Some(same("?a", "?b")),
+        false,
+        None,
+        false,
+    );
+    r.reduce(
+        "sum of a negation",
+        "(neg ?a)",
+        "(%R (neg ?a))",
+        "(neg (%R ?a))",
+        None,
+        false,
+        None,
+        false,
+    );
+    r.reduce(
+        "scalar out of a sum",
+        "(* ?s ?a)",
+        "(%R (* ?s ?a))",
+        "(* ?s (%R ?a))",
+        Some(all(vec![scalar("?s"), rank_at_least("?a", 1)])),
+        false,
+        None,
+        false,
+    );
+    r.reduce(
+        "scalar divisor out of a sum",
+        "(/ ?a ?s)",
+        "(%R (/ ?a ?s))",
+        "(/ (%R ?a) ?s)",
+        Some(all(vec![scalar("?s"), rank_at_least("?a", 1)])),
+        false,
+        None,
+        false,
+    );
+    // A sum over axes that include the last one may sum each row first.
+    r.reduce(
+        "sum the rows first",
+        "?a",
+        "(%R ?a)",
+        "(%R (rowsum ?a))",
+        None,
+        true,
+        None,
+        false,
+    );
+    r.reduce(
+        "mean as a sum",
+        "?a",
+        "(%R ?a)",
+        "(/ (%S ?a) %N)",
+        None,
+        false,
+        Some(ReduceKind::Mean),
+        false,
+    );
+    r.reduce(
+        "sum of a transpose",
+        "(T ?a)",
+        "(%R (T ?a))",
+        "(%R ?a)",
+        None,
+        false,
+        None,
+        true,
+    );
+    r.both(
+        "row sum of a product",
+        "(rowsum (@ ?a ?b))",
+        "(@ ?a (rowsum ?b))",
+        || Some(all(vec![rank_at_least("?a", 2), rank_at_least("?b", 2)])),
+    );
     // A row minus its mean sums to zero (a zero of the row sum's shape).
     r.one(
         "a centred row sums to zero",
@@ -478,7 +740,26 @@ pub fn rules() -> Vec<Rule> {
             })
         })),
     );
-    // Softmax and the causal mask.
+    // Softmax (over the last axis) and the causal mask.
+    r.both(
+        "softmax",
+        "(softmax ?a)",
+        "(/ (exp ?a) (rowsum (exp ?a)))",
+        none,
+    );
+    r.both(
+        "log-softmax",
+        "(logsoftmax ?a)",
+        "(- ?a (log (rowsum (exp ?a))))",
+        none,
+    );
+    // softmax(a − c) = softmax(a) when c is constant along the row (the max subtraction).
+    r.one(
+        "softmax is shift invariant",
+        "(softmax (- ?a ?c))",
+        "(softmax ?a)",
+        Some(all(vec![flat_last("?c"), covers("?a", "?c")])),
+    );
     r.one(
         "softmax of a masked row is lower triangular",
         "(tril (softmax (causal ?a)))",

@@ -69,12 +69,66 @@ pub(super) fn env_at(
     if with_grads {
         let grads = crate::exact::run::trace_gradients(program, &leaves, None, seed, CLAIM_BITS);
         match grads {
-            Ok(g) => env.grads.extend(g),
+            Ok(g) => {
+                env.grads.extend(g);
+                // A tensor the target does not depend on has gradient zero.
+                for (i, t) in program.tensors.iter().enumerate() {
+                    let id = TensorId(i as u32);
+                    if t.differentiable() && !env.grads.contains_key(&id) {
+                        let shape = crate::exact::inputs::concrete_shape(program, id);
+                        let zero = crate::exact::tensor::Tensor::from_elem(
+                            ndarray::IxDyn(&shape),
+                            Num::from_int(0),
+                        );
+                        env.grads.insert(id, zero);
+                    }
+                }
+            }
             Err(why) if undefined_text(&why) => return Ok(None),
             Err(why) => return Err(why),
         }
     }
     Ok(Some(env))
+}
+
+/// A drawn point: whether it has the true gradients, and its environment (`None` where the
+/// gradients are undefined).
+type Drawn = (bool, Option<std::rc::Rc<Env<Num>>>);
+
+/// The random points of one program, drawn (and their true gradients computed) once and
+/// shared by all its claims: the exact backward pass is the expensive part of a check.
+pub struct Points<'p> {
+    program: &'p Program,
+    /// Per seed: the environment (with gradients if any claim asked), or `None` where the
+    /// gradients are undefined.
+    envs: std::cell::RefCell<HashMap<u64, Drawn>>,
+}
+
+impl<'p> Points<'p> {
+    pub fn new(program: &'p Program) -> Points<'p> {
+        Points {
+            program,
+            envs: Default::default(),
+        }
+    }
+
+    /// The point of `seed` (see [`env_at`]).
+    pub fn env(
+        &self,
+        seed: u64,
+        with_grads: bool,
+    ) -> Result<Option<std::rc::Rc<Env<Num>>>, String> {
+        if let Some((grads, env)) = self.envs.borrow().get(&seed) {
+            if *grads || !with_grads {
+                return Ok(env.clone());
+            }
+        }
+        let env = env_at(self.program, seed, &HashMap::new(), with_grads)?.map(std::rc::Rc::new);
+        self.envs
+            .borrow_mut()
+            .insert(seed, (with_grads, env.clone()));
+        Ok(env)
+    }
 }
 
 /// Shapes and entries of `roots` (nodes of `graph`, which extends the program's graph),
@@ -105,20 +159,21 @@ pub(super) fn values_of(
                 .collect(),
         )),
         Err(e) if undefined(&e.error) => Ok(None),
-        Err(e) => Err(format!("{:?}", e.error)),
+        Err(e) => Err(e.error.to_string()),
     }
 }
 
 /// Values of both sides at the point drawn from `seed`. `Ok(None)`: a side is undefined there.
 #[allow(clippy::type_complexity)]
 fn values_at(
-    program: &Program,
+    cache: &Points,
     lhs: NodeId,
     rhs: NodeId,
     seed: u64,
     with_grads: bool,
 ) -> Result<Option<(Vec<usize>, Vec<Num>, Vec<usize>, Vec<Num>)>, String> {
-    let Some(env) = env_at(program, seed, &HashMap::new(), with_grads)? else {
+    let program = cache.program;
+    let Some(env) = cache.env(seed, with_grads)? else {
         return Ok(None);
     };
     let Some(mut v) = values_of(program, &program.graph, &env, &[lhs, rhs])? else {
@@ -176,6 +231,7 @@ pub fn check_pair(
     rhs: NodeId,
     points: usize,
     limits: &Limits,
+    cache: &Points,
 ) -> Finding {
     let points = points.max(1);
     let with_grads = uses_gradients(&program.graph, lhs) || uses_gradients(&program.graph, rhs);
@@ -190,7 +246,7 @@ pub fn check_pair(
     while good < points && seed < 4 * points as u64 + 8 {
         let here = seed;
         seed += 1;
-        let (ls, l, rs, r) = match values_at(program, lhs, rhs, here, with_grads) {
+        let (ls, l, rs, r) = match values_at(cache, lhs, rhs, here, with_grads) {
             Ok(Some(v)) => v,
             Ok(None) => continue,
             Err(why) => return Finding::Error(why),
@@ -209,7 +265,7 @@ pub fn check_pair(
                     // A second defined point, so a diagnosis cannot rest on a coincidence.
                     let mut second = None;
                     for s in here + 1..here + 8 {
-                        if let Ok(Some(v)) = values_at(program, lhs, rhs, s, with_grads) {
+                        if let Ok(Some(v)) = values_at(cache, lhs, rhs, s, with_grads) {
                             second = Some((s, v));
                             break;
                         }
@@ -229,6 +285,7 @@ pub fn check_pair(
                             });
                     let probe = super::diagnose::Probe {
                         program,
+                        cache,
                         gradients,
                         lhs,
                         rhs,

@@ -40,6 +40,7 @@ fn certainly_nonzero(a: &Num) -> bool {
 /// What the structural and conditional tests need: the claim and where it was refuted.
 pub struct Probe<'a> {
     pub program: &'a Program,
+    pub cache: &'a super::claims::Points<'a>,
     pub gradients: Option<&'a Gradients>,
     pub lhs: NodeId,
     pub rhs: NodeId,
@@ -169,25 +170,35 @@ fn constant_factor(program: &Program, at: &Sides, again: Option<&Sides>) -> Opti
             return None;
         }
     }
-    for (name, value) in named_factors(program) {
-        if same(&c, &value) {
-            let hint = match name.strip_prefix("1/") {
-                Some(root) if root.starts_with('√') => {
-                    format!(" (a division by {root} where none belongs?)")
-                }
-                Some(size) => {
-                    format!(" (a mean where the truth sums, or an extra division by {size}?)")
-                }
-                None if name.starts_with('√') => format!(" (a missing division by {name}?)"),
-                None if name.chars().all(|c| c.is_ascii_digit()) => String::new(),
-                None => format!(
-                    " (a sum where the truth takes the mean, or a missing division by {name}?)"
-                ),
-            };
-            return Some(format!(
-                "off by a constant factor {name}: the right side is {name} × the left side{hint}"
-            ));
-        }
+    // Every name the factor has at these sizes (√d and 2 when d = 4): the first is reported,
+    // the others said too, since only the person knows which one they meant.
+    let names: Vec<String> = named_factors(program)
+        .into_iter()
+        .filter(|(_, value)| same(&c, value))
+        .map(|(name, _)| name)
+        .collect();
+    if let Some((name, others)) = names.split_first() {
+        let hint = match name.strip_prefix("1/") {
+            Some(root) if root.starts_with('√') => {
+                format!(" (a division by {root} where none belongs?)")
+            }
+            Some(size) => {
+                format!(" (a mean where the truth sums, or an extra division by {size}?)")
+            }
+            None if name.starts_with('√') => format!(" (a missing division by {name}?)"),
+            None if name.chars().all(|c| c.is_ascii_digit()) => String::new(),
+            None => {
+                format!(" (a sum where the truth takes the mean, or a missing division by {name}?)")
+            }
+        };
+        let also = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (equal to {} at these sizes)", others.join(" and to "))
+        };
+        return Some(format!(
+            "off by a constant factor {name}{also}: the right side is {name} × the left side{hint}"
+        ));
     }
     Some(format!(
         "off by a constant factor: the right side is {} × the left side",
@@ -214,7 +225,7 @@ fn corrections(probe: &Probe) -> Option<String> {
     }
     let mut alive: Vec<usize> = (0..built.list.len()).collect();
     for &seed in &probe.seeds {
-        let env = env_at(probe.program, seed, &HashMap::new(), probe.with_grads).ok()??;
+        let env = probe.cache.env(seed, probe.with_grads).ok()??;
         let mut roots = vec![reference];
         roots.extend(alive.iter().map(|&i| built.list[i].node));
         let values = match values_of(probe.program, &built.graph, &env, &roots) {

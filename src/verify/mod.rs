@@ -3,7 +3,8 @@
 //! Owns the list of results `handtrace check` reports: one per claim and one per derivation
 //! step, with the strongest verdict that holds (see [`claims`]): proved (with the rewrites),
 //! verified (equal at random exact points), refuted (a certified counterexample), undecided,
-//! or error (with the diagnostic). Diagnosis of common mistakes is still to come.
+//! or error (with the diagnostic); a refutation carries the common mistake that fits, if one
+//! does (see [`diagnose`]).
 
 pub mod claims;
 pub mod diagnose;
@@ -50,6 +51,8 @@ pub struct CheckResult {
     pub claim: String,
     pub verdict: Verdict,
     pub detail: String,
+    /// A refutation's diagnosis (also the detail's `diagnosis:` line); JSON `null` otherwise.
+    pub diagnosis: Option<String>,
 }
 
 /// Options of `check`.
@@ -86,21 +89,32 @@ fn judge(
     lhs: crate::ir::NodeId,
     rhs: crate::ir::NodeId,
     options: &CheckOptions,
-) -> (Verdict, String) {
+    points: &claims::Points,
+) -> (Verdict, String, Option<String>) {
     use claims::Finding;
-    match claims::check_pair(program, gradients, lhs, rhs, options.points, &options.limits) {
+    match claims::check_pair(
+        program,
+        gradients,
+        lhs,
+        rhs,
+        options.points,
+        &options.limits,
+        points,
+    ) {
         Finding::Proved(proof) if proof.steps.is_empty() => (
             Verdict::Proved,
             format!(
                 "identical once grad(...) is the derived gradient:\n{}",
                 crate::render::proof::text(program, &proof, true)
             ),
+            None,
         ),
         Finding::Proved(proof) => {
             let steps = crate::render::proof::text(program, &proof, true);
             (
                 Verdict::Proved,
                 format!("equal for every size of the dims, by these rewrites:\n{steps}"),
+                None,
             )
         }
         Finding::Verified { points } => (
@@ -110,6 +124,7 @@ fn judge(
                 if points == 1 { "" } else { "s" },
                 sizes(program)
             ),
+            None,
         ),
         Finding::Refuted(c) => (
             Verdict::Refuted,
@@ -125,9 +140,10 @@ fn judge(
                 Some(d) => format!("\ndiagnosis: {d}"),
                 None => "\nno common mistake fits (tried: a flipped sign, a transpose, a constant factor, a transpose on one factor, a mean for a sum, a term's sign, a stray or missing term, factors swapped, rows of an input summing to 1)".into(),
             },
+            c.diagnosis,
         ),
-        Finding::Undecided(why) => (Verdict::Undecided, why),
-        Finding::Error(why) => (Verdict::Error, why),
+        Finding::Undecided(why) => (Verdict::Undecided, why, None),
+        Finding::Error(why) => (Verdict::Error, why, None),
     }
 }
 
@@ -148,15 +164,20 @@ pub fn check_program_with(
         .target
         .as_ref()
         .and_then(|_| crate::diff::derive(program).ok());
+    let points = claims::Points::new(program);
     let detail =
         |error: Option<&crate::diag::Diagnostic>,
          sides: Option<(crate::ir::NodeId, crate::ir::NodeId)>| match (error, sides) {
-            (Some(d), _) => (Verdict::Error, diag_text(program, d)),
-            (None, Some((l, r))) => judge(program, gradients.as_ref(), l, r, options),
-            (None, None) => (Verdict::Error, "a side could not be lowered".to_string()),
+            (Some(d), _) => (Verdict::Error, diag_text(program, d), None),
+            (None, Some((l, r))) => judge(program, gradients.as_ref(), l, r, options, &points),
+            (None, None) => (
+                Verdict::Error,
+                "a side could not be lowered".to_string(),
+                None,
+            ),
         };
     for c in &program.claims {
-        let (verdict, detail) = detail(c.error.as_ref(), c.lhs.zip(c.rhs));
+        let (verdict, detail, diagnosis) = detail(c.error.as_ref(), c.lhs.zip(c.rhs));
         out.push(CheckResult {
             file: file.clone(),
             line: program.sources.line(c.span),
@@ -164,6 +185,7 @@ pub fn check_program_with(
             claim: c.text.clone(),
             verdict,
             detail,
+            diagnosis,
         });
     }
     for d in &program.derivations {
@@ -177,10 +199,12 @@ pub fn check_program_with(
                 claim: first.text.clone(),
                 verdict: Verdict::Error,
                 detail: diag_text(program, e),
+                diagnosis: None,
             });
         }
         for (k, step) in d.steps.iter().enumerate().skip(1) {
-            let (verdict, detail) = detail(step.error.as_ref(), d.steps[k - 1].node.zip(step.node));
+            let (verdict, detail, diagnosis) =
+                detail(step.error.as_ref(), d.steps[k - 1].node.zip(step.node));
             out.push(CheckResult {
                 file: file.clone(),
                 line: program.sources.line(step.span),
@@ -188,6 +212,7 @@ pub fn check_program_with(
                 claim: format!("{} = {}", d.steps[k - 1].text, step.text),
                 verdict,
                 detail,
+                diagnosis,
             });
         }
     }

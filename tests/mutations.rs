@@ -1,0 +1,159 @@
+//! Soundness of `check`: wrong claims made by mutating right ones are never proved or
+//! verified. Every right claim of proofs/ has its right side negated, doubled, or shifted by
+//! one; each mutant must be refuted, and with the diagnosis that names the mutation.
+
+use handtrace::ir::{LowerOptions, Node, Op, Program};
+use handtrace::verify::{check_program, Verdict};
+use num_rational::BigRational;
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug)]
+enum Mutation {
+    Negate,
+    Double,
+    PlusOne,
+}
+
+impl Mutation {
+    /// A phrase the diagnosis of the mutant must contain.
+    fn diagnosis(self) -> &'static [&'static str] {
+        match self {
+            Mutation::Negate => &["the sign is flipped"],
+            Mutation::Double => &["factor `2`", "constant factor 2", "equal to 2"],
+            Mutation::PlusOne => &["without the term `1`"],
+        }
+    }
+}
+
+fn load(path: &Path) -> Program {
+    handtrace::load_program(path, &LowerOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render(false)))
+}
+
+/// The program of `path` with claim `i` alone, its right side mutated.
+fn mutant(path: &Path, i: usize, m: Mutation) -> Program {
+    let mut p = load(path);
+    let mut claim = p.claims[i].clone();
+    let rhs = claim.rhs.expect("a lowered claim");
+    let node = p.graph.node(rhs).clone();
+    let literal = |p: &mut Program, v: i64| {
+        p.graph.add(Node {
+            op: Op::Literal(BigRational::from_integer(v.into())),
+            args: vec![],
+            shape: vec![],
+            span: node.span,
+        })
+    };
+    let new = match m {
+        Mutation::Negate => p.graph.add(Node {
+            op: Op::Neg,
+            args: vec![rhs],
+            shape: node.shape.clone(),
+            span: node.span,
+        }),
+        Mutation::Double => {
+            let two = literal(&mut p, 2);
+            p.graph.add(Node {
+                op: Op::Mul,
+                args: vec![rhs, two],
+                shape: node.shape.clone(),
+                span: node.span,
+            })
+        }
+        Mutation::PlusOne => {
+            let one = literal(&mut p, 1);
+            p.graph.add(Node {
+                op: Op::Add,
+                args: vec![rhs, one],
+                shape: node.shape.clone(),
+                span: node.span,
+            })
+        }
+    };
+    claim.rhs = Some(new);
+    claim.text = format!("{} [{m:?}]", claim.text);
+    p.claims = vec![claim];
+    p.derivations.clear();
+    p
+}
+
+/// Mutate the first `limit` claims of a proof file with `mutations`; every mutant must be
+/// refuted with the mutation's diagnosis.
+fn mutants_are_refuted(file: &str, limit: usize, mutations: &[Mutation]) {
+    let path = Path::new(file);
+    let program = load(path);
+    let right = check_program(&program, path);
+    let mut tried = 0;
+    for (i, claim) in program.claims.iter().enumerate().take(limit) {
+        // Only claims checked right (a scalar `0` side stays out: 2·0 = 0).
+        let ok = right.iter().any(|r| {
+            r.step.is_none()
+                && r.claim == claim.text
+                && matches!(r.verdict, Verdict::Proved | Verdict::Verified)
+        });
+        let Some(rhs) = claim.rhs else { continue };
+        let zero = matches!(&program.graph.node(rhs).op, Op::Literal(v) if *v == BigRational::from_integer(0.into()));
+        if !ok || zero {
+            continue;
+        }
+        for &m in mutations {
+            let p = mutant(path, i, m);
+            let results = check_program(&p, path);
+            assert_eq!(results.len(), 1);
+            let r = &results[0];
+            assert_eq!(
+                r.verdict,
+                Verdict::Refuted,
+                "{file}: {} was {:?}:\n{}",
+                claim.text,
+                r.verdict,
+                r.detail
+            );
+            assert!(
+                m.diagnosis().iter().any(|d| r.detail.contains(d)),
+                "{file}: {} [{m:?}]: the diagnosis does not name the mutation:\n{}",
+                claim.text,
+                r.detail
+            );
+            tried += 1;
+        }
+    }
+    assert!(tried > 0, "{file}: no claim was mutated");
+}
+
+const ALL: [Mutation; 3] = [Mutation::Negate, Mutation::Double, Mutation::PlusOne];
+
+#[test]
+fn mutants_of_the_attention_proofs_are_refuted() {
+    mutants_are_refuted("proofs/attention.ht", usize::MAX, &ALL);
+}
+
+#[test]
+fn mutants_of_the_cookbook_are_refuted() {
+    mutants_are_refuted("proofs/cookbook.ht", usize::MAX, &ALL);
+}
+
+#[test]
+fn mutants_of_the_normalisation_proofs_are_refuted() {
+    mutants_are_refuted("proofs/layernorm.ht", usize::MAX, &ALL);
+    mutants_are_refuted("proofs/rmsnorm.ht", usize::MAX, &ALL);
+}
+
+#[test]
+fn mutants_of_the_activation_and_loss_proofs_are_refuted() {
+    for file in [
+        "proofs/gelu.ht",
+        "proofs/gelu_tanh.ht",
+        "proofs/softmax.ht",
+        "proofs/xent.ht",
+    ] {
+        mutants_are_refuted(file, usize::MAX, &ALL);
+    }
+}
+
+#[test]
+fn mutants_of_the_block_proofs_are_refuted() {
+    for file in ["proofs/mha.ht", "proofs/ffn.ht", "proofs/block.ht"] {
+        mutants_are_refuted(file, 4, &[Mutation::Negate, Mutation::PlusOne]);
+    }
+}
