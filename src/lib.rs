@@ -18,6 +18,7 @@ pub mod exact;
 pub mod ir;
 pub mod render;
 pub mod simplify;
+pub mod solution;
 pub mod source;
 pub mod syntax;
 pub mod verify;

@@ -83,6 +83,16 @@ enum Command {
         #[arg(long)]
         grad: bool,
     },
+    /// Write a worked solution as a LaTeX document (compiles with pdflatex).
+    Latex {
+        file: PathBuf,
+        /// Tensors to differentiate with respect to (default: every input and param).
+        #[arg(long)]
+        wrt: Vec<String>,
+        /// Write the document here instead of to standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
     /// Parse and shape-check files; report every claim and derivation step.
     Check {
         #[arg(required = true)]
@@ -323,6 +333,30 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Command::Latex { file, wrt, output } => {
+            // Bad input gets the usual diagnostics first.
+            if let Err(code) = load(&file, None, color) {
+                return code;
+            }
+            let solution = match handtrace::solution::Solution::build(&file, &wrt) {
+                Ok(s) => s,
+                Err(why) => {
+                    eprintln!("{}: error: {why}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let tex = render::latex::document(&solution);
+            match output {
+                None => print!("{tex}"),
+                Some(path) => {
+                    if let Err(e) = std::fs::write(&path, tex) {
+                        eprintln!("{}: error: cannot write: {e}", path.display());
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            ExitCode::SUCCESS
         }
         Command::Check {
             files,

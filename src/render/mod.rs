@@ -5,6 +5,7 @@
 pub mod check;
 pub mod expr;
 pub mod grad;
+pub mod latex;
 pub mod proof;
 pub mod show;
 pub mod trace;

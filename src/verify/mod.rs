@@ -53,6 +53,10 @@ pub struct CheckResult {
     pub detail: String,
     /// A refutation's diagnosis (also the detail's `diagnosis:` line); JSON `null` otherwise.
     pub diagnosis: Option<String>,
+    /// What the verdict rests on, for renderers that show more than the detail text (LaTeX):
+    /// the proof of a proved claim, the counterexample of a refuted one.
+    #[serde(skip)]
+    pub finding: Option<claims::Finding>,
 }
 
 /// Options of `check`.
@@ -90,9 +94,9 @@ fn judge(
     rhs: crate::ir::NodeId,
     options: &CheckOptions,
     points: &claims::Points,
-) -> (Verdict, String, Option<String>) {
+) -> (Verdict, String, Option<String>, Option<claims::Finding>) {
     use claims::Finding;
-    match claims::check_pair(
+    let finding = claims::check_pair(
         program,
         gradients,
         lhs,
@@ -100,7 +104,8 @@ fn judge(
         options.points,
         &options.limits,
         points,
-    ) {
+    );
+    let (verdict, detail, diagnosis) = match finding.clone() {
         Finding::Proved(proof) if proof.steps.is_empty() => (
             Verdict::Proved,
             format!(
@@ -144,7 +149,8 @@ fn judge(
         ),
         Finding::Undecided(why) => (Verdict::Undecided, why, None),
         Finding::Error(why) => (Verdict::Error, why, None),
-    }
+    };
+    (verdict, detail, diagnosis, Some(finding))
 }
 
 /// The results for every claim and derivation step of `program`'s root file.
@@ -168,16 +174,17 @@ pub fn check_program_with(
     let detail =
         |error: Option<&crate::diag::Diagnostic>,
          sides: Option<(crate::ir::NodeId, crate::ir::NodeId)>| match (error, sides) {
-            (Some(d), _) => (Verdict::Error, diag_text(program, d), None),
+            (Some(d), _) => (Verdict::Error, diag_text(program, d), None, None),
             (None, Some((l, r))) => judge(program, gradients.as_ref(), l, r, options, &points),
             (None, None) => (
                 Verdict::Error,
                 "a side could not be lowered".to_string(),
                 None,
+                None,
             ),
         };
     for c in &program.claims {
-        let (verdict, detail, diagnosis) = detail(c.error.as_ref(), c.lhs.zip(c.rhs));
+        let (verdict, detail, diagnosis, finding) = detail(c.error.as_ref(), c.lhs.zip(c.rhs));
         out.push(CheckResult {
             file: file.clone(),
             line: program.sources.line(c.span),
@@ -186,6 +193,7 @@ pub fn check_program_with(
             verdict,
             detail,
             diagnosis,
+            finding,
         });
     }
     for d in &program.derivations {
@@ -200,10 +208,11 @@ pub fn check_program_with(
                 verdict: Verdict::Error,
                 detail: diag_text(program, e),
                 diagnosis: None,
+                finding: None,
             });
         }
         for (k, step) in d.steps.iter().enumerate().skip(1) {
-            let (verdict, detail, diagnosis) =
+            let (verdict, detail, diagnosis, finding) =
                 detail(step.error.as_ref(), d.steps[k - 1].node.zip(step.node));
             out.push(CheckResult {
                 file: file.clone(),
@@ -213,6 +222,7 @@ pub fn check_program_with(
                 verdict,
                 detail,
                 diagnosis,
+                finding,
             });
         }
     }

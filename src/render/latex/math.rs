@@ -1,0 +1,511 @@
+//! Expressions in LaTeX math: names, operations, and where long ones break.
+//!
+//! Owns [`TexPrinter`] (a graph node as math with the fewest parentheses: `+ -` < `⊙ · /` <
+//! unary `-` < powers < atoms), [`name`] (`Wq` → `W_{q}`, `xhat` → `\hat{x}`, `mu` → `\mu`),
+//! [`bar`] (the gradient ∂L/∂X is written `\bar{X}`), and [`display`] (an equation, broken
+//! at its top-level `+`/`-` into `multline*` lines when it is too wide for the page).
+//!
+//! Invariant: every string produced is valid math-mode LaTeX using only amsmath/amssymb
+//! commands; parentheses are always balanced within one line (a break happens only between
+//! top-level terms).
+
+use crate::ir::{DimPoly, Dims, Graph, NodeId, Op, ReduceKind};
+use std::collections::HashMap;
+
+const ADD: u8 = 1;
+const MUL: u8 = 2;
+const NEG: u8 = 3;
+const POW: u8 = 4;
+const ATOM: u8 = 5;
+
+/// Widest a display line may be, in estimated characters (the text is about 85 wide).
+pub const LINE_WIDTH: f64 = 64.0;
+
+const GREEK: [&str; 24] = [
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega", "Gamma",
+    "Delta",
+];
+
+/// A name's base and subscript: `Wq` → (`W`, `q`), `xhat` → (`\hat{x}`, ``), `g1` → (`g`, `1`).
+fn parts(name: &str) -> (String, String) {
+    // The locals of an inlined call `h.S` / `attention#1.P`: the local, marked with its call
+    // (`S^{(h)}`, `P^{(1)}`; the shape table gives the full name).
+    if let Some((call, local)) = name.rsplit_once('.') {
+        let (b, s) = parts(local);
+        let mark = match call.rsplit_once('#') {
+            Some((_, k)) => k.to_string(),
+            None => format!("\\mathrm{{{}}}", escape_ident(call)),
+        };
+        return (format!("{{{b}}}^{{({mark})}}"), s);
+    }
+    if let Some(stem) = name.strip_suffix("hat").filter(|s| !s.is_empty()) {
+        let (b, s) = parts(stem);
+        return (format!("\\hat{{{b}}}"), s);
+    }
+    if name == "eps" {
+        return ("\\varepsilon".into(), String::new());
+    }
+    if name == "var" {
+        return ("\\sigma^{2}".into(), String::new());
+    }
+    if GREEK.contains(&name) {
+        return (format!("\\{name}"), String::new());
+    }
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() == 1 {
+        return (name.to_string(), String::new());
+    }
+    // Letter + digits: g1 → g_{1}.
+    if chars[0].is_ascii_alphabetic() && chars[1..].iter().all(|c| c.is_ascii_digit()) {
+        return (chars[0].to_string(), chars[1..].iter().collect());
+    }
+    // A letter and a short lowercase tag: Wq → W_{q}, xc → x_{c}, dk → d_{k}.
+    if chars[0].is_ascii_alphabetic()
+        && chars.len() <= 4
+        && chars[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && (chars[0].is_ascii_uppercase() || chars.len() <= 3)
+    {
+        return (chars[0].to_string(), chars[1..].iter().collect());
+    }
+    (format!("\\mathit{{{}}}", escape_ident(name)), String::new())
+}
+
+fn escape_ident(s: &str) -> String {
+    s.replace('_', "\\_")
+}
+
+fn with_sub(base: String, sub: &str) -> String {
+    if sub.is_empty() {
+        base
+    } else {
+        format!("{base}_{{{sub}}}")
+    }
+}
+
+/// A tensor or dim name in math.
+pub fn name(n: &str) -> String {
+    let (b, s) = parts(n);
+    with_sub(b, &s)
+}
+
+/// ∂L/∂NAME, written `\bar{NAME}`.
+pub fn bar(n: &str) -> String {
+    let (b, s) = parts(n);
+    with_sub(format!("\\bar{{{b}}}"), &s)
+}
+
+/// A size as math: `h*dk` → `h\,d_{k}`.
+pub fn dim(dims: &Dims, p: &DimPoly) -> String {
+    p.display(&|id| name(dims.name(id))).replace('*', "\\,")
+}
+
+/// A shape as math: `[T, d]` → `T \times d`; a scalar is `1`.
+pub fn shape(dims: &Dims, s: &[DimPoly]) -> String {
+    if s.is_empty() {
+        return "\\text{scalar}".into();
+    }
+    s.iter()
+        .map(|p| dim(dims, p))
+        .collect::<Vec<_>>()
+        .join(" \\times ")
+}
+
+/// A rational as math: `3`, `-\tfrac{1}{2}`.
+pub fn rational(r: &num_rational::BigRational) -> (String, u8) {
+    if r.is_integer() {
+        let t = r.to_string();
+        let p = if t.starts_with('-') { NEG } else { ATOM };
+        (t, p)
+    } else {
+        let (n, d) = (r.numer(), r.denom());
+        if n.sign() == num_bigint::Sign::Minus {
+            (format!("-\\tfrac{{{}}}{{{d}}}", -n), NEG)
+        } else {
+            (format!("\\tfrac{{{n}}}{{{d}}}"), ATOM)
+        }
+    }
+}
+
+/// Prints nodes of one graph as math.
+pub struct TexPrinter<'a> {
+    pub graph: &'a Graph,
+    pub dims: &'a Dims,
+    /// Nodes printed as a name (already in math form).
+    pub names: &'a HashMap<NodeId, String>,
+}
+
+impl TexPrinter<'_> {
+    /// `node` as math; a named node prints its definition, not its name.
+    pub fn definition(&self, node: NodeId) -> String {
+        self.print(node, true).0
+    }
+
+    /// `node` as math, a named node as its name.
+    pub fn expr(&self, node: NodeId) -> String {
+        self.print(node, false).0
+    }
+
+    /// `node`'s top-level terms, each with its sign (`+`/`-`), as math.
+    pub fn terms(&self, node: NodeId) -> Vec<(bool, String)> {
+        let mut out = Vec::new();
+        self.collect_terms(node, false, true, &mut out);
+        out
+    }
+
+    fn collect_terms(&self, n: NodeId, negative: bool, top: bool, out: &mut Vec<(bool, String)>) {
+        let node = self.graph.node(n);
+        let named = !top && self.names.contains_key(&n);
+        match node.op {
+            Op::Add if !named => {
+                self.collect_terms(node.args[0], negative, false, out);
+                self.collect_terms(node.args[1], negative, false, out);
+            }
+            Op::Sub if !named => {
+                self.collect_terms(node.args[0], negative, false, out);
+                self.collect_terms(node.args[1], !negative, false, out);
+            }
+            _ => {
+                let (s, p) = self.print(n, top);
+                let s = if p < MUL { format!("({s})") } else { s };
+                out.push((negative, s));
+            }
+        }
+    }
+
+    fn print(&self, n: NodeId, top: bool) -> (String, u8) {
+        if !top {
+            if let Some(name) = self.names.get(&n) {
+                return (name.clone(), ATOM);
+            }
+        }
+        let node = self.graph.node(n);
+        let arg = |i: usize, min: u8| -> String {
+            let (s, p) = self.print(node.args[i], false);
+            if p < min {
+                format!("({s})")
+            } else {
+                s
+            }
+        };
+        let plain = |i: usize| self.print(node.args[i], false).0;
+        let scalar = |i: usize| self.graph.shape(node.args[i]).is_empty();
+        let rank = |i: usize| self.graph.shape(node.args[i]).len();
+        let sub_axes = |axes: &[usize], r: usize| -> String {
+            axes.iter()
+                .map(|&a| {
+                    if a + 1 == r {
+                        "-1".to_string()
+                    } else {
+                        a.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match &node.op {
+            Op::Leaf(_) | Op::FnParam(_) | Op::GradOf(_) => (
+                self.names.get(&n).cloned().unwrap_or_else(|| "?".into()),
+                ATOM,
+            ),
+            Op::Literal(r) => rational(r),
+            Op::Pi => ("\\pi".into(), ATOM),
+            Op::DimSize(p) => {
+                let t = dim(self.dims, p);
+                let prec = if t.contains('+') || t.contains('-') {
+                    ADD
+                } else if t.contains("\\,") {
+                    MUL
+                } else {
+                    ATOM
+                };
+                (t, prec)
+            }
+            Op::Neg => (format!("-{}", arg(0, NEG)), NEG),
+            Op::Add => {
+                let right = arg(1, MUL);
+                match right.strip_prefix('-') {
+                    Some(r) => (format!("{} - {r}", arg(0, ADD)), ADD),
+                    None => (format!("{} + {right}", arg(0, ADD)), ADD),
+                }
+            }
+            Op::Sub => (format!("{} - {}", arg(0, ADD), arg(1, MUL)), ADD),
+            Op::Mul if matches!(&self.graph.node(node.args[0]).op, Op::Literal(r) if *r == -num_rational::BigRational::from_integer(1.into())) => {
+                (format!("-{}", arg(1, NEG)), NEG)
+            }
+            Op::Mul => {
+                let op = if scalar(0) || scalar(1) {
+                    "\\,"
+                } else {
+                    " \\odot "
+                };
+                (format!("{}{op}{}", arg(0, MUL), arg(1, NEG)), MUL)
+            }
+            Op::Div => (format!("\\frac{{{}}}{{{}}}", plain(0), plain(1)), ATOM),
+            Op::MatMul => (format!("{}\\,{}", arg(0, MUL), arg(1, NEG)), MUL),
+            Op::Pow(p) => (format!("{{{}}}^{{{p}}}", arg(0, ATOM)), POW),
+            Op::Func(f) => {
+                let inner = plain(0);
+                let text = match f.name() {
+                    "exp" => format!("\\exp({inner})"),
+                    "log" => format!("\\log({inner})"),
+                    "sqrt" => format!("\\sqrt{{{inner}}}"),
+                    "tanh" => format!("\\tanh({inner})"),
+                    "Phi" => format!("\\Phi({inner})"),
+                    "abs" => format!("\\lvert {inner} \\rvert"),
+                    other => format!("\\operatorname{{{}}}({inner})", escape_ident(other)),
+                };
+                (text, ATOM)
+            }
+            Op::Reduce {
+                kind,
+                axes,
+                keepdims,
+            } => {
+                let r = rank(0);
+                let op = match kind {
+                    ReduceKind::Sum if *keepdims && axes.len() == 1 && axes[0] + 1 == r => {
+                        return (format!("\\operatorname{{rowsum}}({})", plain(0)), ATOM)
+                    }
+                    ReduceKind::Sum => "sum",
+                    ReduceKind::Mean => "mean",
+                    ReduceKind::Max => "max",
+                    ReduceKind::Min => "min",
+                };
+                let sub = if axes.len() == r && !keepdims {
+                    String::new()
+                } else {
+                    format!("_{{{}}}", sub_axes(axes, r))
+                };
+                (format!("\\operatorname{{{op}}}{sub}({})", plain(0)), ATOM)
+            }
+            Op::Softmax { axis } | Op::LogSoftmax { axis } => {
+                let op = if matches!(node.op, Op::Softmax { .. }) {
+                    "softmax"
+                } else {
+                    "logsoftmax"
+                };
+                let sub = if axis + 1 == rank(0) {
+                    String::new()
+                } else {
+                    format!("_{{{axis}}}")
+                };
+                (format!("\\operatorname{{{op}}}{sub}({})", plain(0)), ATOM)
+            }
+            Op::Causal => (format!("{} + M", arg(0, ADD)), ADD),
+            Op::Tril => (format!("\\operatorname{{tril}}({})", plain(0)), ATOM),
+            Op::SwapAxes(i, j) => {
+                let r = rank(0);
+                if (*i.min(j), *i.max(j)) == (r - 2, r - 1) {
+                    (format!("{{{}}}^{{\\top}}", arg(0, ATOM)), POW)
+                } else {
+                    (
+                        format!("\\operatorname{{swap}}_{{{i},{j}}}({})", plain(0)),
+                        ATOM,
+                    )
+                }
+            }
+            Op::Reshape => (
+                format!(
+                    "\\operatorname{{reshape}}_{{{}}}({})",
+                    shape(self.dims, &node.shape),
+                    plain(0)
+                ),
+                ATOM,
+            ),
+            // A broadcast is implicit in the notation.
+            Op::Expand => self.print(node.args[0], false),
+            Op::Permute(p) => {
+                let r = p.len();
+                if r >= 2
+                    && p[r - 2] == r - 1
+                    && p[r - 1] == r - 2
+                    && p[..r - 2].iter().enumerate().all(|(i, &x)| i == x)
+                {
+                    return (format!("{{{}}}^{{\\top}}", arg(0, ATOM)), POW);
+                }
+                let perm: Vec<String> = p.iter().map(|x| x.to_string()).collect();
+                (
+                    format!(
+                        "\\operatorname{{permute}}_{{({})}}({})",
+                        perm.join(","),
+                        plain(0)
+                    ),
+                    ATOM,
+                )
+            }
+            Op::Einsum(spec) => {
+                let ins: Vec<String> = spec.inputs.iter().map(|l| l.iter().collect()).collect();
+                let out: String = spec.output.iter().collect();
+                let args: Vec<String> = (0..node.args.len()).map(plain).collect();
+                (
+                    format!(
+                        "\\operatorname{{einsum}}_{{\\mathtt{{{}\\to {}}}}}({})",
+                        ins.join(","),
+                        out,
+                        args.join(", ")
+                    ),
+                    ATOM,
+                )
+            }
+            Op::Trace => (format!("\\operatorname{{tr}}({})", plain(0)), ATOM),
+            Op::Eye => ("I".into(), ATOM),
+            Op::Eq => (format!("[{} = {}]", plain(0), plain(1)), ATOM),
+            Op::LayerNorm => (
+                format!(
+                    "\\operatorname{{LN}}({}; {}, {}, {})",
+                    plain(0),
+                    plain(1),
+                    plain(2),
+                    plain(3)
+                ),
+                ATOM,
+            ),
+            Op::RmsNorm => (
+                format!(
+                    "\\operatorname{{RMSNorm}}({}; {}, {})",
+                    plain(0),
+                    plain(1),
+                    plain(2)
+                ),
+                ATOM,
+            ),
+        }
+    }
+}
+
+/// Estimated printed width of math (commands count as one glyph, sub/superscripts as less).
+pub fn width(tex: &str) -> f64 {
+    let b = tex.as_bytes();
+    let mut w = 0.0;
+    let mut i = 0;
+    let mut script = 0usize;
+    let mut depth_at_script: Vec<usize> = Vec::new();
+    let mut depth = 0usize;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\\' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j].is_ascii_alphabetic() {
+                    j += 1;
+                }
+                let cmd = &tex[start..j];
+                match cmd {
+                    "operatorname" | "mathrm" | "mathit" | "mathtt" | "text" | "hat" | "bar"
+                    | "frac" | "tfrac" | "left" | "right" => {}
+                    "sqrt" => w += 1.0,
+                    "" => w += 0.3,
+                    // Binary operators and relations come with space on both sides.
+                    "odot" | "cdot" | "times" | "le" | "ge" | "to" | "in" => {
+                        w += if script > 0 { 1.2 } else { 2.4 }
+                    }
+                    _ => w += if script > 0 { 0.6 } else { 1.0 },
+                }
+                i = j.max(i + 2);
+                continue;
+            }
+            b'^' | b'_' => {
+                script += 1;
+                depth_at_script.push(depth);
+            }
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth_at_script.last() == Some(&depth) {
+                    depth_at_script.pop();
+                    script -= 1;
+                }
+            }
+            b' ' => {}
+            b'+' | b'-' | b'=' => w += if script > 0 { 1.0 } else { 2.2 },
+            _ => w += if script > 0 { 0.6 } else { 1.0 },
+        }
+        // A script without braces covers one character.
+        if (c != b'^' && c != b'_' && c != b'{')
+            && depth_at_script.last() == Some(&depth)
+            && i > 0
+            && (b[i - 1] == b'^' || b[i - 1] == b'_')
+        {
+            depth_at_script.pop();
+            script -= 1;
+        }
+        i += 1;
+    }
+    w
+}
+
+/// `lhs = rhs` as a display: `equation*`, or `multline*` broken between top-level terms
+/// when it is wider than [`LINE_WIDTH`].
+pub fn display(lhs: &str, terms: &[(bool, String)]) -> String {
+    let mut text = String::new();
+    for (k, (negative, t)) in terms.iter().enumerate() {
+        let sign = match (k, negative) {
+            (0, false) => "",
+            (0, true) => "-",
+            (_, false) => " + ",
+            (_, true) => " - ",
+        };
+        text.push_str(sign);
+        text.push_str(t);
+    }
+    if width(lhs) + width(&text) + 2.0 <= LINE_WIDTH || terms.len() < 2 {
+        return format!("\\begin{{equation*}}\n  {lhs} = {text}\n\\end{{equation*}}\n");
+    }
+    let mut lines: Vec<String> = vec![format!("{lhs} = ")];
+    let mut current = width(lhs) + 2.0;
+    for (k, (negative, t)) in terms.iter().enumerate() {
+        let sign = match (k, negative) {
+            (0, false) => "",
+            (0, true) => "-",
+            (_, false) => "+ ",
+            (_, true) => "- ",
+        };
+        let piece = format!("{sign}{t}");
+        let w = width(&piece) + 1.0;
+        if k > 0 && current + w > LINE_WIDTH {
+            lines.push(String::new());
+            current = 0.0;
+        }
+        let last = lines.last_mut().expect("a line");
+        if !last.is_empty() && !last.ends_with("= ") {
+            last.push(' ');
+        }
+        last.push_str(&piece);
+        current += w;
+    }
+    format!(
+        "\\begin{{multline*}}\n  {}\n\\end{{multline*}}\n",
+        lines.join(" \\\\\n  ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_like_paper() {
+        assert_eq!(name("Wq"), "W_{q}");
+        assert_eq!(name("xhat"), "\\hat{x}");
+        assert_eq!(name("mu"), "\\mu");
+        assert_eq!(name("eps"), "\\varepsilon");
+        assert_eq!(name("g1"), "g_{1}");
+        assert_eq!(name("dk"), "d_{k}");
+        assert_eq!(name("logp"), "\\mathit{logp}");
+        assert_eq!(bar("Wq"), "\\bar{W}_{q}");
+        assert_eq!(bar("h.S"), "\\bar{{S}^{(\\mathrm{h})}}");
+        assert_eq!(name("attention#1.P"), "{P}^{(1)}");
+    }
+
+    #[test]
+    fn width_counts_glyphs_not_commands() {
+        assert_eq!(width("Q\\,K"), 2.3);
+        assert!(width("a + b") > width("ab") + 2.0);
+        assert!(width("\\operatorname{rowsum}(x)") > 8.0);
+        assert!(width("x_{abc}") < 3.0);
+    }
+}

@@ -1,0 +1,629 @@
+//! `handtrace latex`: a worked solution as a complete LaTeX document.
+//!
+//! Owns [`document`]: the conventions, the problem (the layer in math notation), a table of
+//! every tensor's shape, the forward pass, the backward pass one gradient at a time with the
+//! rule that gives it (and the index-form reasoning for matrix products and the softmax), the
+//! result, a tiny numeric example with exact values, and the person's own claims and
+//! derivations with their verdicts, proofs, counterexamples and diagnoses.
+//!
+//! Invariants: the document uses only amsmath, amssymb, mathtools and bm (plus geometry for
+//! the margins); every number in it comes from the exact evaluator (see `crate::solution`);
+//! long equations break between top-level terms (see [`math::display`]).
+
+pub mod math;
+pub mod numbers;
+pub mod text;
+
+use crate::exact::num::Num;
+use crate::exact::tensor::Tensor;
+use crate::ir::{Graph, NodeId, Op, Program, TargetKind, TensorId, TensorKind};
+use crate::solution::Solution;
+use crate::syntax::ast::LeafKind;
+use crate::verify::claims::Finding;
+use crate::verify::Verdict;
+use math::{bar, display, name, TexPrinter};
+use std::collections::HashMap;
+use std::fmt::Write;
+use text::prose;
+
+/// Names of a graph's nodes in math: named forward tensors, and `grad(X)` as `\bar{X}`.
+fn forward_names(program: &Program, graph: &Graph) -> HashMap<NodeId, String> {
+    let mut names = HashMap::new();
+    for t in &program.tensors {
+        names.entry(t.node).or_insert_with(|| name(&t.name));
+    }
+    for (id, node) in graph.nodes() {
+        if let Op::GradOf(t) = node.op {
+            names.insert(id, bar(&program.tensor(t).name));
+        }
+    }
+    names
+}
+
+fn kind_text(kind: &TensorKind) -> &'static str {
+    match kind {
+        TensorKind::Leaf(LeafKind::Input) => "input",
+        TensorKind::Leaf(LeafKind::Param) => "parameter",
+        TensorKind::Leaf(LeafKind::Data) => "data",
+        TensorKind::Const => "constant",
+        TensorKind::Statement | TensorKind::Local => "computed",
+    }
+}
+
+fn preamble(out: &mut String, title: &str) {
+    out.push_str(
+        "\\documentclass[11pt]{article}\n\
+         \\usepackage[margin=2.2cm]{geometry}\n\
+         \\usepackage{amsmath,amssymb,mathtools,bm}\n\
+         \\allowdisplaybreaks\n\
+         \\setlength{\\emergencystretch}{3em}\n\
+         \\setlength{\\parindent}{0pt}\n\
+         \\setlength{\\parskip}{0.6em}\n",
+    );
+    let _ = writeln!(out, "\\title{{Worked solution: {}}}", prose(title));
+    out.push_str("\\author{handtrace}\n\\date{}\n\\begin{document}\n\\maketitle\n\n");
+}
+
+fn conventions(out: &mut String, program: &Program) {
+    out.push_str("\\section*{Conventions}\n\n");
+    out.push_str(
+        "Matrices multiply by juxtaposition ($A\\,B$); $\\odot$ is the entrywise (Hadamard) \
+         product, and entrywise operations broadcast like numpy. $A^{\\top}$ swaps the last \
+         two axes. $\\operatorname{rowsum}(A)$ sums each row (the last axis) and keeps it as a \
+         column; $\\operatorname{sum}_{k}$ and $\\operatorname{mean}_{k}$ reduce axis $k$ \
+         ($-1$ is the last). ",
+    );
+    if let Some(t) = &program.target {
+        let o = &program.tensor(t.tensor).name;
+        match t.kind {
+            TargetKind::Output => {
+                let _ = write!(
+                    out,
+                    "The output is ${}$; its upstream gradient $\\bar{{{}}}$ is given, and for \
+                     every tensor $X$ we write $\\bar{{X}} = \\partial L / \\partial X$, the \
+                     gradient of $L = \\langle {}, {} \\rangle$ (the sum of the entrywise \
+                     product), which has the shape of $X$. ",
+                    name(o),
+                    name(o),
+                    bar(o),
+                    name(o)
+                );
+            }
+            TargetKind::Loss => {
+                let _ = write!(
+                    out,
+                    "The loss is the scalar ${}$, and for every tensor $X$ we write \
+                     $\\bar{{X}} = \\partial {} / \\partial X$, which has the shape of $X$. ",
+                    name(o),
+                    name(o)
+                );
+            }
+        }
+    }
+    let uses_mask = program
+        .graph
+        .nodes()
+        .any(|(_, n)| matches!(n.op, Op::Causal));
+    if uses_mask {
+        out.push_str(
+            "The causal mask is the matrix $M$ with $M_{ij} = 0$ for $j \\le i$ and \
+             $M_{ij} = -\\infty$ for $j > i$: $\\operatorname{softmax}(S + M)$ gives the \
+             future positions probability exactly $0$. ",
+        );
+    }
+    out.push_str("\n\n");
+}
+
+fn shapes_table(out: &mut String, program: &Program) {
+    out.push_str("\\section{The problem and its shapes}\n\n");
+    let dims: Vec<String> = program
+        .dims
+        .declared()
+        .map(|(_, d)| match (&d.def, d.size) {
+            (crate::ir::DimDef::Derived(p), Some(s)) => {
+                format!(
+                    "${} = {} = {s}$",
+                    name(&d.name),
+                    math::dim(&program.dims, p)
+                )
+            }
+            (_, Some(s)) => format!("${} = {s}$", name(&d.name)),
+            (_, None) => format!("${}$", name(&d.name)),
+        })
+        .collect();
+    if !dims.is_empty() {
+        let _ = writeln!(out, "Sizes: {}.\n", dims.join(", "));
+    }
+    out.push_str(
+        "\\begin{center}\n\\begin{tabular}{llll}\n\\hline\ntensor & in the file & kind & shape \\\\\n\\hline\n",
+    );
+    for t in &program.tensors {
+        let _ = writeln!(
+            out,
+            "${}$ & {} & {} & ${}$ \\\\",
+            name(&t.name),
+            text::code(&t.name),
+            kind_text(&t.kind),
+            math::shape(&program.dims, program.graph.shape(t.node))
+        );
+    }
+    out.push_str("\\hline\n\\end{tabular}\n\\end{center}\n\n");
+}
+
+fn forward(out: &mut String, program: &Program) {
+    out.push_str("\\section{The forward pass}\n\n");
+    let names = forward_names(program, &program.graph);
+    let printer = TexPrinter {
+        graph: &program.graph,
+        dims: &program.dims,
+        names: &names,
+    };
+    let mut any = false;
+    for t in &program.tensors {
+        if !matches!(
+            t.kind,
+            TensorKind::Statement | TensorKind::Local | TensorKind::Const
+        ) {
+            continue;
+        }
+        any = true;
+        out.push_str(&display(&name(&t.name), &printer.terms(t.node)));
+    }
+    if !any {
+        out.push_str("The file computes nothing: it states identities about its inputs.\n\n");
+    }
+}
+
+/// Moves of entries and the mask: a gradient passes through them unchanged in value.
+fn passes_through(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::SwapAxes(..) | Op::Permute(_) | Op::Reshape | Op::Expand | Op::Causal
+    )
+}
+
+/// `A^{\top}` of math `a` (a transpose undone rather than doubled).
+fn transposed(a: &str) -> String {
+    match a.strip_suffix("^{\\top}") {
+        Some(inner) => inner
+            .strip_prefix('{')
+            .and_then(|i| i.strip_suffix('}'))
+            .unwrap_or(inner)
+            .to_string(),
+        None => format!("{{{a}}}^{{\\top}}"),
+    }
+}
+
+/// `a` indexed: `Q_{ik}` for a name, `(X\,W)_{ik}` for an expression.
+fn idx(a: &str, i: &str) -> String {
+    // A bare symbol; a subscripted or transposed one gets parentheses (W_{q} then _{ik}).
+    let simple = !a.contains([' ', '+', '-', '_', '^']) && !a.contains("\\,");
+    if simple {
+        format!("{{{a}}}_{{{i}}}")
+    } else {
+        format!("({a})_{{{i}}}")
+    }
+}
+
+/// The rule through which the use at the end of `path` (the node reading the tensor first,
+/// then its consumers up to the user's root; `pos` the argument read) sends a gradient back.
+fn rule(program: &Program, path: &[NodeId], pos: usize, user: &str) -> String {
+    let g = &program.graph;
+    let names = forward_names(program, g);
+    let printer = TexPrinter {
+        graph: g,
+        dims: &program.dims,
+        names: &names,
+    };
+    // Skip moves and the mask to the operation that does the arithmetic.
+    let mut k = 0;
+    let mut moved = false;
+    let mut masked = false;
+    while k + 1 < path.len() && passes_through(&g.node(path[k]).op) {
+        moved |= !matches!(g.node(path[k]).op, Op::Causal | Op::Expand);
+        masked |= matches!(g.node(path[k]).op, Op::Causal);
+        k += 1;
+    }
+    let parent = path[k];
+    let pos = if k == 0 {
+        pos
+    } else {
+        g.node(parent)
+            .args
+            .iter()
+            .position(|&a| a == path[k - 1])
+            .unwrap_or(0)
+    };
+    let node = g.node(parent);
+    let other = |i: usize| printer.expr(node.args[i]);
+    let smaller = g.shape(node.args[pos]) != &node.shape;
+    let broadcast = if smaller && matches!(node.op, Op::Add | Op::Sub | Op::Mul | Op::Div) {
+        ", summed over the axes it was broadcast along"
+    } else {
+        ""
+    };
+    let mut text = match &node.op {
+        Op::MatMul if g.shape(node.args[0]).len() == 2 && g.shape(node.args[1]).len() == 2 => {
+            let (a, b) = (other(0), other(1));
+            if pos == 0 {
+                format!(
+                    "the matrix product rule: $({a}\\,{b})_{{ij}} = \\sum_{{k}} {} {}$, so $\\partial ({a}\\,{b})_{{ij}} / \\partial {} = \\delta_{{ik}} {}$: the upstream gradient times ${}$ on the right",
+                    idx(&a, "ik"),
+                    idx(&b, "kj"),
+                    idx(&a, "kl"),
+                    idx(&b, "lj"),
+                    transposed(&b)
+                )
+            } else {
+                format!(
+                    "the matrix product rule: $\\partial ({a}\\,{b})_{{ij}} / \\partial {} = {}\\, \\delta_{{lj}}$: ${}$ times the upstream gradient on the left",
+                    idx(&b, "kl"),
+                    idx(&a, "ik"),
+                    transposed(&a)
+                )
+            }
+        }
+        Op::MatMul => "the (batched) matrix product rule".into(),
+        Op::Mul => format!("the product rule, entry by entry{broadcast}"),
+        Op::Add | Op::Sub => format!("the sum rule{broadcast}"),
+        Op::Div => format!("the quotient rule{broadcast}"),
+        Op::Neg => "a change of sign".into(),
+        Op::Pow(p) => format!(
+            "the power rule ($\\partial x^{{{p}}}/\\partial x = {p}\\,x^{{{p} - 1}}$)"
+        ),
+        Op::Func(f) => format!(
+            "the chain rule through ${}$",
+            match f.name() {
+                "exp" => "\\exp".to_string(),
+                "log" => "\\log".to_string(),
+                "sqrt" => "\\sqrt{\\cdot}".to_string(),
+                "Phi" => "\\Phi".to_string(),
+                "tanh" => "\\tanh".to_string(),
+                other => format!("\\operatorname{{{other}}}"),
+            }
+        ),
+        Op::Softmax { .. } => format!(
+            "the softmax Jacobian: row by row, $\\partial {{{p}}}_{{ij}} / \\partial z_{{il}} = {{{p}}}_{{ij}} (\\delta_{{jl}} - {{{p}}}_{{il}})$, so the gradient is ${p} \\odot (\\bar{{{p}}} - \\operatorname{{rowsum}}(\\bar{{{p}}} \\odot {p}))$",
+            p = name(user)
+        ),
+        Op::LogSoftmax { .. } => "the log-softmax Jacobian: $\\bar{z} = \\bar{y} - \\operatorname{softmax}(z) \\odot \\operatorname{rowsum}(\\bar{y})$".into(),
+        Op::Reduce { kind, .. } => match kind {
+            crate::ir::ReduceKind::Mean => "the broadcast rule: a mean sends $1/n$ of its gradient back to each of the $n$ entries it averaged".into(),
+            crate::ir::ReduceKind::Sum => "the broadcast rule: a sum sends its gradient back to every entry it summed".into(),
+            _ => "the max/min rule: the gradient goes to the entries that attain it".into(),
+        },
+        Op::SwapAxes(..) | Op::Permute(_) | Op::Reshape | Op::Expand => {
+            "a move of entries: the gradient moves back the same way".into()
+        }
+        Op::Causal => "the mask".into(),
+        Op::LayerNorm => "the chain rule through layer norm (its closed form)".into(),
+        Op::RmsNorm => "the chain rule through RMSNorm (its closed form)".into(),
+        Op::Trace => "the trace rule: $\\partial \\operatorname{tr}(A) / \\partial A = I$".into(),
+        Op::Einsum(_) => "the einsum rule: contract the upstream gradient with the other operands".into(),
+        _ => "the chain rule".into(),
+    };
+    if moved {
+        text.push_str(", after moving the entries back");
+    }
+    if masked {
+        text.push_str("; the mask only adds constants, so the masked entries (where the softmax is exactly $0$) get no gradient");
+    }
+    text
+}
+
+/// The forward uses of tensor `x`: the named tensor whose definition uses it, the path from
+/// the node that reads it up to that definition's root, and which argument it is.
+fn uses(program: &Program, x: TensorId) -> Vec<(TensorId, Vec<NodeId>, usize)> {
+    let target = program.tensor(x).node;
+    let named: std::collections::HashSet<NodeId> = program.tensors.iter().map(|t| t.node).collect();
+    let mut out = Vec::new();
+    for (i, t) in program.tensors.iter().enumerate() {
+        if !matches!(t.kind, TensorKind::Statement | TensorKind::Local) || t.node == target {
+            continue;
+        }
+        // Depth first with the path from the root (definitions are small trees over names).
+        let mut stack: Vec<Vec<NodeId>> = vec![vec![t.node]];
+        while let Some(path) = stack.pop() {
+            let n = *path.last().expect("a path");
+            for (pos, &a) in program.graph.node(n).args.iter().enumerate() {
+                if a == target {
+                    let mut up = path.clone();
+                    up.reverse();
+                    out.push((TensorId(i as u32), up, pos));
+                } else if !named.contains(&a) && path.len() < 64 {
+                    let mut longer = path.clone();
+                    longer.push(a);
+                    stack.push(longer);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn backward(out: &mut String, s: &Solution) {
+    let program = &s.program;
+    let Some(grads) = &s.gradients else {
+        return;
+    };
+    out.push_str("\\section{The backward pass}\n\n");
+    out.push_str(
+        "We go from the output back to the inputs. Each gradient is the sum, over the uses of \
+         its tensor, of what the rule of that use sends back; the equations below are already \
+         simplified by handtrace's e-graph to the cheapest form it finds.\n\n",
+    );
+    let mut names = forward_names(program, &grads.graph);
+    let mut temp = 0;
+    for line in &s.lines {
+        let n = match line.tensor {
+            Some(t) => bar(&program.tensor(t).name),
+            None => {
+                temp += 1;
+                format!("G_{{{temp}}}")
+            }
+        };
+        names.insert(line.node, n);
+    }
+    if let Some(target) = &program.target {
+        names.insert(grads.seed, bar(&program.tensor(target.tensor).name));
+    }
+    let printer = TexPrinter {
+        graph: &grads.graph,
+        dims: &program.dims,
+        names: &names,
+    };
+    if let Some(target) = &program.target {
+        let o = &program.tensor(target.tensor).name;
+        match target.kind {
+            TargetKind::Output => {
+                let _ = writeln!(out, "The upstream gradient ${}$ is given.\n", bar(o));
+            }
+            TargetKind::Loss => {
+                let _ = writeln!(out, "The loss's own gradient is ${} = 1$.\n", bar(o));
+            }
+        }
+    }
+    for line in &s.lines {
+        if line.node == grads.seed {
+            continue;
+        }
+        let lhs = names[&line.node].clone();
+        match line.tensor {
+            Some(t) => {
+                let x = &program.tensor(t).name;
+                let mut why: Vec<String> = Vec::new();
+                for (user, path, pos) in uses(program, t) {
+                    let u = &program.tensor(user).name;
+                    why.push(format!(
+                        "${}$ (through {})",
+                        name(u),
+                        rule(program, &path, pos, u)
+                    ));
+                }
+                why.dedup();
+                if why.is_empty() {
+                    let _ = writeln!(out, "\\paragraph{{${lhs}$.}}");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "\\paragraph{{${lhs}$.}} ${}$ is used by {}.",
+                        name(x),
+                        why.join("; and by ")
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "\\paragraph{{${lhs}$.}} A subexpression the gradients below share, computed once."
+                );
+            }
+        }
+        out.push_str(&display(&lhs, &printer.terms(line.node)));
+        out.push('\n');
+    }
+    out.push_str("\\section{The result}\n\n");
+    let listed: Vec<&crate::render::grad::GradLine> = s
+        .lines
+        .iter()
+        .filter(|l| l.tensor.is_some_and(|t| s.wrt.contains(&t)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "The gradients with respect to {}, in the compact form:\n",
+        s.wrt
+            .iter()
+            .map(|&t| format!("${}$", name(&program.tensor(t).name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for l in listed {
+        out.push_str(&display(&names[&l.node], &printer.terms(l.node)));
+    }
+    out.push_str(
+        "with the intermediate gradients as above; each has the shape of its tensor \
+         (\\texttt{handtrace grad --check} checks each exactly against forward-mode \
+         derivatives at random points).\n\n",
+    );
+}
+
+fn example(out: &mut String, s: &Solution) {
+    out.push_str("\\section{A tiny numeric example}\n\n");
+    let Some(e) = &s.example else {
+        let _ = writeln!(
+            out,
+            "No numeric example: {}\n",
+            prose(
+                s.example_missing
+                    .as_deref()
+                    .unwrap_or("it could not be evaluated")
+            )
+        );
+        return;
+    };
+    let p = &e.program;
+    let sizes: Vec<String> = p
+        .dims
+        .declared()
+        .filter_map(|(_, d)| d.size.map(|n| format!("${} = {n}$", name(&d.name))))
+        .collect();
+    let _ = writeln!(
+        out,
+        "At the sizes {} and the random point of seed 0 (\\texttt{{handtrace trace --seed 0}} \
+         shows it), every value below is exact: a fraction is the value itself, and a number \
+         ending in $\\ldots$ shows only digits the certified enclosure guarantees.\n",
+        sizes.join(", ")
+    );
+    let show = |out: &mut String, lhs: String, t: &Tensor<Num>| {
+        // A stack of matrices: one per line.
+        let env = if t.ndim() >= 3 {
+            "gather*"
+        } else {
+            "equation*"
+        };
+        let (value, transposed) = numbers::tensor(t);
+        let lhs = if transposed {
+            format!("{{{lhs}}}^{{\\top}}")
+        } else {
+            lhs
+        };
+        let _ = writeln!(out, "\\begin{{{env}}}\n  {lhs} = {value}\n\\end{{{env}}}");
+    };
+    out.push_str("\\paragraph{Forward values.}\n");
+    for (t, v) in &e.values {
+        let tensor = p.tensor(*t);
+        if v.ndim() > 3 {
+            continue;
+        }
+        show(out, name(&tensor.name), v);
+    }
+    if !e.gradients.is_empty() {
+        out.push_str("\\paragraph{Gradients.}\n");
+        let mut order: Vec<TensorId> = e.gradients.keys().copied().collect();
+        order.sort_by_key(|t| std::cmp::Reverse(t.0));
+        for t in order {
+            let v = &e.gradients[&t];
+            if v.ndim() > 3 {
+                continue;
+            }
+            show(out, bar(&p.tensor(t).name), v);
+        }
+    }
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Proved => "\\textbf{proved}",
+        Verdict::Verified => "\\textbf{verified}",
+        Verdict::Refuted => "\\textbf{refuted}",
+        Verdict::Undecided => "\\textbf{undecided}",
+        Verdict::Error => "\\textbf{error}",
+        Verdict::Unchecked => "\\textbf{unchecked}",
+    }
+}
+
+fn claims(out: &mut String, s: &Solution) {
+    if s.checks.is_empty() {
+        return;
+    }
+    let program = &s.program;
+    out.push_str("\\section{Your claims and derivations, checked}\n\n");
+    out.push_str(
+        "Each claim and each step of a derivation gets the strongest verdict that holds: \
+         \\emph{proved} (equal for every size of the dims, by the rewrites shown), \
+         \\emph{verified} (equal, exactly, at random rational points), \\emph{refuted} (a \
+         certified counterexample), \\emph{undecided} or \\emph{error}.\n\n",
+    );
+    for r in &s.checks {
+        let at = match r.step {
+            Some(k) => format!("line {}, step {k}", r.line),
+            None => format!("line {}", r.line),
+        };
+        let _ = writeln!(
+            out,
+            "\\paragraph{{{}: {}.}} {{\\raggedright {}\\par}}\n",
+            prose(&at),
+            verdict_word(r.verdict),
+            text::code(&r.claim)
+        );
+        match &r.finding {
+            Some(Finding::Proved(proof)) => {
+                let names = forward_names(program, &proof.graph);
+                let printer = TexPrinter {
+                    graph: &proof.graph,
+                    dims: &program.dims,
+                    names: &names,
+                };
+                out.push_str(
+                    "With every $\\bar{X}$ the derived gradient, the two sides are equal:\n",
+                );
+                out.push_str("\\begin{align*}\n");
+                let mut rows = vec![format!("  &{}", printer.definition(proof.start))];
+                let lines = crate::render::proof::lines(program, proof, true);
+                // lines[0] is the start; the rest pair with the steps that were kept.
+                let mut kept = proof
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, st)| !st.bookkeeping || i + 1 == proof.steps.len());
+                for l in lines.iter().skip(1) {
+                    let Some((_, step)) = kept.next() else { break };
+                    let why = prose(&l.why.clone().unwrap_or_default());
+                    let term = printer.definition(step.term);
+                    // Too long to print: the step's rule still shows.
+                    let term = if math::width(&term) > math::LINE_WIDTH {
+                        "\\cdots".to_string()
+                    } else {
+                        term
+                    };
+                    rows.push(format!(
+                        "  &= {term} \\\\*\n  &\\qquad\\text{{\\footnotesize {why}}}"
+                    ));
+                }
+                // The start alone may be long: shown only if it fits.
+                if math::width(&rows[0]) > math::LINE_WIDTH {
+                    rows[0] = "  &\\text{(the left side, with the derived gradients)}".into();
+                }
+                out.push_str(&rows.join(" \\\\\n"));
+                out.push_str("\n\\end{align*}\n");
+            }
+            Some(Finding::Refuted(c)) => {
+                let _ = writeln!(
+                    out,
+                    "At the random point of seed {}, entry $({})$: the left side is ${}$ and the right side ${}$.\n",
+                    c.seed,
+                    c.entry.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
+                    numbers::entry(&c.lhs),
+                    numbers::entry(&c.rhs)
+                );
+                match &c.diagnosis {
+                    Some(d) => {
+                        let _ = writeln!(out, "\\emph{{Diagnosis:}} {}\n", prose(d));
+                    }
+                    None => out.push_str("No common mistake fits this refutation.\n\n"),
+                }
+            }
+            _ => {
+                let _ = writeln!(out, "{}\n", prose(r.detail.lines().next().unwrap_or("")));
+            }
+        }
+    }
+}
+
+/// The whole document.
+pub fn document(s: &Solution) -> String {
+    let mut out = String::new();
+    let title = std::path::Path::new(&s.file)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| s.file.clone());
+    preamble(&mut out, &title);
+    conventions(&mut out, &s.program);
+    shapes_table(&mut out, &s.program);
+    forward(&mut out, &s.program);
+    backward(&mut out, s);
+    claims(&mut out, s);
+    example(&mut out, s);
+    out.push_str("\\end{document}\n");
+    out
+}

@@ -1,0 +1,105 @@
+//! Exact values in LaTeX: entries and `pmatrix` tensors.
+//!
+//! Owns [`entry`] (an exact rational as an integer or `\tfrac{p}{q}`; a certified enclosure as
+//! its certified digits followed by `\ldots`, never a rounded float; −∞ as `-\infty`) and
+//! [`tensor`] (a scalar, a row vector, a matrix, or a stack of matrices one per leading index).
+//!
+//! Invariant: every digit printed is certified: an exact value is printed whole, an
+//! enclosure only to the digits its two ends share.
+
+use crate::exact::num::{certified_digits, Num};
+use crate::exact::tensor::Tensor;
+
+/// Significant digits of an enclosure shown in the document.
+const DIGITS: i64 = 4;
+
+/// One entry.
+pub fn entry(n: &Num) -> String {
+    match n {
+        Num::Exact(r) => super::math::rational(r).0,
+        Num::Range { lo, hi } => {
+            let digits = certified_digits(&lo.to_rational(), &hi.to_rational(), DIGITS);
+            if digits.starts_with('[') {
+                // Not even the sign is certified: a value within a tiny interval around 0.
+                let m = num_traits::Signed::abs(&lo.to_rational())
+                    .max(num_traits::Signed::abs(&hi.to_rational()));
+                let e = crate::exact::num::Num::exact(m).to_f64().log10().ceil() as i64;
+                return format!("0 \\pm 10^{{{e}}}");
+            }
+            let digits = digits.trim_end_matches('…');
+            let (sign, rest) = match digits.strip_prefix('-') {
+                Some(r) => ("-", r),
+                None => ("", digits),
+            };
+            // `1.5e-7` → `1.5\cdot 10^{-7}`
+            let body = match rest.split_once('e') {
+                Some((m, e)) => format!("{m}\\ldots\\cdot 10^{{{e}}}"),
+                None => format!("{rest}\\ldots"),
+            };
+            format!("{sign}{body}")
+        }
+        Num::NegInf => "-\\infty".into(),
+    }
+}
+
+fn matrix(rows: usize, cols: usize, at: impl Fn(usize, usize) -> String) -> String {
+    let body: Vec<String> = (0..rows)
+        .map(|i| (0..cols).map(|j| at(i, j)).collect::<Vec<_>>().join(" & "))
+        .collect();
+    format!(
+        "\\begin{{pmatrix}} {} \\end{{pmatrix}}",
+        body.join(" \\\\ ")
+    )
+}
+
+/// Columns beyond which a vector or a wide matrix is shown transposed (it fits the page).
+const WIDE: usize = 4;
+
+/// A tensor as math: a scalar, a row vector, a matrix, or `k{:}\ (...)` per leading index.
+/// `true` when it is shown transposed (a wide matrix, a long vector: the caller writes the
+/// left side with `^{\top}`).
+pub fn tensor(t: &Tensor<Num>) -> (String, bool) {
+    let shape = t.shape().to_vec();
+    let e: Vec<&Num> = t.iter().collect();
+    match shape.len() {
+        0 => (entry(e[0]), false),
+        1 if shape[0] > WIDE => (matrix(shape[0], 1, |i, _| entry(e[i])), true),
+        1 => (matrix(1, shape[0], |_, j| entry(e[j])), false),
+        2 if shape[1] > WIDE && shape[1] > shape[0] => (
+            matrix(shape[1], shape[0], |i, j| entry(e[j * shape[1] + i])),
+            true,
+        ),
+        2 => (
+            matrix(shape[0], shape[1], |i, j| entry(e[i * shape[1] + j])),
+            false,
+        ),
+        _ => {
+            let (rows, cols) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+            let block = rows * cols;
+            let blocks = (0..e.len() / block)
+                .map(|b| {
+                    format!(
+                        "{}{{:}}\\ {}",
+                        b + 1,
+                        matrix(rows, cols, |i, j| entry(e[b * block + i * cols + j]))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",\\\\ ");
+            (blocks, false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact::num::rat;
+
+    #[test]
+    fn exact_entries_are_whole_fractions() {
+        assert_eq!(entry(&Num::exact(rat(-3, 4))), "-\\tfrac{3}{4}");
+        assert_eq!(entry(&Num::exact(rat(5, 1))), "5");
+        assert_eq!(entry(&Num::NegInf), "-\\infty");
+    }
+}

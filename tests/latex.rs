@@ -1,0 +1,177 @@
+//! `handtrace latex`: every example and proof becomes a document that pdflatex compiles
+//! without errors and without overfull boxes beyond a small bound; the attention and layer-norm
+//! documents are snapshot-tested; the numbers in a document are the exact evaluator's.
+
+use handtrace::exact::num::Num;
+use handtrace::render::latex::document;
+use handtrace::solution::Solution;
+use num_rational::BigRational;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Overfull boxes up to this width (pt) are tolerated (a long inline formula in prose).
+const OVERFULL_BOUND: f64 = 10.0;
+
+fn files(dir: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ht"))
+        .collect();
+    out.sort();
+    out
+}
+
+fn tex_of(path: &Path) -> String {
+    let s = Solution::build(path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    document(&s)
+}
+
+/// Compile `tex` with pdflatex in a fresh directory; panics with the log's first error, or
+/// when a box is overfull beyond the bound.
+fn compiles(label: &str, tex: &str) {
+    let dir = std::env::temp_dir().join(format!("handtrace-latex-{}-{label}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("doc.tex"), tex).unwrap();
+    let out = Command::new("pdflatex")
+        .args(["-interaction=nonstopmode", "-halt-on-error", "doc.tex"])
+        .current_dir(&dir)
+        .output()
+        .expect("pdflatex must be installed (.ci/run installs it from Debian's packages)");
+    let log = std::fs::read_to_string(dir.join("doc.log")).unwrap_or_default();
+    let first_error = log
+        .lines()
+        .skip_while(|l| !l.starts_with('!'))
+        .take(4)
+        .collect::<Vec<_>>();
+    assert!(
+        out.status.success(),
+        "{label}: pdflatex failed:\n{}",
+        first_error.join("\n")
+    );
+    for line in log.lines().filter(|l| l.starts_with("Overfull \\hbox (")) {
+        let pt: f64 = line["Overfull \\hbox (".len()..]
+            .split("pt")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(pt <= OVERFULL_BOUND, "{label}: {line}");
+    }
+    assert!(dir.join("doc.pdf").exists(), "{label}: no PDF");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn compile_all(paths: &[PathBuf]) {
+    for path in paths {
+        let label = path.display().to_string().replace('/', "_");
+        compiles(&label, &tex_of(path));
+    }
+}
+
+#[test]
+fn every_example_compiles() {
+    compile_all(&files("examples"));
+}
+
+#[test]
+fn every_proof_compiles() {
+    compile_all(&files("proofs"));
+}
+
+#[test]
+fn attention_document_snapshot() {
+    insta::assert_snapshot!(tex_of(Path::new("examples/attention.ht")));
+}
+
+#[test]
+fn layernorm_document_snapshot() {
+    insta::assert_snapshot!(tex_of(Path::new("examples/layernorm.ht")));
+}
+
+/// The entries of the first `pmatrix` after `lhs = ` in the document.
+fn matrix_after(tex: &str, lhs: &str) -> Vec<String> {
+    let at = tex
+        .find(&format!("{lhs} = \\begin{{pmatrix}}"))
+        .unwrap_or_else(|| panic!("no matrix for {lhs}"));
+    let body = &tex[at..];
+    let start = body.find("\\begin{pmatrix}").unwrap() + "\\begin{pmatrix}".len();
+    let end = body.find("\\end{pmatrix}").unwrap();
+    body[start..end]
+        .split("\\\\")
+        .flat_map(|row| row.split('&'))
+        .map(|e| e.trim().to_string())
+        .collect()
+}
+
+/// An exact entry as printed (`7`, `-\tfrac{3}{4}`) back to a rational.
+fn parse_exact(e: &str) -> BigRational {
+    let (neg, rest) = match e.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, e),
+    };
+    let v = match rest.strip_prefix("\\tfrac{") {
+        Some(f) => {
+            let (n, d) = f.trim_end_matches('}').split_once("}{").unwrap();
+            BigRational::new(n.parse().unwrap(), d.parse().unwrap())
+        }
+        None => BigRational::from_integer(rest.parse().unwrap()),
+    };
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+#[test]
+fn the_numbers_in_the_document_are_the_evaluators_exact_values() {
+    let dir = std::env::temp_dir().join(format!("handtrace-latex-numbers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("linear.ht");
+    std::fs::write(
+        &path,
+        "dim n = 3\ndim m = 2\ninput X : [n, m]\nparam W : [m, m]\nY = X @ W\noutput Y\n",
+    )
+    .unwrap();
+    let s = Solution::build(&path, &[]).unwrap();
+    let tex = document(&s);
+    let example = s.example.as_ref().expect("a numeric example");
+    let p = &example.program;
+    let mut checked = 0;
+    for (lhs, name, grad) in [
+        ("X", "X", false),
+        ("Y", "Y", false),
+        ("\\bar{W}", "W", true),
+        ("\\bar{X}", "X", true),
+    ] {
+        let t = p.tensor_by_name(name).unwrap();
+        let value = if grad {
+            example.gradients[&t].clone()
+        } else {
+            example
+                .values
+                .iter()
+                .find(|(u, _)| *u == t)
+                .unwrap()
+                .1
+                .clone()
+        };
+        let printed = matrix_after(&tex, lhs);
+        let exact: Vec<BigRational> = value
+            .iter()
+            .map(|n| match n {
+                Num::Exact(r) => r.clone(),
+                other => panic!("{name}: not exact: {other:?}"),
+            })
+            .collect();
+        assert_eq!(printed.len(), exact.len(), "{lhs}");
+        for (e, v) in printed.iter().zip(&exact) {
+            assert_eq!(&parse_exact(e), v, "{lhs}: {e}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2 * 2 + 2 * 2 + 2 * 2 + 2 * 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
