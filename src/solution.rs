@@ -69,11 +69,27 @@ impl Solution {
             None => (None, Vec::new()),
             Some(_) => {
                 let raw = crate::diff::derive(&program).map_err(|d| d.message.clone())?;
+                // Every step of the backward pass: the gradient of every named tensor the
+                // target depends on, not only the requested ones, so the document can go
+                // through dS, dP, ... one rule at a time.
+                let mut steps: Vec<TensorId> = (0..program.tensors.len() as u32)
+                    .map(TensorId)
+                    .filter(|&t| {
+                        program.tensor(t).differentiable()
+                            && raw.of(&program, t).is_some()
+                            && program.target.as_ref().is_none_or(|g| g.tensor != t)
+                    })
+                    .collect();
+                for &t in &ids {
+                    if !steps.contains(&t) {
+                        steps.push(t);
+                    }
+                }
                 let simplified =
-                    crate::simplify::simplify(&program, &raw, &ids, &Default::default())
+                    crate::simplify::simplify(&program, &raw, &steps, &Default::default())
                         .map_err(|d| d.message.clone())?;
                 let lines =
-                    crate::render::grad::program_lines(&program, &simplified.gradients, &ids);
+                    crate::render::grad::program_lines(&program, &simplified.gradients, &steps);
                 (Some(simplified.gradients), lines)
             }
         };

@@ -87,7 +87,7 @@ impl ShapeInfo {
         Ok(match op {
             EOp::Name(s) | EOp::Grad(s) => self
                 .names
-                .get(s)
+                .get(&s.0)
                 .cloned()
                 .ok_or_else(|| format!("unknown name {s}"))?,
             EOp::Num(_) | EOp::Dim(_) | EOp::Pi => vec![],

@@ -14,13 +14,56 @@ use egg::{FromOp, Id, Language, Symbol};
 use num_rational::BigRational;
 use std::fmt;
 
+/// A tensor's name in an e-node. Ordered and hashed by its text, not by egg's interning
+/// index: the index depends on which names a process happened to intern first (tests run in
+/// parallel threads), and e-classes sort their nodes, so an index order would make
+/// saturation that stops at a limit differ from run to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sym(pub Symbol);
+
+impl Sym {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl PartialOrd for Sym {
+    fn partial_cmp(&self, other: &Sym) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Sym {
+    fn cmp(&self, other: &Sym) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Sym {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl fmt::Display for Sym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<T: AsRef<str>> From<T> for Sym {
+    fn from(s: T) -> Sym {
+        Sym(Symbol::from(s.as_ref()))
+    }
+}
+
 /// An operation of the e-graph language.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EOp {
     /// A named tensor: a leaf, a const, or a forward statement (saved activation).
-    Name(Symbol),
+    Name(Sym),
     /// `grad(NAME)`: an upstream gradient (a free tensor).
-    Grad(Symbol),
+    Grad(Sym),
     /// An exact scalar.
     Num(BigRational),
     /// A size used as a scalar (index into [`Tables::dims`]).
@@ -232,7 +275,7 @@ fn parse_op(op: &str, arity: usize) -> Option<EOp> {
         return p.parse().ok().map(EOp::Pow);
     }
     if let Some(name) = op.strip_prefix("grad(").and_then(|r| r.strip_suffix(')')) {
-        return Some(EOp::Grad(Symbol::from(name)));
+        return Some(EOp::Grad(Sym::from(name)));
     }
     if let Some(a) = bracket("swap") {
         let axes = parse_axes(a)?;
@@ -293,7 +336,7 @@ fn parse_op(op: &str, arity: usize) -> Option<EOp> {
                 .next()
                 .is_some_and(|c| c.is_alphabetic() || c == '_')
             {
-                EOp::Name(Symbol::from(op))
+                EOp::Name(Sym::from(op))
             } else {
                 return None;
             }

@@ -392,7 +392,9 @@ pub fn tidy(
     let mut loader = translate::Loader::new(program, false);
     loader.declare_names(&mut eg);
     let r = loader.add(graph, &mut eg, root)?;
-    let named: Vec<NodeId> = loader.class_of.keys().copied().collect();
+    // In id order: the order definitions enter the e-graph must not depend on hashing.
+    let mut named: Vec<NodeId> = loader.class_of.keys().copied().collect();
+    named.sort();
     loader.define(&mut eg, &named)?;
     eg.rebuild();
     let loaded = eg.nodes().len();

@@ -95,7 +95,9 @@ pub fn prove(
     let a = loader.add(graph, &mut eg, lhs)?;
     let b = loader.add(graph, &mut eg, rhs)?;
     // The definitions of every name either side mentions, down to the leaves.
-    let named: Vec<NodeId> = loader.class_of.keys().copied().collect();
+    // In id order: the order definitions enter the e-graph must not depend on hashing.
+    let mut named: Vec<NodeId> = loader.class_of.keys().copied().collect();
+    named.sort();
     loader.define(&mut eg, &named)?;
     eg.rebuild();
     let stop = if eg.find(a) == eg.find(b) {

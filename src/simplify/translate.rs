@@ -10,7 +10,7 @@
 //! (`.T`, `rowsum`, softmax over the last axis) are normalised to their own variants.
 
 use super::analysis::EG;
-use super::lang::{ENode, EOp};
+use super::lang::{ENode, EOp, Sym};
 use crate::ir::{Graph, Node, NodeId, Op, Program, ReduceKind, Shape, TensorKind};
 use egg::{Id, Symbol};
 use std::collections::HashMap;
@@ -27,8 +27,8 @@ pub fn to_enode(
     let rank_of = |i: usize| graph.shape(node.args[i]).len();
     let tables = &mut eg.analysis.tables;
     let op = match &node.op {
-        Op::Leaf(t) => EOp::Name(Symbol::from(&program.tensor(*t).name)),
-        Op::GradOf(t) => EOp::Grad(Symbol::from(&program.tensor(*t).name)),
+        Op::Leaf(t) => EOp::Name(Sym::from(&program.tensor(*t).name)),
+        Op::GradOf(t) => EOp::Grad(Sym::from(&program.tensor(*t).name)),
         Op::Literal(r) => EOp::Num(r.clone()),
         Op::Pi => EOp::Pi,
         Op::DimSize(p) => EOp::Dim(tables.dim(p)),
@@ -217,7 +217,7 @@ impl<'p> Loader<'p> {
         need.sort();
         for n in need {
             let id = match self.name_of.get(&n) {
-                Some(name) => self.add_enode(eg, ENode::leaf(EOp::Name(*name))),
+                Some(name) => self.add_enode(eg, ENode::leaf(EOp::Name(Sym(*name)))),
                 None => {
                     let args = graph
                         .node(n)
@@ -263,7 +263,7 @@ impl<'p> Loader<'p> {
             eg.union_trusted(name_class, def, format!("definition of {name}"));
             for t in &self.program.tensors {
                 if t.node == n && t.name != name.as_str() && t.differentiable() {
-                    let alias = self.add_enode(eg, ENode::leaf(EOp::Name(Symbol::from(&t.name))));
+                    let alias = self.add_enode(eg, ENode::leaf(EOp::Name(Sym::from(&t.name))));
                     eg.union_trusted(alias, name_class, format!("definition of {}", t.name));
                 }
             }

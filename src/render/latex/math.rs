@@ -148,6 +148,13 @@ impl TexPrinter<'_> {
         self.print(node, false).0
     }
 
+    /// [`TexPrinter::terms`] of an expression as written: a named node stays its name.
+    pub fn expr_terms(&self, node: NodeId) -> Vec<(bool, String)> {
+        let mut out = Vec::new();
+        self.collect_terms(node, false, false, &mut out);
+        out
+    }
+
     /// `node`'s top-level terms, each with its sign (`+`/`-`), as math.
     pub fn terms(&self, node: NodeId) -> Vec<(bool, String)> {
         let mut out = Vec::new();
@@ -241,10 +248,11 @@ impl TexPrinter<'_> {
                 } else {
                     " \\odot "
                 };
-                (format!("{}{op}{}", arg(0, MUL), arg(1, NEG)), MUL)
+                // A negated right factor keeps its parentheses: `a\,(-b)`, not `a\,-b`.
+                (format!("{}{op}{}", arg(0, MUL), arg(1, POW)), MUL)
             }
             Op::Div => (format!("\\frac{{{}}}{{{}}}", plain(0), plain(1)), ATOM),
-            Op::MatMul => (format!("{}\\,{}", arg(0, MUL), arg(1, NEG)), MUL),
+            Op::MatMul => (format!("{}\\,{}", arg(0, MUL), arg(1, POW)), MUL),
             Op::Pow(p) => (format!("{{{}}}^{{{p}}}", arg(0, ATOM)), POW),
             Op::Func(f) => {
                 let inner = plain(0);
@@ -439,7 +447,8 @@ pub fn width(tex: &str) -> f64 {
 }
 
 /// `lhs = rhs` as a display: `equation*`, or `multline*` broken between top-level terms
-/// when it is wider than [`LINE_WIDTH`].
+/// when it is wider than [`LINE_WIDTH`]. Each line goes through the preamble's `\fitline`,
+/// which shrinks a line only when it is still wider than the text (one long product).
 pub fn display(lhs: &str, terms: &[(bool, String)]) -> String {
     let mut text = String::new();
     for (k, (negative, t)) in terms.iter().enumerate() {
@@ -453,7 +462,9 @@ pub fn display(lhs: &str, terms: &[(bool, String)]) -> String {
         text.push_str(t);
     }
     if width(lhs) + width(&text) + 2.0 <= LINE_WIDTH || terms.len() < 2 {
-        return format!("\\begin{{equation*}}\n  {lhs} = {text}\n\\end{{equation*}}\n");
+        return format!(
+            "\\begin{{equation*}}\n  \\fitline{{{lhs} = {text}}}\n\\end{{equation*}}\n"
+        );
     }
     let mut lines: Vec<String> = vec![format!("{lhs} = ")];
     let mut current = width(lhs) + 2.0;
@@ -477,6 +488,11 @@ pub fn display(lhs: &str, terms: &[(bool, String)]) -> String {
         last.push_str(&piece);
         current += w;
     }
+    // A single term wider than the line cannot break: `\fitline` shrinks it to fit.
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|l| format!("\\fitline{{{l}}}"))
+        .collect();
     format!(
         "\\begin{{multline*}}\n  {}\n\\end{{multline*}}\n",
         lines.join(" \\\\\n  ")

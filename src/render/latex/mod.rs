@@ -54,7 +54,13 @@ fn preamble(out: &mut String, title: &str) {
     out.push_str(
         "\\documentclass[11pt]{article}\n\
          \\usepackage[margin=2.2cm]{geometry}\n\
-         \\usepackage{amsmath,amssymb,mathtools,bm}\n\
+         \\usepackage{amsmath,amssymb,mathtools,bm,graphicx}\n\
+         % A display line wider than the text (one long product cannot break) is shrunk to fit.\n\
+         \\newsavebox{\\fitbox}\n\
+         \\newcommand{\\fitline}[1]{\\sbox{\\fitbox}{$\\displaystyle #1$}%\n\
+         \\ifdim\\wd\\fitbox>\\dimexpr\\linewidth-3em\\relax\n\
+         \\resizebox{\\dimexpr\\linewidth-3em\\relax}{!}{\\usebox{\\fitbox}}%\n\
+         \\else\\usebox{\\fitbox}\\fi}\n\
          \\allowdisplaybreaks\n\
          \\setlength{\\emergencystretch}{3em}\n\
          \\setlength{\\parindent}{0pt}\n\
@@ -215,25 +221,54 @@ fn rule(program: &Program, path: &[NodeId], pos: usize, user: &str) -> String {
         dims: &program.dims,
         names: &names,
     };
-    // Skip moves and the mask to the operation that does the arithmetic.
-    let mut k = 0;
+    // Every operation on the way from the tensor up to the user's result, moves and the mask
+    // aside: the chain rule through each, the first in full (with its index form).
+    let mut parts: Vec<String> = Vec::new();
     let mut moved = false;
     let mut masked = false;
-    while k + 1 < path.len() && passes_through(&g.node(path[k]).op) {
-        moved |= !matches!(g.node(path[k]).op, Op::Causal | Op::Expand);
-        masked |= matches!(g.node(path[k]).op, Op::Causal);
-        k += 1;
+    for k in 0..path.len() {
+        let node = g.node(path[k]);
+        if passes_through(&node.op) {
+            moved |= !matches!(node.op, Op::Causal | Op::Expand);
+            masked |= matches!(node.op, Op::Causal);
+            continue;
+        }
+        let here = if k == 0 {
+            pos
+        } else {
+            node.args
+                .iter()
+                .position(|&a| a == path[k - 1])
+                .unwrap_or(0)
+        };
+        let part = describe(g, &printer, path[k], here, user, parts.is_empty());
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
     }
-    let parent = path[k];
-    let pos = if k == 0 {
-        pos
+    let mut text = if parts.is_empty() {
+        "a move of entries: the gradient moves back the same way".to_string()
     } else {
-        g.node(parent)
-            .args
-            .iter()
-            .position(|&a| a == path[k - 1])
-            .unwrap_or(0)
+        parts.join(", then ")
     };
+    if moved {
+        text.push_str(", after moving the entries back");
+    }
+    if masked {
+        text.push_str("; the mask only adds constants, so the masked entries (where the softmax is exactly $0$) get no gradient");
+    }
+    text
+}
+
+/// The rule of one operation `parent` for its argument `pos` (`full`: with its index form).
+fn describe(
+    g: &Graph,
+    printer: &TexPrinter,
+    parent: NodeId,
+    pos: usize,
+    user: &str,
+    full: bool,
+) -> String {
     let node = g.node(parent);
     let other = |i: usize| printer.expr(node.args[i]);
     let smaller = g.shape(node.args[pos]) != &node.shape;
@@ -242,7 +277,9 @@ fn rule(program: &Program, path: &[NodeId], pos: usize, user: &str) -> String {
     } else {
         ""
     };
-    let mut text = match &node.op {
+    match &node.op {
+        Op::MatMul if !full => "the matrix product rule".into(),
+        Op::Softmax { .. } if !full => "the softmax Jacobian".into(),
         Op::MatMul if g.shape(node.args[0]).len() == 2 && g.shape(node.args[1]).len() == 2 => {
             let (a, b) = (other(0), other(1));
             if pos == 0 {
@@ -301,14 +338,7 @@ fn rule(program: &Program, path: &[NodeId], pos: usize, user: &str) -> String {
         Op::Trace => "the trace rule: $\\partial \\operatorname{tr}(A) / \\partial A = I$".into(),
         Op::Einsum(_) => "the einsum rule: contract the upstream gradient with the other operands".into(),
         _ => "the chain rule".into(),
-    };
-    if moved {
-        text.push_str(", after moving the entries back");
     }
-    if masked {
-        text.push_str("; the mask only adds constants, so the masked entries (where the softmax is exactly $0$) get no gradient");
-    }
-    text
 }
 
 /// The forward uses of tensor `x`: the named tensor whose definition uses it, the path from
@@ -522,6 +552,9 @@ fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
+/// A claim's or step's two sides, and a step's justification (its comment).
+type Sides = (NodeId, NodeId, Option<String>);
+
 fn claims(out: &mut String, s: &Solution) {
     if s.checks.is_empty() {
         return;
@@ -534,6 +567,27 @@ fn claims(out: &mut String, s: &Solution) {
          \\emph{verified} (equal, exactly, at random rational points), \\emph{refuted} (a \
          certified counterexample), \\emph{undecided} or \\emph{error}.\n\n",
     );
+    // The sides of each claim and step (by line and step), and a step's justification.
+    let mut sides: HashMap<(usize, Option<usize>), Sides> = HashMap::new();
+    for c in &program.claims {
+        if let (Some(l), Some(r)) = (c.lhs, c.rhs) {
+            sides.insert((program.sources.line(c.span), None), (l, r, None));
+        }
+    }
+    for d in &program.derivations {
+        for k in 1..d.steps.len() {
+            if let (Some(l), Some(r)) = (d.steps[k - 1].node, d.steps[k].node) {
+                let line = program.sources.line(d.steps[k].span);
+                sides.insert((line, Some(k)), (l, r, d.steps[k].note.clone()));
+            }
+        }
+    }
+    let names = forward_names(program, &program.graph);
+    let printer = TexPrinter {
+        graph: &program.graph,
+        dims: &program.dims,
+        names: &names,
+    };
     for r in &s.checks {
         let at = match r.step {
             Some(k) => format!("line {}, step {k}", r.line),
@@ -541,11 +595,28 @@ fn claims(out: &mut String, s: &Solution) {
         };
         let _ = writeln!(
             out,
-            "\\paragraph{{{}: {}.}} {{\\raggedright {}\\par}}\n",
+            "\\paragraph{{{}: {}.}}",
             prose(&at),
-            verdict_word(r.verdict),
-            text::code(&r.claim)
+            verdict_word(r.verdict)
         );
+        match sides.get(&(r.line, r.step)) {
+            Some((l, rhs, note)) => {
+                if let Some(note) = note {
+                    let _ = writeln!(out, "\\emph{{{}}}", prose(note));
+                }
+                let lhs = printer.expr(*l);
+                let lhs = if math::width(&lhs) > math::LINE_WIDTH / 2.0 {
+                    // A long left side (a derivation's previous line): named, not repeated.
+                    "(\\text{previous line})".to_string()
+                } else {
+                    lhs
+                };
+                out.push_str(&display(&lhs, &printer.expr_terms(*rhs)));
+            }
+            None => {
+                let _ = writeln!(out, "{{\\raggedright {}\\par}}\n", text::code(&r.claim));
+            }
+        }
         match &r.finding {
             Some(Finding::Proved(proof)) => {
                 let names = forward_names(program, &proof.graph);
@@ -558,7 +629,10 @@ fn claims(out: &mut String, s: &Solution) {
                     "With every $\\bar{X}$ the derived gradient, the two sides are equal:\n",
                 );
                 out.push_str("\\begin{align*}\n");
-                let mut rows = vec![format!("  &{}", printer.definition(proof.start))];
+                let mut rows = vec![format!(
+                    "  &\\fitline{{{}}}",
+                    printer.definition(proof.start)
+                )];
                 let lines = crate::render::proof::lines(program, proof, true);
                 // lines[0] is the start; the rest pair with the steps that were kept.
                 let mut kept = proof
@@ -570,18 +644,18 @@ fn claims(out: &mut String, s: &Solution) {
                     let Some((_, step)) = kept.next() else { break };
                     let why = prose(&l.why.clone().unwrap_or_default());
                     let term = printer.definition(step.term);
-                    // Too long to print: the step's rule still shows.
-                    let term = if math::width(&term) > math::LINE_WIDTH {
+                    // Far too long to read even shrunk: the step's rule still shows.
+                    let term = if math::width(&term) > 3.0 * math::LINE_WIDTH {
                         "\\cdots".to_string()
                     } else {
                         term
                     };
                     rows.push(format!(
-                        "  &= {term} \\\\*\n  &\\qquad\\text{{\\footnotesize {why}}}"
+                        "  &= \\fitline{{{term}}} \\\\*\n  &\\qquad\\text{{\\footnotesize {why}}}"
                     ));
                 }
-                // The start alone may be long: shown only if it fits.
-                if math::width(&rows[0]) > math::LINE_WIDTH {
+                // The start alone may be very long: shown only if it is readable shrunk.
+                if math::width(&rows[0]) > 3.0 * math::LINE_WIDTH {
                     rows[0] = "  &\\text{(the left side, with the derived gradients)}".into();
                 }
                 out.push_str(&rows.join(" \\\\\n"));
