@@ -27,20 +27,27 @@ const GREEK: [&str; 24] = [
     "Delta",
 ];
 
-/// A name's base and subscript: `Wq` → (`W`, `q`), `xhat` → (`\hat{x}`, ``), `g1` → (`g`, `1`).
-fn parts(name: &str) -> (String, String) {
+/// A name's base, subscript and superscript mark: `Wq` → (`W`, `q`, ``), `xhat` →
+/// (`\hat{x}`, ``, ``), `g1` → (`g`, `1`, ``), a fn's local `attention#1.P` → (`P`, ``, `(1)`).
+fn parts(name: &str) -> (String, String, String) {
     // The locals of an inlined call `h.S` / `attention#1.P`: the local, marked with its call
     // (`S^{(h)}`, `P^{(1)}`; the shape table gives the full name).
     if let Some((call, local)) = name.rsplit_once('.') {
-        let (b, s) = parts(local);
+        let (b, s, _) = parts(local);
         let mark = match call.rsplit_once('#') {
             Some((_, k)) => k.to_string(),
             None => format!("\\mathrm{{{}}}", escape_ident(call)),
         };
-        return (format!("{{{b}}}^{{({mark})}}"), s);
+        return (b, s, format!("({mark})"));
     }
+    let (b, s) = plain_parts(name);
+    (b, s, String::new())
+}
+
+/// [`parts`] of a name that is not a fn's local.
+fn plain_parts(name: &str) -> (String, String) {
     if let Some(stem) = name.strip_suffix("hat").filter(|s| !s.is_empty()) {
-        let (b, s) = parts(stem);
+        let (b, s) = plain_parts(stem);
         return (format!("\\hat{{{b}}}"), s);
     }
     if name == "eps" {
@@ -85,16 +92,24 @@ fn with_sub(base: String, sub: &str) -> String {
     }
 }
 
+fn with_sup(base: String, sup: &str) -> String {
+    if sup.is_empty() {
+        base
+    } else {
+        format!("{{{base}}}^{{{sup}}}")
+    }
+}
+
 /// A tensor or dim name in math.
 pub fn name(n: &str) -> String {
-    let (b, s) = parts(n);
-    with_sub(b, &s)
+    let (b, s, m) = parts(n);
+    with_sup(with_sub(b, &s), &m)
 }
 
 /// ∂L/∂NAME, written `\bar{NAME}`.
 pub fn bar(n: &str) -> String {
-    let (b, s) = parts(n);
-    with_sub(format!("\\bar{{{b}}}"), &s)
+    let (b, s, m) = parts(n);
+    with_sup(with_sub(format!("\\bar{{{b}}}"), &s), &m)
 }
 
 /// A size as math: `h*dk` → `h\,d_{k}`.
@@ -126,6 +141,16 @@ pub fn rational(r: &num_rational::BigRational) -> (String, u8) {
         } else {
             (format!("\\tfrac{{{n}}}{{{d}}}"), ATOM)
         }
+    }
+}
+
+/// `a` ready for a superscript: braced, or in parentheses when it has a superscript of its
+/// own (TeX unwraps a group of one atom, so `{x^{a}}^{b}` would be a double superscript).
+pub fn script_base(a: &str) -> String {
+    if a.contains('^') {
+        format!("({a})")
+    } else {
+        format!("{{{a}}}")
     }
 }
 
@@ -253,7 +278,7 @@ impl TexPrinter<'_> {
             }
             Op::Div => (format!("\\frac{{{}}}{{{}}}", plain(0), plain(1)), ATOM),
             Op::MatMul => (format!("{}\\,{}", arg(0, MUL), arg(1, POW)), MUL),
-            Op::Pow(p) => (format!("{{{}}}^{{{p}}}", arg(0, ATOM)), POW),
+            Op::Pow(p) => (format!("{}^{{{p}}}", script_base(&arg(0, ATOM))), POW),
             Op::Func(f) => {
                 let inner = plain(0);
                 let text = match f.name() {
@@ -307,7 +332,7 @@ impl TexPrinter<'_> {
             Op::SwapAxes(i, j) => {
                 let r = rank(0);
                 if (*i.min(j), *i.max(j)) == (r - 2, r - 1) {
-                    (format!("{{{}}}^{{\\top}}", arg(0, ATOM)), POW)
+                    (format!("{}^{{\\top}}", script_base(&arg(0, ATOM))), POW)
                 } else {
                     (
                         format!("\\operatorname{{swap}}_{{{i},{j}}}({})", plain(0)),
@@ -332,7 +357,7 @@ impl TexPrinter<'_> {
                     && p[r - 1] == r - 2
                     && p[..r - 2].iter().enumerate().all(|(i, &x)| i == x)
                 {
-                    return (format!("{{{}}}^{{\\top}}", arg(0, ATOM)), POW);
+                    return (format!("{}^{{\\top}}", script_base(&arg(0, ATOM))), POW);
                 }
                 let perm: Vec<String> = p.iter().map(|x| x.to_string()).collect();
                 (
@@ -513,7 +538,7 @@ mod tests {
         assert_eq!(name("dk"), "d_{k}");
         assert_eq!(name("logp"), "\\mathit{logp}");
         assert_eq!(bar("Wq"), "\\bar{W}_{q}");
-        assert_eq!(bar("h.S"), "\\bar{{S}^{(\\mathrm{h})}}");
+        assert_eq!(bar("h.S"), "{\\bar{S}}^{(\\mathrm{h})}");
         assert_eq!(name("attention#1.P"), "{P}^{(1)}");
     }
 

@@ -194,8 +194,11 @@ fn transposed(a: &str) -> String {
         Some(inner) => inner
             .strip_prefix('{')
             .and_then(|i| i.strip_suffix('}'))
+            .or_else(|| inner.strip_prefix('(').and_then(|i| i.strip_suffix(')')))
             .unwrap_or(inner)
             .to_string(),
+        // A base with a superscript of its own gets parentheses (no double superscript).
+        None if a.contains('^') => format!("({a})^{{\\top}}"),
         None => format!("{{{a}}}^{{\\top}}"),
     }
 }
@@ -319,10 +322,15 @@ fn describe(
                 other => format!("\\operatorname{{{other}}}"),
             }
         ),
-        Op::Softmax { .. } => format!(
-            "the softmax Jacobian: row by row, $\\partial {{{p}}}_{{ij}} / \\partial z_{{il}} = {{{p}}}_{{ij}} (\\delta_{{jl}} - {{{p}}}_{{il}})$, so the gradient is ${p} \\odot (\\bar{{{p}}} - \\operatorname{{rowsum}}(\\bar{{{p}}} \\odot {p}))$",
-            p = name(user)
-        ),
+        Op::Softmax { .. } => {
+            let (p, pb) = (name(user), bar(user));
+            format!(
+                "the softmax Jacobian: row by row, $\\partial {} / \\partial z_{{il}} = {} (\\delta_{{jl}} - {})$, so the gradient is ${p} \\odot ({pb} - \\operatorname{{rowsum}}({pb} \\odot {p}))$",
+                idx(&p, "ij"),
+                idx(&p, "ij"),
+                idx(&p, "il"),
+            )
+        }
         Op::LogSoftmax { .. } => "the log-softmax Jacobian: $\\bar{z} = \\bar{y} - \\operatorname{softmax}(z) \\odot \\operatorname{rowsum}(\\bar{y})$".into(),
         Op::Reduce { kind, .. } => match kind {
             crate::ir::ReduceKind::Mean => "the broadcast rule: a mean sends $1/n$ of its gradient back to each of the $n$ entries it averaged".into(),
@@ -513,7 +521,7 @@ fn example(out: &mut String, s: &Solution) {
         };
         let (value, transposed) = numbers::tensor(t);
         let lhs = if transposed {
-            format!("{{{lhs}}}^{{\\top}}")
+            format!("{}^{{\\top}}", math::script_base(&lhs))
         } else {
             lhs
         };
