@@ -175,3 +175,22 @@ fn the_numbers_in_the_document_are_the_evaluators_exact_values() {
     assert_eq!(checked, 2 * 2 + 2 * 2 + 2 * 2 + 2 * 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Names a person may choose (Unicode letters, underscores, digits, words that look like
+/// Greek or `hat`) still make a document that compiles.
+#[test]
+fn unusual_names_compile() {
+    let dir = std::env::temp_dir().join(format!("handtrace-latex-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("names.ht");
+    std::fs::write(
+        &path,
+        "dim T = 2\ndim d_k = 2\ninput μ : [T, d_k]\ninput x_1 : [T, d_k]\nparam W_q2 : [d_k, d_k]\n\
+         param alpha : [d_k]\nparam _b : [d_k]\nσ = x_1 @ W_q2 * alpha + μ\nσhat = σ - _b\n\
+         long_name_here = softmax(σhat, axis=-1)\noutput long_name_here\n\
+         claim grad(σhat) = grad(σ)\n",
+    )
+    .unwrap();
+    compiles("names", &tex_of(&path));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -50,6 +50,19 @@ fn plain_parts(name: &str) -> (String, String) {
         let (b, s) = plain_parts(stem);
         return (format!("\\hat{{{b}}}"), s);
     }
+    // `x_1`, `d_k`, `W_q2`: the part after the underscore is the subscript.
+    if let Some((b, sub)) = name.split_once('_') {
+        if !b.is_empty() && !sub.is_empty() && !sub.contains('_') {
+            let (base, inner) = plain_parts(b);
+            let sub = escape_ident(sub);
+            let sub = if inner.is_empty() {
+                sub
+            } else {
+                format!("{inner},{sub}")
+            };
+            return (base, sub);
+        }
+    }
     if name == "eps" {
         return ("\\varepsilon".into(), String::new());
     }
@@ -61,7 +74,7 @@ fn plain_parts(name: &str) -> (String, String) {
     }
     let chars: Vec<char> = name.chars().collect();
     if chars.len() == 1 {
-        return (name.to_string(), String::new());
+        return (escape_ident(name), String::new());
     }
     // Letter + digits: g1 → g_{1}.
     if chars[0].is_ascii_alphabetic() && chars[1..].iter().all(|c| c.is_ascii_digit()) {
@@ -80,8 +93,21 @@ fn plain_parts(name: &str) -> (String, String) {
     (format!("\\mathit{{{}}}", escape_ident(name)), String::new())
 }
 
+/// An identifier's characters in math: `_` escaped, Unicode letters as their commands
+/// (`μ` → `\mu`), anything pdflatex cannot set as `?`.
 fn escape_ident(s: &str) -> String {
-    s.replace('_', "\\_")
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '_' => out.push_str("\\_"),
+            c if c.is_ascii_alphanumeric() => out.push(c),
+            c => match super::text::unicode(c) {
+                Some(m) => out.push_str(m.trim_end()),
+                None => out.push('?'),
+            },
+        }
+    }
+    out
 }
 
 fn with_sub(base: String, sub: &str) -> String {
@@ -537,6 +563,10 @@ mod tests {
         assert_eq!(name("g1"), "g_{1}");
         assert_eq!(name("dk"), "d_{k}");
         assert_eq!(name("logp"), "\\mathit{logp}");
+        assert_eq!(name("x_1"), "x_{1}");
+        assert_eq!(name("W_q2"), "W_{q2}");
+        assert_eq!(name("_b"), "\\mathit{\\_b}");
+        assert_eq!(name("μ"), "\\mu");
         assert_eq!(bar("Wq"), "\\bar{W}_{q}");
         assert_eq!(bar("h.S"), "{\\bar{S}}^{(\\mathrm{h})}");
         assert_eq!(name("attention#1.P"), "{P}^{(1)}");

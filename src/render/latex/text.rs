@@ -8,7 +8,7 @@
 //! Invariant: the output compiles in text mode with amsmath/amssymb alone.
 
 /// Math for one Unicode character a comment may contain, if known.
-fn unicode(c: char) -> Option<&'static str> {
+pub fn unicode(c: char) -> Option<&'static str> {
     Some(match c {
         'ᵀ' => "^{\\top}",
         '√' => "\\surd ",
