@@ -452,3 +452,54 @@ fn trace_grad_gives_every_gradient() {
     assert_eq!(v["grads"]["y"]["data"], serde_json::json!(["1", "2"]));
     assert_eq!(v["grads"]["x"]["data"], serde_json::json!(["6", "2"]));
 }
+
+#[test]
+fn latex_writes_a_document_to_a_file_or_stdout() {
+    let src = "dim n = 2\ninput X : [n, n]\nparam W : [n, n]\nY = X @ W\noutput Y\nclaim grad(W) = X.T @ grad(Y)\n";
+    let path = scratch("latex.ht", src);
+    let out = run(&["latex", path.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tex = String::from_utf8(out.stdout).unwrap();
+    assert!(tex.starts_with("\\documentclass"));
+    assert!(tex.trim_end().ends_with("\\end{document}"));
+    // The claim is shown in math with its verdict.
+    assert!(tex.contains("\\textbf{proved}"), "{tex}");
+    assert!(tex.contains("\\bar{W} = {X}^{\\top}\\,\\bar{Y}"), "{tex}");
+    let file = path.with_extension("tex");
+    let out = run(&[
+        "latex",
+        path.to_str().unwrap(),
+        "--wrt",
+        "W",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("\\section{The result}"));
+}
+
+#[test]
+fn latex_rejects_bad_input_with_exit_2() {
+    let path = scratch(
+        "latex_bad.ht",
+        "dim n = 2\ninput X : [n, n]\nY = X @ Z\noutput Y\n",
+    );
+    let out = run(&["latex", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Z"));
+    let ok = scratch(
+        "latex_wrt.ht",
+        "dim n = 2\ninput X : [n, n]\nY = X @ X\noutput Y\n",
+    );
+    let out = run(&["latex", ok.to_str().unwrap(), "--wrt", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tensor is named `nope`"));
+}
