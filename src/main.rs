@@ -1,6 +1,7 @@
 //! The `handtrace` command line: argument parsing, reading files, exit codes.
 //!
-//! Exit status: 0 all good; 1 a claim or step was refuted or undecided; 2 bad input or usage
+//! Exit status: 0 all good; 1 a claim or step was refuted or undecided (or a `!=` was not
+//! refuted); 2 bad input or usage
 //! (with a diagnostic on stderr naming FILE:LINE:COLUMN).
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -425,10 +426,7 @@ fn main() -> ExitCode {
             }
             if bad_input {
                 ExitCode::from(2)
-            } else if results
-                .iter()
-                .any(|r| matches!(r.verdict, Verdict::Refuted | Verdict::Undecided))
-            {
+            } else if results.iter().any(|r| !r.passes()) {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -81,13 +81,15 @@ fn check_json_follows_the_design_schema() {
         .map(|k| k.as_str())
         .collect();
     keys.sort();
-    // DESIGN's keys, and `diagnosis` (an extension: a refutation's diagnosis, else null).
+    // DESIGN's keys, and two extensions: `diagnosis` (a refutation's, else null) and `expect`
+    // (`equal` for `=`, `different` for a deliberate mistake written `!=`).
     assert_eq!(
         keys,
         [
             "claim",
             "detail",
             "diagnosis",
+            "expect",
             "file",
             "line",
             "step",
@@ -95,6 +97,7 @@ fn check_json_follows_the_design_schema() {
         ]
     );
     assert_eq!(first["diagnosis"], serde_json::Value::Null);
+    assert_eq!(first["expect"], "equal");
     assert_eq!(first["line"], 5);
     assert_eq!(first["step"], serde_json::Value::Null);
     assert_eq!(first["claim"], "grad(X) = grad(Y) @ X.T + X.T @ grad(Y)");
@@ -502,4 +505,24 @@ fn latex_rejects_bad_input_with_exit_2() {
     let out = run(&["latex", ok.to_str().unwrap(), "--wrt", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no tensor is named `nope`"));
+}
+
+#[test]
+fn a_deliberate_mistake_passes_when_refuted_and_fails_when_it_holds() {
+    let src = "dim n = 2\ninput A : [n, n]\ninput B : [n, n]\nclaim (A @ B).T != A.T @ B.T\n";
+    let path = scratch("differ.ht", src);
+    let out = run(&["check", path.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("refuted as claimed  (A @ B).T != A.T @ B.T"),
+        "{text}"
+    );
+    // A `!=` whose sides are equal is a failure, and says why.
+    let path = scratch("same.ht", "dim n = 2\ninput A : [n, n]\nclaim A.T.T != A\n");
+    let out = run(&["check", path.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"][0]["verdict"], "proved");
+    assert_eq!(v["results"][0]["expect"], "different");
 }

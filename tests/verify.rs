@@ -240,7 +240,7 @@ fn expected_diagnoses(path: &Path) -> Vec<(Vec<usize>, String)> {
                 in_derive = t.starts_with("derive ");
                 out.push((lines, want));
             }
-        } else if t.starts_with('=') && in_derive {
+        } else if (t.starts_with('=') || t.starts_with("!=")) && in_derive {
             out.last_mut().unwrap().0.push(i + 1);
         } else if !t.starts_with('#') && !t.is_empty() {
             in_derive = false;

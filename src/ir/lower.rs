@@ -323,9 +323,9 @@ impl<'s> Lowerer<'s> {
                     }
                 }
             }
-            ItemKind::Claim { lhs, rhs } => {
+            ItemKind::Claim { lhs, rhs, differ } => {
                 if is_root {
-                    self.claim(lhs, rhs, item.span);
+                    self.claim(lhs, rhs, *differ, item.span);
                 }
             }
             ItemKind::Derive(d) => {
@@ -962,7 +962,7 @@ impl<'s> Lowerer<'s> {
         })
     }
 
-    fn claim(&mut self, lhs: &Expr, rhs: &Expr, span: Span) {
+    fn claim(&mut self, lhs: &Expr, rhs: &Expr, differ: bool, span: Span) {
         let text = normalize_text(self.sources.slice(span).trim_start_matches("claim").trim());
         let (l, r, error) = match self.claim_sides(lhs, rhs) {
             Ok((l, r)) => (Some(l), Some(r), None),
@@ -971,6 +971,7 @@ impl<'s> Lowerer<'s> {
         self.claims.push(Claim {
             lhs: l,
             rhs: r,
+            differ,
             span,
             text,
             error,
@@ -1036,6 +1037,7 @@ impl<'s> Lowerer<'s> {
         };
         steps.push(DerivationStep {
             node,
+            differ: false,
             span: d.first.span,
             text: first_text,
             note: d.first_note.clone(),
@@ -1064,6 +1066,7 @@ impl<'s> Lowerer<'s> {
             };
             steps.push(DerivationStep {
                 node,
+                differ: step.differ,
                 span: step.span,
                 text,
                 note: step.note.clone(),

@@ -306,6 +306,8 @@ pub struct FnSig {
 pub struct Claim {
     pub lhs: Option<NodeId>,
     pub rhs: Option<NodeId>,
+    /// `claim LHS != RHS`: the file says the sides differ (a deliberate mistake).
+    pub differ: bool,
     pub span: Span,
     pub text: String,
     pub error: Option<crate::diag::Diagnostic>,
@@ -315,6 +317,8 @@ pub struct Claim {
 #[derive(Debug, Clone)]
 pub struct DerivationStep {
     pub node: Option<NodeId>,
+    /// `!= EXPR`: the file says this line differs from the one before.
+    pub differ: bool,
     pub span: Span,
     pub text: String,
     pub note: Option<String>,

@@ -7,13 +7,19 @@ pub fn text(results: &[CheckResult]) -> String {
     let mut out = String::new();
     for r in results {
         let step = r.step.map(|k| format!(" step {k}")).unwrap_or_default();
+        // A `!=` (a deliberate mistake) says whether the verdict is what the file expects.
+        let verdict = match (r.expect, r.passes()) {
+            (crate::verify::Expect::Equal, _) => r.verdict.as_str().to_string(),
+            (crate::verify::Expect::Different, true) => {
+                format!("{} as claimed", r.verdict.as_str())
+            }
+            (crate::verify::Expect::Different, false) => {
+                format!("{}, though the file says they differ", r.verdict.as_str())
+            }
+        };
         out.push_str(&format!(
             "{}:{}:{} {}  {}\n",
-            r.file,
-            r.line,
-            step,
-            r.verdict.as_str(),
-            r.claim
+            r.file, r.line, step, verdict, r.claim
         ));
         if r.verdict == crate::verify::Verdict::Unchecked {
             continue; // the summary line says it once

@@ -133,7 +133,8 @@ pub fn show(program: &Program) -> String {
                     let text = if k == 0 {
                         format!("derive {}", step.text)
                     } else {
-                        format!("  = {}", step.text)
+                        let rel = if step.differ { "!=" } else { "=" };
+                        format!("  {rel} {}", step.text)
                     };
                     let note = match (&step.error, step.node) {
                         (None, Some(n)) => shape_note(program.graph.shape(n)),

@@ -83,6 +83,8 @@ pub enum ItemKind {
     Claim {
         lhs: Expr,
         rhs: Expr,
+        /// `claim LHS != RHS`: the file says the sides differ.
+        differ: bool,
     },
     Derive(Derivation),
     /// `return` outside a `fn` body: parsed so that the error can say exactly that.
@@ -105,6 +107,8 @@ pub struct Step {
     pub expr: Expr,
     pub span: Span,
     pub note: Option<String>,
+    /// `!= EXPR`: the file says this line differs from the one before.
+    pub differ: bool,
 }
 
 #[derive(Debug, Clone)]

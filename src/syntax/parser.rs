@@ -140,10 +140,12 @@ impl Builder {
                 name: self.ident(inner.next().unwrap()),
                 value: self.expr(inner.next().unwrap()),
             },
-            Rule::claim => ItemKind::Claim {
-                lhs: self.expr(inner.next().unwrap()),
-                rhs: self.expr(inner.next().unwrap()),
-            },
+            Rule::claim => {
+                let lhs = self.expr(inner.next().unwrap());
+                let differ = inner.next().unwrap().as_str() == "!=";
+                let rhs = self.expr(inner.next().unwrap());
+                ItemKind::Claim { lhs, rhs, differ }
+            }
             Rule::derive => {
                 let first = self.expr(inner.next().unwrap());
                 let mut derivation = Derivation {
@@ -162,11 +164,14 @@ impl Builder {
                         }
                         Rule::step => {
                             let span = self.span(&p);
-                            let expr = self.expr(p.into_inner().next().unwrap());
+                            let mut parts = p.into_inner();
+                            let differ = parts.next().unwrap().as_str() == "!=";
+                            let expr = self.expr(parts.next().unwrap());
                             derivation.steps.push(Step {
                                 expr,
                                 span,
                                 note: None,
+                                differ,
                             });
                         }
                         r => unreachable!("grammar: derive child {r:?}"),

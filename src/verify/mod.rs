@@ -28,6 +28,25 @@ pub enum Verdict {
     Unchecked,
 }
 
+/// What a claim or step says of its two sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    Equal,
+    Different,
+}
+
+impl CheckResult {
+    /// Does the verdict agree with what the file says? An equality must be proved or
+    /// verified; a `!=` must be refuted. Errors and undecided results never pass.
+    pub fn passes(&self) -> bool {
+        match self.expect {
+            Expect::Equal => matches!(self.verdict, Verdict::Proved | Verdict::Verified),
+            Expect::Different => self.verdict == Verdict::Refuted,
+        }
+    }
+}
+
 impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,6 +72,9 @@ pub struct CheckResult {
     pub detail: String,
     /// A refutation's diagnosis (also the detail's `diagnosis:` line); JSON `null` otherwise.
     pub diagnosis: Option<String>,
+    /// What the file says of the sides: `equal` (`=`), or `different` (`!=`, a deliberate
+    /// mistake, which passes when it is refuted). An extension of DESIGN's JSON.
+    pub expect: Expect,
     /// What the verdict rests on, for renderers that show more than the detail text (LaTeX):
     /// the proof of a proved claim, the counterexample of a refuted one.
     #[serde(skip)]
@@ -193,6 +215,11 @@ pub fn check_program_with(
             verdict,
             detail,
             diagnosis,
+            expect: if c.differ {
+                Expect::Different
+            } else {
+                Expect::Equal
+            },
             finding,
         });
     }
@@ -208,6 +235,7 @@ pub fn check_program_with(
                 verdict: Verdict::Error,
                 detail: diag_text(program, e),
                 diagnosis: None,
+                expect: Expect::Equal,
                 finding: None,
             });
         }
@@ -218,10 +246,20 @@ pub fn check_program_with(
                 file: file.clone(),
                 line: program.sources.line(step.span),
                 step: Some(k),
-                claim: format!("{} = {}", d.steps[k - 1].text, step.text),
+                claim: format!(
+                    "{} {} {}",
+                    d.steps[k - 1].text,
+                    if step.differ { "!=" } else { "=" },
+                    step.text
+                ),
                 verdict,
                 detail,
                 diagnosis,
+                expect: if step.differ {
+                    Expect::Different
+                } else {
+                    Expect::Equal
+                },
                 finding,
             });
         }

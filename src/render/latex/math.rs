@@ -501,6 +501,11 @@ pub fn width(tex: &str) -> f64 {
 /// when it is wider than [`LINE_WIDTH`]. Each line goes through the preamble's `\fitline`,
 /// which shrinks a line only when it is still wider than the text (one long product).
 pub fn display(lhs: &str, terms: &[(bool, String)]) -> String {
+    display_rel(lhs, "=", terms)
+}
+
+/// [`display`] with another relation (`\\neq` for a claim that the sides differ).
+pub fn display_rel(lhs: &str, rel: &str, terms: &[(bool, String)]) -> String {
     let mut text = String::new();
     for (k, (negative, t)) in terms.iter().enumerate() {
         let sign = match (k, negative) {
@@ -514,10 +519,10 @@ pub fn display(lhs: &str, terms: &[(bool, String)]) -> String {
     }
     if width(lhs) + width(&text) + 2.0 <= LINE_WIDTH || terms.len() < 2 {
         return format!(
-            "\\begin{{equation*}}\n  \\fitline{{{lhs} = {text}}}\n\\end{{equation*}}\n"
+            "\\begin{{equation*}}\n  \\fitline{{{lhs} {rel} {text}}}\n\\end{{equation*}}\n"
         );
     }
-    let mut lines: Vec<String> = vec![format!("{lhs} = ")];
+    let mut lines: Vec<String> = vec![format!("{lhs} {rel} ")];
     let mut current = width(lhs) + 2.0;
     for (k, (negative, t)) in terms.iter().enumerate() {
         let sign = match (k, negative) {
@@ -533,7 +538,7 @@ pub fn display(lhs: &str, terms: &[(bool, String)]) -> String {
             current = 0.0;
         }
         let last = lines.last_mut().expect("a line");
-        if !last.is_empty() && !last.ends_with("= ") {
+        if !last.is_empty() && !last.ends_with(&format!("{rel} ")) {
             last.push(' ');
         }
         last.push_str(&piece);

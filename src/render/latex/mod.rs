@@ -601,9 +601,14 @@ fn claims(out: &mut String, s: &Solution) {
             Some(k) => format!("line {}, step {k}", r.line),
             None => format!("line {}", r.line),
         };
+        let said = match (r.expect, r.passes()) {
+            (crate::verify::Expect::Equal, _) => "",
+            (crate::verify::Expect::Different, true) => " (as the file says: a deliberate mistake)",
+            (crate::verify::Expect::Different, false) => " (the file says the sides differ)",
+        };
         let _ = writeln!(
             out,
-            "\\paragraph{{{}: {}.}}",
+            "\\paragraph{{{}: {}{said}.}}",
             prose(&at),
             verdict_word(r.verdict)
         );
@@ -619,7 +624,11 @@ fn claims(out: &mut String, s: &Solution) {
                 } else {
                     lhs
                 };
-                out.push_str(&display(&lhs, &printer.expr_terms(*rhs)));
+                let rel = match r.expect {
+                    crate::verify::Expect::Equal => "=",
+                    crate::verify::Expect::Different => "\\neq",
+                };
+                out.push_str(&math::display_rel(&lhs, rel, &printer.expr_terms(*rhs)));
             }
             None => {
                 let _ = writeln!(out, "{{\\raggedright {}\\par}}\n", text::code(&r.claim));
