@@ -36,40 +36,27 @@ fn mutant(path: &Path, i: usize, m: Mutation) -> Program {
     let mut claim = p.claims[i].clone();
     let rhs = claim.rhs.expect("a lowered claim");
     let node = p.graph.node(rhs).clone();
-    let literal = |p: &mut Program, v: i64| {
-        p.graph.add(Node {
+    // The mutation as an operation on the right side and, for binary ones, a literal.
+    let (op, literal) = match m {
+        Mutation::Negate => (Op::Neg, None),
+        Mutation::Double => (Op::Mul, Some(2)),
+        Mutation::PlusOne => (Op::Add, Some(1)),
+    };
+    let mut args = vec![rhs];
+    if let Some(v) = literal {
+        args.push(p.graph.add(Node {
             op: Op::Literal(BigRational::from_integer(v.into())),
             args: vec![],
             shape: vec![],
             span: node.span,
-        })
-    };
-    let new = match m {
-        Mutation::Negate => p.graph.add(Node {
-            op: Op::Neg,
-            args: vec![rhs],
-            shape: node.shape.clone(),
-            span: node.span,
-        }),
-        Mutation::Double => {
-            let two = literal(&mut p, 2);
-            p.graph.add(Node {
-                op: Op::Mul,
-                args: vec![rhs, two],
-                shape: node.shape.clone(),
-                span: node.span,
-            })
-        }
-        Mutation::PlusOne => {
-            let one = literal(&mut p, 1);
-            p.graph.add(Node {
-                op: Op::Add,
-                args: vec![rhs, one],
-                shape: node.shape.clone(),
-                span: node.span,
-            })
-        }
-    };
+        }));
+    }
+    let new = p.graph.add(Node {
+        op,
+        args,
+        shape: node.shape.clone(),
+        span: node.span,
+    });
     claim.rhs = Some(new);
     claim.text = format!("{} [{m:?}]", claim.text);
     p.claims = vec![claim];

@@ -219,12 +219,13 @@ impl<'a> Candidates<'a> {
     }
 
     fn push(&mut self, node: NodeId, says: String) {
+        self.push_with(node, says, None);
+    }
+
+    /// A candidate whose sentence names a term of the reference (`{term}` in `says`).
+    fn push_with(&mut self, node: NodeId, says: String, term: Option<(bool, NodeId)>) {
         if self.list.len() < MAX_CANDIDATES {
-            self.list.push(Candidate {
-                node,
-                says,
-                term: None,
-            });
+            self.list.push(Candidate { node, says, term });
         }
     }
 
@@ -401,13 +402,7 @@ impl<'a> Candidates<'a> {
                     format!("the term `{{term}}` of {whose} has the wrong sign"),
                 ),
             ] {
-                if self.list.len() < MAX_CANDIDATES {
-                    self.list.push(Candidate {
-                        node,
-                        says,
-                        term: Some((negative, shown)),
-                    });
-                }
+                self.push_with(node, says, Some((negative, shown)));
             }
         }
     }
