@@ -1,17 +1,41 @@
 //! Building gradient nodes with their shapes, kept tidy as they are built.
 //!
-//! Owns construction of new nodes in a gradient graph: each helper computes the node's shape
-//! with the rules of `ir::shape` and drops the no-ops a person would not write (`x * 1`,
-//! `--x`, `x ** 1`, a reshape or expand to the same shape). Errors here mean a gradient rule
-//! produced inconsistent shapes: a bug, reported with the op's name rather than a panic.
+//! Owns construction of new nodes in a gradient graph: each node's shape comes from the one
+//! shape rule (`ir::shape::infer`), and the helpers drop the no-ops a person would not write
+//! (`x * 1`, `--x`, `x ** 1`, a reshape or expand to the same shape). A [`RuleError::Shape`]
+//! means a gradient rule produced inconsistent shapes: a bug, reported with the op's name
+//! rather than a panic.
 
-use crate::ir::shape::{self, Shape};
-use crate::ir::{DimPoly, Dims, Func, Graph, Node, NodeId, Op, ReduceKind};
+use crate::ir::shape::{self, Shape, ShapeError};
+use crate::ir::{DimPoly, Dims, Func, Graph, NodeId, Op, ReduceKind};
 use crate::source::Span;
 use num_rational::BigRational;
 use num_traits::{One, Zero};
 
-pub type BResult = Result<NodeId, String>;
+/// Why a gradient rule could not build its nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleError {
+    /// A node whose arguments do not fit its op's shape rule (a bug in a rule).
+    Shape { op: &'static str, error: ShapeError },
+    /// A construct whose gradient is not supported, in words.
+    Unsupported(String),
+}
+
+impl RuleError {
+    pub fn message(&self, dims: &Dims) -> String {
+        match self {
+            RuleError::Shape { op, error } => {
+                format!(
+                    "internal: a gradient rule built `{op}` on arguments that do not fit it: {}",
+                    error.message(dims, op)
+                )
+            }
+            RuleError::Unsupported(why) => why.clone(),
+        }
+    }
+}
+
+pub type BResult = Result<NodeId, RuleError>;
 
 pub struct Builder<'a> {
     pub graph: &'a mut Graph,
@@ -25,13 +49,12 @@ impl Builder<'_> {
         self.graph.shape(n).clone()
     }
 
-    fn add_node(&mut self, op: Op, args: Vec<NodeId>, shape: Shape) -> NodeId {
-        self.graph.add(Node {
-            op,
-            args,
-            shape,
-            span: self.span,
-        })
+    /// `op` on `args`, its shape by the one shape rule.
+    fn apply(&mut self, op: Op, args: Vec<NodeId>) -> BResult {
+        let name = op.name();
+        self.graph
+            .apply(self.dims, op, args, self.span)
+            .map_err(|error| RuleError::Shape { op: name, error })
     }
 
     fn literal_value(&self, n: NodeId) -> Option<&BigRational> {
@@ -42,7 +65,17 @@ impl Builder<'_> {
     }
 
     pub fn lit(&mut self, r: BigRational) -> NodeId {
-        self.add_node(Op::Literal(r), vec![], vec![])
+        self.leaf(Op::Literal(r), vec![])
+    }
+
+    /// A node with no arguments and the given shape (numbers, sizes, π, `eye`).
+    pub fn leaf(&mut self, op: Op, shape: Shape) -> NodeId {
+        self.graph.add(crate::ir::Node {
+            op,
+            args: vec![],
+            shape,
+            span: self.span,
+        })
     }
 
     pub fn int(&mut self, n: i64) -> NodeId {
@@ -50,16 +83,17 @@ impl Builder<'_> {
     }
 
     pub fn dim_size(&mut self, p: DimPoly) -> NodeId {
-        self.add_node(Op::DimSize(p), vec![], vec![])
+        self.leaf(Op::DimSize(p), vec![])
     }
 
     fn elementwise(&mut self, op: Op, a: NodeId, b: NodeId) -> BResult {
+        let name = op.name();
         let s = shape::broadcast(self.dims, &self.shape(a), &self.shape(b))
-            .map_err(|e| format!("{op:?}: {e}"))?;
+            .map_err(|error| RuleError::Shape { op: name, error })?;
         // Broadcasting does what an explicit expand (or a reshape of a scalar to ones) did.
         let a = self.implicit(a, b, &s);
         let b = self.implicit(b, a, &s);
-        Ok(self.add_node(op, vec![a, b], s))
+        self.apply(op, vec![a, b])
     }
 
     /// `x` for an operand `expand(x)` / `reshape(scalar x, [1, …])` whose broadcast against
@@ -69,8 +103,8 @@ impl Builder<'_> {
         loop {
             let node = self.graph.node(current);
             let inner = match node.op {
-                Op::Expand => node.args[0],
-                Op::Reshape if self.shape(node.args[0]).is_empty() => node.args[0],
+                Op::Expand(_) => node.args[0],
+                Op::Reshape(_) if self.shape(node.args[0]).is_empty() => node.args[0],
                 _ => return current,
             };
             match shape::broadcast(self.dims, &self.shape(inner), &self.shape(other)) {
@@ -129,54 +163,47 @@ impl Builder<'_> {
         if let Op::Neg = self.graph.node(a).op {
             return Ok(self.graph.node(a).args[0]);
         }
-        let s = self.shape(a);
-        Ok(self.add_node(Op::Neg, vec![a], s))
+        self.apply(Op::Neg, vec![a])
     }
 
     pub fn matmul(&mut self, a: NodeId, b: NodeId) -> BResult {
-        let s = shape::matmul(self.dims, &self.shape(a), &self.shape(b))
-            .map_err(|e| format!("@: {e}"))?;
-        Ok(self.add_node(Op::MatMul, vec![a, b], s))
+        self.apply(Op::MatMul, vec![a, b])
     }
 
     /// Swap the last two axes (`.T`); `(xᵀ)ᵀ` is `x`.
     pub fn t(&mut self, a: NodeId) -> BResult {
-        let mut s = self.shape(a);
-        let r = s.len();
+        let r = self.shape(a).len();
         if r < 2 {
-            return Err("transpose of a tensor with fewer than 2 axes".into());
+            return Err(RuleError::Shape {
+                op: "transpose",
+                error: ShapeError::TooFewAxes { arg: 0, need: 2 },
+            });
         }
         if let Op::SwapAxes(i, j) = self.graph.node(a).op {
             if (i, j) == (r - 2, r - 1) {
                 return Ok(self.graph.node(a).args[0]);
             }
         }
-        s.swap(r - 2, r - 1);
-        Ok(self.add_node(Op::SwapAxes(r - 2, r - 1), vec![a], s))
+        self.apply(Op::SwapAxes(r - 2, r - 1), vec![a])
     }
 
     pub fn swap(&mut self, a: NodeId, i: usize, j: usize) -> BResult {
-        let mut s = self.shape(a);
-        s.swap(i, j);
-        Ok(self.add_node(Op::SwapAxes(i, j), vec![a], s))
+        self.apply(Op::SwapAxes(i, j), vec![a])
     }
 
     pub fn pow(&mut self, a: NodeId, p: BigRational) -> BResult {
         if p.is_one() {
             return Ok(a);
         }
-        let s = self.shape(a);
-        Ok(self.add_node(Op::Pow(p), vec![a], s))
+        self.apply(Op::Pow(p), vec![a])
     }
 
     pub fn func(&mut self, f: Func, a: NodeId) -> BResult {
-        let s = self.shape(a);
-        Ok(self.add_node(Op::Func(f), vec![a], s))
+        self.apply(Op::Func(f), vec![a])
     }
 
     pub fn unary(&mut self, op: Op, a: NodeId) -> BResult {
-        let s = self.shape(a);
-        Ok(self.add_node(op, vec![a], s))
+        self.apply(op, vec![a])
     }
 
     /// Sum over `axes` (sorted); `keepdims` keeps them as size 1.
@@ -184,52 +211,40 @@ impl Builder<'_> {
         if axes.is_empty() {
             return Ok(a);
         }
-        let s = self.shape(a);
-        let out: Shape = s
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| match (axes.contains(&i), keepdims) {
-                (false, _) => Some(d.clone()),
-                (true, true) => Some(DimPoly::constant(1)),
-                (true, false) => None,
-            })
-            .collect();
-        Ok(self.add_node(
+        self.apply(
             Op::Reduce {
                 kind: ReduceKind::Sum,
                 axes,
                 keepdims,
             },
             vec![a],
-            out,
-        ))
+        )
     }
 
     pub fn reshape(&mut self, a: NodeId, to: Shape) -> BResult {
         if shape::same_shape(self.dims, &self.shape(a), &to) {
             return Ok(a);
         }
-        Ok(self.add_node(Op::Reshape, vec![a], to))
+        self.apply(Op::Reshape(to), vec![a])
     }
 
     pub fn expand(&mut self, a: NodeId, to: Shape) -> BResult {
         if shape::same_shape(self.dims, &self.shape(a), &to) {
             return Ok(a);
         }
-        Ok(self.add_node(Op::Expand, vec![a], to))
+        self.apply(Op::Expand(to), vec![a])
     }
 
     pub fn permute(&mut self, a: NodeId, perm: Vec<usize>) -> BResult {
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
             return Ok(a);
         }
-        let s = self.shape(a);
-        let out = perm.iter().map(|&i| s[i].clone()).collect();
-        Ok(self.add_node(Op::Permute(perm), vec![a], out))
+        self.apply(Op::Permute(perm), vec![a])
     }
 
-    pub fn node(&mut self, op: Op, args: Vec<NodeId>, shape: Shape) -> NodeId {
-        self.add_node(op, args, shape)
+    /// Any op on `args`, its shape by the one shape rule.
+    pub fn op(&mut self, op: Op, args: Vec<NodeId>) -> BResult {
+        self.apply(op, args)
     }
 
     /// The gradient of a broadcast operand: sum `g` over the axes broadcasting added or

@@ -9,7 +9,7 @@
 //! Invariants: forward node ids are unchanged (the forward graph is a prefix of the
 //! gradient graph); every adjoint has exactly its node's shape.
 
-mod builder;
+pub mod builder;
 pub mod rules;
 
 use crate::diag::{Code, Diagnostic};
@@ -92,7 +92,7 @@ pub fn derive(program: &Program) -> Result<Gradients, Diagnostic> {
             Diagnostic::new(
                 Code::Misplaced,
                 span,
-                format!("cannot differentiate this: {why}"),
+                format!("cannot differentiate this: {}", why.message(&program.dims)),
             )
             .with_label("here")
         })?;
@@ -121,7 +121,10 @@ pub fn derive(program: &Program) -> Result<Gradients, Diagnostic> {
                         Diagnostic::new(
                             Code::ShapeMismatch,
                             span,
-                            format!("internal: accumulating a gradient: {why}"),
+                            format!(
+                                "internal: accumulating a gradient: {}",
+                                why.message(&program.dims)
+                            ),
                         )
                     })?
                 }

@@ -7,25 +7,25 @@
 //! terms, matmul `g Bᵀ` / `Aᵀ g`, broadcasting summed back. None of them is used by the
 //! exact forward mode that checks them.
 
-use super::builder::{BResult, Builder};
+use super::builder::{BResult, Builder, RuleError};
 use crate::ir::shape::Shape;
 use crate::ir::{DimPoly, EinsumSpec, Func, NodeId, Op, ReduceKind};
 use num_rational::BigRational;
 use num_traits::One;
 
 /// Contributions to the adjoints of `n`'s arguments (`None` where an argument gets none).
-pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>, RuleError> {
     let node = b.graph.node(n).clone();
     let args = node.args.clone();
     let a = |i: usize| args[i];
     let shape_of = |b: &Builder, i: usize| -> Shape { b.shape(args[i]) };
-    let one = |x: BResult| -> Result<Vec<Option<NodeId>>, String> { Ok(vec![Some(x?)]) };
+    let one = |x: BResult| -> Result<Vec<Option<NodeId>>, RuleError> { Ok(vec![Some(x?)]) };
     match &node.op {
         Op::Leaf(_)
         | Op::Literal(_)
         | Op::Pi
         | Op::DimSize(_)
-        | Op::Eye
+        | Op::Eye(_)
         | Op::GradOf(_)
         | Op::FnParam(_) => Ok(vec![]),
         Op::Eq => Ok(vec![None, None]),
@@ -115,6 +115,17 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
                     let scaled = b.div(g1, c)?;
                     one(b.expand(scaled, sa))
                 }
+                ReduceKind::LogSumExp => {
+                    // g ∘ exp(x − logsumexp(x)): each entry's softmax weight.
+                    let m = if *keepdims {
+                        n
+                    } else {
+                        b.reshape(n, kept.clone())?
+                    };
+                    let shifted = b.sub(a(0), m)?;
+                    let weights = b.func(Func::Exp, shifted)?;
+                    one(b.mul(g1, weights))
+                }
                 ReduceKind::Max | ReduceKind::Min => {
                     // Split g evenly among the entries equal to the extreme.
                     let m = if *keepdims {
@@ -138,13 +149,13 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
         }
         Op::LogSoftmax { axis } => {
             // g − softmax(a) ∘ Σ_axis g
-            let p = b.unary(Op::Softmax { axis: *axis }, a(0))?;
+            let p = b.op(Op::Softmax { axis: *axis }, vec![a(0)])?;
             let s = b.sum(g, vec![*axis], true)?;
             let t = b.mul(p, s)?;
             one(b.sub(g, t))
         }
-        Op::Causal => one(b.unary(Op::Tril, g)),
-        Op::Tril => one(b.unary(Op::Tril, g)),
+        Op::Causal => one(b.op(Op::Tril, vec![g])),
+        Op::Tril => one(b.op(Op::Tril, vec![g])),
         Op::SwapAxes(i, j) => {
             let r = b.shape(g).len();
             if (*i, *j) == (r - 2, r - 1) {
@@ -153,11 +164,11 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
                 one(b.swap(g, *i, *j))
             }
         }
-        Op::Reshape => {
+        Op::Reshape(_) => {
             let sa = shape_of(b, 0);
             one(b.reshape(g, sa))
         }
-        Op::Expand => {
+        Op::Expand(_) => {
             let sa = shape_of(b, 0);
             one(b.unbroadcast(g, &sa))
         }
@@ -177,7 +188,8 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
             kept.push(DimPoly::constant(1));
             kept.push(DimPoly::constant(1));
             let g1 = b.reshape(g, kept)?;
-            let eye = b.node(Op::Eye, vec![], vec![sa[r - 1].clone(), sa[r - 1].clone()]);
+            let n = sa[r - 1].clone();
+            let eye = b.leaf(Op::Eye(n.clone()), vec![n.clone(), n]);
             one(b.mul(g1, eye))
         }
         Op::LayerNorm => layernorm(b, &args, g),
@@ -186,7 +198,12 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
 }
 
 /// `torch.matmul`: promote vectors to matrices, use gBᵀ and Aᵀg, sum broadcast batches back.
-fn matmul(b: &mut Builder, x: NodeId, y: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+fn matmul(
+    b: &mut Builder,
+    x: NodeId,
+    y: NodeId,
+    g: NodeId,
+) -> Result<Vec<Option<NodeId>>, RuleError> {
     let (sx, sy) = (b.shape(x), b.shape(y));
     if sx.len() == 1 && sy.len() == 1 {
         // a scalar dot product
@@ -205,7 +222,7 @@ fn matmul(b: &mut Builder, x: NodeId, y: NodeId, g: NodeId) -> Result<Vec<Option
         y
     };
     let out2 = crate::ir::shape::matmul(b.dims, &b.shape(x2), &b.shape(y2))
-        .map_err(|e| format!("@: {e}"))?;
+        .map_err(|error| RuleError::Shape { op: "@", error })?;
     let g2 = b.reshape(g, out2)?;
     let yt = b.t(y2)?;
     let gx = b.matmul(g2, yt)?;
@@ -236,7 +253,7 @@ fn func(b: &mut Builder, f: Func, a: NodeId, n: NodeId, g: NodeId) -> BResult {
         }
         Func::Erf => {
             // 2/√π · e^(−a²)
-            let pi = b.node(Op::Pi, vec![], vec![]);
+            let pi = b.leaf(Op::Pi, vec![]);
             let root = b.func(Func::Sqrt, pi)?;
             let two = b.int(2);
             let c = b.div(two, root)?;
@@ -273,7 +290,7 @@ fn func(b: &mut Builder, f: Func, a: NodeId, n: NodeId, g: NodeId) -> BResult {
         Func::GeluTanh => {
             // y = a/2 (1 + tanh u), u = c (a + k a³), c = √(2/π):
             // y' = (1 + tanh u)/2 + a/2 (1 − tanh² u) c (1 + 3k a²)
-            let pi = b.node(Op::Pi, vec![], vec![]);
+            let pi = b.leaf(Op::Pi, vec![]);
             let two = b.int(2);
             let ratio = b.div(two, pi)?;
             let c = b.func(Func::Sqrt, ratio)?;
@@ -314,7 +331,7 @@ fn normal_density(b: &mut Builder, a: NodeId) -> BResult {
     let nh = b.neg(half)?;
     let e = b.func(Func::Exp, nh)?;
     let two = b.int(2);
-    let pi = b.node(Op::Pi, vec![], vec![]);
+    let pi = b.leaf(Op::Pi, vec![]);
     let tp = b.mul(two, pi)?;
     let root = b.func(Func::Sqrt, tp)?;
     b.div(e, root)
@@ -327,17 +344,17 @@ fn einsum(
     spec: &EinsumSpec,
     args: &[NodeId],
     g: NodeId,
-) -> Result<Vec<Option<NodeId>>, String> {
+) -> Result<Vec<Option<NodeId>>, RuleError> {
     let mut out = Vec::new();
     for (k, letters) in spec.inputs.iter().enumerate() {
         let mut distinct = letters.clone();
         distinct.sort();
         distinct.dedup();
         if distinct.len() != letters.len() {
-            return Err(format!(
+            return Err(RuleError::Unsupported(format!(
                 "the gradient of einsum \"{}\" (a repeated index in one operand) is not supported; write it with trace or eye",
                 letters.iter().collect::<String>()
-            ));
+            )));
         }
         let mut inputs: Vec<Vec<char>> = Vec::new();
         let mut operands = Vec::new();
@@ -358,10 +375,7 @@ fn einsum(
             inputs,
             output: available.clone(),
         };
-        let shapes: Vec<Shape> = operands.iter().map(|&o| b.shape(o)).collect();
-        let refs: Vec<&Shape> = shapes.iter().collect();
-        let s = sub.shape(b.dims, &refs)?;
-        let mut r = b.node(Op::Einsum(sub), operands, s);
+        let mut r = b.op(Op::Einsum(sub), operands)?;
         let full = b.shape(args[k]);
         if available.len() != letters.len() {
             let with_ones: Shape = letters
@@ -391,7 +405,7 @@ struct Norm {
     scale: NodeId,
 }
 
-fn norm_pieces(b: &mut Builder, x: NodeId, eps: NodeId, center: bool) -> Result<Norm, String> {
+fn norm_pieces(b: &mut Builder, x: NodeId, eps: NodeId, center: bool) -> Result<Norm, RuleError> {
     let sx = b.shape(x);
     let last = sx.len() - 1;
     let count = b.dim_size(sx[last].clone());
@@ -422,7 +436,11 @@ fn mean_last(b: &mut Builder, t: NodeId) -> BResult {
 }
 
 /// y = g ∘ x̂ + b:  dx = (dx̂ − mean(dx̂) − x̂ ∘ mean(dx̂ ∘ x̂)) / σ,  dx̂ = dy ∘ g.
-fn layernorm(b: &mut Builder, args: &[NodeId], dy: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+fn layernorm(
+    b: &mut Builder,
+    args: &[NodeId],
+    dy: NodeId,
+) -> Result<Vec<Option<NodeId>>, RuleError> {
     let (x, gamma, beta, eps) = (args[0], args[1], args[2], args[3]);
     let Norm { xhat, scale } = norm_pieces(b, x, eps, true)?;
     let dxhat = b.mul(dy, gamma)?;
@@ -441,7 +459,7 @@ fn layernorm(b: &mut Builder, args: &[NodeId], dy: NodeId) -> Result<Vec<Option<
 }
 
 /// y = g ∘ x / r:  dx = (dx̂ − x̂ ∘ mean(dx̂ ∘ x̂)) / r,  dx̂ = dy ∘ g, x̂ = x / r.
-fn rmsnorm(b: &mut Builder, args: &[NodeId], dy: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+fn rmsnorm(b: &mut Builder, args: &[NodeId], dy: NodeId) -> Result<Vec<Option<NodeId>>, RuleError> {
     let (x, gamma, eps) = (args[0], args[1], args[2]);
     let Norm { xhat, scale } = norm_pieces(b, x, eps, false)?;
     let dxhat = b.mul(dy, gamma)?;

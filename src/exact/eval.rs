@@ -4,7 +4,7 @@
 //! for values, `Dual` for forward-mode derivatives. Composite ops are built from the scalar
 //! primitives here, as they are defined on paper: softmax from exp and sums
 //! (`p_i = 1 / Σ_j exp(x_j − x_i)`, which needs no max-subtraction since nothing is rounded),
-//! logsoftmax `= −log Σ_j exp(x_j − x_i)`, layer norm from means and sqrt, Φ from erf,
+//! logsoftmax `= −log Σ_j exp(x_j − x_i)`, logsumexp `= x_0 + log Σ_j exp(x_j − x_0)`, layer norm from means and sqrt, Φ from erf,
 //! GELU as x·Φ(x), sigmoid as 1/(1 + e^(−x)).
 //!
 //! Invariants: only nodes the requested roots depend on are evaluated; every failure names
@@ -163,6 +163,7 @@ fn eval_node<S: Scalar>(
                 }
                 ReduceKind::Max => S::extreme(lane, true),
                 ReduceKind::Min => S::extreme(lane, false),
+                ReduceKind::LogSumExp => logsumexp(lane, p),
             })?
         }
         Op::Softmax { axis } => tensor::map_lanes(arg(0), &[*axis], true, |lane| softmax(lane, p))?,
@@ -185,7 +186,7 @@ fn eval_node<S: Scalar>(
             a.swap_axes(*i, *j);
             a.as_standard_layout().into_owned()
         }
-        Op::Reshape => {
+        Op::Reshape(_) => {
             let want = sizes(program, graph, id)?;
             tensor::from_vec(&want, tensor::entries(arg(0)))?
         }
@@ -209,7 +210,7 @@ fn eval_node<S: Scalar>(
                 Ok(vec![tensor::sum_lane(&d, p)?])
             })?
         }
-        Op::Eye => {
+        Op::Eye(_) => {
             let want = sizes(program, graph, id)?;
             let n = want[0];
             let data = (0..n * n)
@@ -236,7 +237,7 @@ fn eval_node<S: Scalar>(
             )))
         }
         Op::FnParam(_) => return Err(NumError::Undecided("a fn parameter outside its fn".into())),
-        Op::Expand => {
+        Op::Expand(_) => {
             let want = sizes(program, graph, id)?;
             let view = arg(0)
                 .broadcast(ndarray::IxDyn(&want))
@@ -346,6 +347,20 @@ fn logsoftmax<S: Scalar>(lane: &[S], p: Prec) -> SResult<Vec<S>> {
             total.log(p)?.neg()
         })
         .collect()
+}
+
+/// log Σ_j exp(x_j), shifted by the first finite entry so the sum stays near 1:
+/// `x_0 + log Σ_j exp(x_j − x_0)`; masked (−∞) entries add nothing, and a lane of only −∞
+/// is −∞.
+fn logsumexp<S: Scalar>(lane: &[S], p: Prec) -> SResult<S> {
+    let Some(shift) = lane.iter().find(|x| !x.value().is_neg_inf()) else {
+        return Ok(S::neg_inf());
+    };
+    let mut total: S = exact(0);
+    for x in lane.iter().filter(|x| !x.value().is_neg_inf()) {
+        total = total.add(&x.sub(shift, p)?.exp(p)?, p)?;
+    }
+    shift.add(&total.log(p)?, p)
 }
 
 /// (x − mean) / sqrt(var + eps) over the last axis (layer norm), or x / sqrt(mean(x²) + eps)

@@ -23,7 +23,7 @@ pub struct DimId(pub u32);
 type Monomial = Vec<(DimId, i32)>;
 
 /// A symbolic size.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct DimPoly {
     terms: BTreeMap<Monomial, BigRational>,
 }

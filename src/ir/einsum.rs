@@ -10,7 +10,7 @@ use super::dims::{DimPoly, Dims};
 use super::shape::Shape;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EinsumSpec {
     pub inputs: Vec<Vec<char>>,
     pub output: Vec<char>,

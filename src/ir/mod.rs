@@ -11,12 +11,13 @@
 //! - `fn` calls are fully inlined: the graph has no calls;
 //! - [`Op::GradOf`] appears only under claims and derivations.
 //!
-//! The ir neither prints nor evaluates; see `render` and (later) `exact`.
+//! Every op is declared once, in the op table ([`op`]); every op's shape rule is
+//! [`shape::infer`]. The ir neither prints nor evaluates; see `render` and `exact`.
 
-mod builtins;
 pub mod dims;
 pub mod einsum;
 mod lower;
+pub mod op;
 pub mod shape;
 
 use crate::source::{FileId, SourceMap, Span};
@@ -24,7 +25,7 @@ use crate::syntax::ast::LeafKind;
 pub use dims::{DimDecl, DimDef, DimId, DimPoly, Dims};
 pub use einsum::EinsumSpec;
 pub use lower::{lower, normalize_text, LowerOptions, MAX_INLINE_DEPTH};
-use num_rational::BigRational;
+pub use op::{Func, Op, ReduceKind};
 pub use shape::Shape;
 
 /// Index of a node in the [`Graph`].
@@ -34,145 +35,6 @@ pub struct NodeId(pub u32);
 /// Index of a named tensor in [`Program::tensors`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TensorId(pub u32);
-
-/// Elementwise functions of one argument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Func {
-    Exp,
-    Log,
-    Sqrt,
-    Tanh,
-    Erf,
-    Sigmoid,
-    Relu,
-    Gelu,
-    GeluTanh,
-    Silu,
-    Phi,
-    /// The Heaviside step (1 for x > 0, 0 for x < 0): relu's derivative. Internal to
-    /// gradients; not a built-in of the language.
-    Step,
-}
-
-impl Func {
-    pub const ALL: [Func; 11] = [
-        Func::Exp,
-        Func::Log,
-        Func::Sqrt,
-        Func::Tanh,
-        Func::Erf,
-        Func::Sigmoid,
-        Func::Relu,
-        Func::Gelu,
-        Func::GeluTanh,
-        Func::Silu,
-        Func::Phi,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Func::Exp => "exp",
-            Func::Log => "log",
-            Func::Sqrt => "sqrt",
-            Func::Tanh => "tanh",
-            Func::Erf => "erf",
-            Func::Sigmoid => "sigmoid",
-            Func::Relu => "relu",
-            Func::Gelu => "gelu",
-            Func::GeluTanh => "gelu_tanh",
-            Func::Silu => "silu",
-            Func::Phi => "Phi",
-            Func::Step => "step",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ReduceKind {
-    Sum,
-    Mean,
-    Max,
-    Min,
-}
-
-impl ReduceKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ReduceKind::Sum => "sum",
-            ReduceKind::Mean => "mean",
-            ReduceKind::Max => "max",
-            ReduceKind::Min => "min",
-        }
-    }
-}
-
-/// The operation of a node. Argument order is given per variant.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    /// A declared `input`, `param` or `data` leaf (no arguments).
-    Leaf(TensorId),
-    /// An exact number (scalar).
-    Literal(BigRational),
-    /// π (scalar).
-    Pi,
-    /// A size used as a scalar, e.g. `sqrt(d)`.
-    DimSize(DimPoly),
-    /// `-a`.
-    Neg,
-    /// Elementwise with broadcasting: `a + b`, `a - b`, `a * b`, `a / b`.
-    Add,
-    Sub,
-    Mul,
-    Div,
-    /// `a @ b`, batched like `torch.matmul`.
-    MatMul,
-    /// `a ** p` with a rational constant exponent.
-    Pow(BigRational),
-    /// An elementwise function of `a`.
-    Func(Func),
-    /// Reduction of `a` over `axes` (sorted, distinct; every axis when `sum(x)` has no axis).
-    Reduce {
-        kind: ReduceKind,
-        axes: Vec<usize>,
-        keepdims: bool,
-    },
-    Softmax {
-        axis: usize,
-    },
-    LogSoftmax {
-        axis: usize,
-    },
-    /// `causal(S)`: −∞ strictly above the diagonal of the last two axes.
-    Causal,
-    /// Swap two axes of `a` (`.T` swaps the last two).
-    SwapAxes(usize, usize),
-    /// Reshape `a` to the node's shape (same number of entries for every size).
-    Reshape,
-    /// Reorder axes: output axis `i` is input axis `perm[i]`.
-    Permute(Vec<usize>),
-    Einsum(EinsumSpec),
-    /// Trace over the last two axes.
-    Trace,
-    /// The identity matrix of the node's shape `[n, n]` (no arguments).
-    Eye,
-    /// `layernorm(x, g, b, eps)` over the last axis.
-    LayerNorm,
-    /// `rmsnorm(x, g, eps)` over the last axis.
-    RmsNorm,
-    /// `grad(NAME)`: the true gradient of a named tensor (claims and derivations only); in a
-    /// gradient graph, `grad(O)` of the output is the free upstream gradient.
-    GradOf(TensorId),
-    /// Broadcast `a` to the node's shape (numpy rules). Gradient graphs only.
-    Expand,
-    /// `a` with the entries strictly above the diagonal of the last two axes set to 0 (the
-    /// gradient through `causal`). Gradient graphs only.
-    Tril,
-    /// Elementwise `a == b` as 1 or 0, with broadcasting (where max/min's gradient goes).
-    /// Gradient graphs only.
-    Eq,
-    /// A fn parameter while a fn body is checked generically (never in a program's graph).
-    FnParam(usize),
-}
 
 /// One operation with its arguments and shape.
 #[derive(Debug, Clone)]
@@ -195,6 +57,24 @@ impl Graph {
         debug_assert!(node.args.iter().all(|a| (a.0 as usize) < self.nodes.len()));
         self.nodes.push(node);
         NodeId(self.nodes.len() as u32 - 1)
+    }
+
+    /// Add `op` applied to `args`, its shape given by [`shape::infer`] (the one shape rule).
+    pub fn apply(
+        &mut self,
+        dims: &Dims,
+        op: Op,
+        args: Vec<NodeId>,
+        span: Span,
+    ) -> Result<NodeId, shape::ShapeError> {
+        let shapes: Vec<&Shape> = args.iter().map(|&a| self.shape(a)).collect();
+        let shape = shape::infer(dims, &op, &shapes)?;
+        Ok(self.add(Node {
+            op,
+            args,
+            shape,
+            span,
+        }))
     }
 
     pub fn node(&self, id: NodeId) -> &Node {

@@ -1,14 +1,175 @@
-//! Shapes in dims, and the shape rules of the language's operators.
+//! Shapes in dims, and the shape rule of every op.
 //!
-//! Owns [`Shape`] and the pure rules: numpy broadcasting, `torch.matmul`'s batched product,
-//! axis normalisation. Rules return `Err` with a short reason; `lower` turns it into a
+//! Owns [`Shape`], [`infer`] (the shape of any op applied to arguments of given shapes: the
+//! one shape inference that lowering, the gradient builder and the e-graph analysis all
+//! use), the pure rules it is built from (numpy broadcasting, `torch.matmul`'s batched
+//! product, axis normalisation), and [`ShapeError`], a typed reason that `lower` turns into a
 //! diagnostic with spans. Invariant: every rule decides equality with [`Dims::same`], so a
 //! result holds for every size of the dims, not only the declared ones.
 
 use super::dims::{DimPoly, Dims};
+use super::op::Op;
 
 /// A tensor's shape: one symbolic size per axis; `[]` is a scalar.
 pub type Shape = Vec<DimPoly>;
+
+/// Why an op does not fit its arguments. `arg` fields name the positional argument at fault.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShapeError {
+    /// Two sizes that neither equal nor are 1, `axis` counted from the right (1 = last).
+    Broadcast {
+        axis: usize,
+        left: DimPoly,
+        right: DimPoly,
+    },
+    /// `@` with a scalar side.
+    MatMulScalar,
+    /// The inner sizes of `@` differ.
+    MatMulInner {
+        left: DimPoly,
+        right: DimPoly,
+        right_is_vector: bool,
+    },
+    /// The batch axes of `@` do not broadcast.
+    MatMulBatch(Box<ShapeError>),
+    /// A scalar where a tensor with axes is needed.
+    NoAxes { arg: usize },
+    /// Fewer axes than the op needs.
+    TooFewAxes { arg: usize, need: usize },
+    /// An axis outside `-rank..rank`.
+    AxisOutOfRange { axis: i64, rank: usize },
+    /// The last two axes are not square.
+    NotSquare { arg: usize, shape: Shape },
+    /// A reshape that changes the number of entries (for some size of the dims).
+    ReshapeCount { from: Shape, to: Shape },
+    /// A permutation of the wrong length, or with an axis twice.
+    Permutation { rank: usize, perm: Vec<usize> },
+    /// A normalisation's `g` or `b` that does not scale the last axis.
+    NormParam {
+        arg: usize,
+        name: &'static str,
+        last: DimPoly,
+        found: Shape,
+    },
+    /// A scalar argument (a normalisation's eps) that is not one.
+    NotScalar { arg: usize, found: Shape },
+    /// einsum subscripts that do not fit the operands.
+    Einsum(String),
+    /// A broadcast to a shape the argument cannot stretch to.
+    Expand { from: Shape, to: Shape },
+    /// The wrong number of arguments (a bug in a rule: lowering checks arity first).
+    Arity { expected: usize, found: usize },
+    /// The op's shape is declared, not computed (leaves, `grad(NAME)`, fn parameters).
+    Declared,
+}
+
+impl ShapeError {
+    /// The positional argument at fault, when it is one argument.
+    pub fn arg(&self) -> Option<usize> {
+        match self {
+            ShapeError::NoAxes { arg }
+            | ShapeError::TooFewAxes { arg, .. }
+            | ShapeError::NotSquare { arg, .. }
+            | ShapeError::NormParam { arg, .. }
+            | ShapeError::NotScalar { arg, .. } => Some(*arg),
+            _ => None,
+        }
+    }
+
+    /// The reason in words, for an op called `op` (its name in the language).
+    pub fn message(&self, dims: &Dims, op: &str) -> String {
+        let shape = |s: &[DimPoly]| show_shape(dims, s);
+        match self {
+            ShapeError::Broadcast { axis, left, right } => format!(
+                "axis {axis} from the right: {} and {} differ and neither is 1",
+                dims.show(left),
+                dims.show(right)
+            ),
+            ShapeError::MatMulScalar => {
+                "`@` needs at least one axis on each side (use `*` to scale by a scalar)".into()
+            }
+            ShapeError::MatMulInner {
+                left,
+                right,
+                right_is_vector,
+            } => format!(
+                "the inner sizes differ: {} (last axis of the left) vs {} ({} of the right)",
+                dims.show(left),
+                dims.show(right),
+                if *right_is_vector {
+                    "only axis"
+                } else {
+                    "second-to-last axis"
+                }
+            ),
+            ShapeError::MatMulBatch(e) => format!("batch axes: {}", e.message(dims, op)),
+            ShapeError::NoAxes { .. } => {
+                format!("`{op}` needs a tensor with at least one axis, found a scalar")
+            }
+            ShapeError::TooFewAxes { need, .. } => {
+                format!("`{op}` needs a tensor with at least {need} axes")
+            }
+            ShapeError::AxisOutOfRange { axis, rank } => {
+                let r = *rank as i64;
+                if *rank == 0 {
+                    "a scalar has no axes".into()
+                } else {
+                    format!(
+                        "axis {axis} is out of range for a tensor with {rank} ax{} (valid: {} to {})",
+                        if *rank == 1 { "is" } else { "es" },
+                        -r,
+                        r - 1
+                    )
+                }
+            }
+            ShapeError::NotSquare { shape: s, .. } => format!(
+                "`{op}` needs square matrices in the last two axes, found shape {}",
+                shape(s)
+            ),
+            ShapeError::ReshapeCount { from, to } => format!(
+                "`reshape` must keep the number of entries: {} has {} entries, {} has {}",
+                shape(from),
+                dims.show(&entries(from)),
+                shape(to),
+                dims.show(&entries(to))
+            ),
+            ShapeError::Permutation { rank, perm } => format!(
+                "`permute` needs each of the {rank} axes once, found [{}]",
+                perm.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ShapeError::NormParam {
+                name, last, found, ..
+            } => format!(
+                "`{op}` scales the last axis of x ({}): `{name}` must have shape [{}], found {}",
+                dims.show(last),
+                dims.show(last),
+                shape(found)
+            ),
+            ShapeError::NotScalar { found, .. } => {
+                format!(
+                    "`{op}`'s eps must be a scalar, found shape {}",
+                    shape(found)
+                )
+            }
+            ShapeError::Einsum(why) => why.clone(),
+            ShapeError::Expand { from, to } => {
+                format!("{} does not broadcast to {}", shape(from), shape(to))
+            }
+            ShapeError::Arity { expected, found } => {
+                format!("`{op}` takes {expected} arguments, found {found}")
+            }
+            ShapeError::Declared => format!("the shape of a {op} is declared, not computed"),
+        }
+    }
+}
+
+/// The number of entries of `shape`, symbolically.
+pub fn entries(shape: &[DimPoly]) -> DimPoly {
+    shape.iter().fold(DimPoly::constant(1), |acc, d| acc.mul(d))
+}
 
 /// `[T, d]` using the dims' names.
 pub fn show_shape(dims: &Dims, shape: &[DimPoly]) -> String {
@@ -30,7 +191,7 @@ pub fn same_shape(dims: &Dims, a: &[DimPoly], b: &[DimPoly]) -> bool {
 }
 
 /// numpy broadcasting: align from the right; sizes must be equal or one of them 1.
-pub fn broadcast(dims: &Dims, a: &[DimPoly], b: &[DimPoly]) -> Result<Shape, String> {
+pub fn broadcast(dims: &Dims, a: &[DimPoly], b: &[DimPoly]) -> Result<Shape, ShapeError> {
     let n = a.len().max(b.len());
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
@@ -47,15 +208,14 @@ pub fn broadcast(dims: &Dims, a: &[DimPoly], b: &[DimPoly]) -> Result<Shape, Str
                 } else if dims.is_one(y) {
                     x.clone()
                 } else {
-                    return Err(format!(
-                        "axis {} from the right: {} and {} differ and neither is 1",
-                        n - i,
-                        dims.show(x),
-                        dims.show(y)
-                    ));
+                    return Err(ShapeError::Broadcast {
+                        axis: n - i,
+                        left: x.clone(),
+                        right: y.clone(),
+                    });
                 }
             }
-            (None, None) => unreachable!(),
+            (None, None) => unreachable!("i < n = max of the two ranks"),
         };
         out.push(size);
     }
@@ -63,11 +223,9 @@ pub fn broadcast(dims: &Dims, a: &[DimPoly], b: &[DimPoly]) -> Result<Shape, Str
 }
 
 /// `torch.matmul` shapes: 1-D operands are vectors, leading axes broadcast as batches.
-pub fn matmul(dims: &Dims, a: &[DimPoly], b: &[DimPoly]) -> Result<Shape, String> {
+pub fn matmul(dims: &Dims, a: &[DimPoly], b: &[DimPoly]) -> Result<Shape, ShapeError> {
     if a.is_empty() || b.is_empty() {
-        return Err(
-            "`@` needs at least one axis on each side (use `*` to scale by a scalar)".into(),
-        );
+        return Err(ShapeError::MatMulScalar);
     }
     let (a_batch, m, ka) = match a.len() {
         1 => (&a[..0], None, &a[0]),
@@ -78,40 +236,199 @@ pub fn matmul(dims: &Dims, a: &[DimPoly], b: &[DimPoly]) -> Result<Shape, String
         n => (&b[..n - 2], &b[n - 2], Some(&b[n - 1])),
     };
     if !dims.same(ka, kb) {
-        return Err(format!(
-            "the inner sizes differ: {} (last axis of the left) vs {} ({} of the right)",
-            dims.show(ka),
-            dims.show(kb),
-            if b.len() == 1 {
-                "only axis"
-            } else {
-                "second-to-last axis"
-            }
-        ));
+        return Err(ShapeError::MatMulInner {
+            left: ka.clone(),
+            right: kb.clone(),
+            right_is_vector: b.len() == 1,
+        });
     }
-    let mut out = broadcast(dims, a_batch, b_batch).map_err(|e| format!("batch axes: {e}"))?;
+    let mut out =
+        broadcast(dims, a_batch, b_batch).map_err(|e| ShapeError::MatMulBatch(Box::new(e)))?;
     out.extend(m.cloned());
     out.extend(nn.cloned());
     Ok(out)
 }
 
 /// Normalise a possibly negative axis for a tensor of rank `rank`.
-pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, String> {
+pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize, ShapeError> {
     let r = rank as i64;
-    if rank == 0 {
-        return Err("a scalar has no axes".into());
-    }
-    if axis >= r || axis < -r {
-        return Err(format!(
-            "axis {axis} is out of range for a tensor with {rank} ax{} (valid: {} to {})",
-            if rank == 1 { "is" } else { "es" },
-            -r,
-            r - 1
-        ));
+    if rank == 0 || axis >= r || axis < -r {
+        return Err(ShapeError::AxisOutOfRange { axis, rank });
     }
     Ok(if axis < 0 {
         (axis + r) as usize
     } else {
         axis as usize
+    })
+}
+
+/// `shape` with `axes` removed, or kept as size 1.
+pub fn reduced(shape: &[DimPoly], axes: &[usize], keepdims: bool) -> Shape {
+    shape
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match (axes.contains(&i), keepdims) {
+            (false, _) => Some(d.clone()),
+            (true, true) => Some(DimPoly::constant(1)),
+            (true, false) => None,
+        })
+        .collect()
+}
+
+fn square_last_two(dims: &Dims, s: &Shape, arg: usize) -> Result<(), ShapeError> {
+    let r = s.len();
+    if r < 2 || !dims.same(&s[r - 2], &s[r - 1]) {
+        return Err(ShapeError::NotSquare {
+            arg,
+            shape: s.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn in_range(axis: usize, rank: usize) -> Result<(), ShapeError> {
+    if axis >= rank {
+        return Err(ShapeError::AxisOutOfRange {
+            axis: axis as i64,
+            rank,
+        });
+    }
+    Ok(())
+}
+
+/// The shape of `op` applied to arguments of shapes `args`: the one shape rule of every op.
+pub fn infer(dims: &Dims, op: &Op, args: &[&Shape]) -> Result<Shape, ShapeError> {
+    let want = |n: usize| -> Result<(), ShapeError> {
+        if args.len() != n {
+            return Err(ShapeError::Arity {
+                expected: n,
+                found: args.len(),
+            });
+        }
+        Ok(())
+    };
+    let first = || -> Result<&Shape, ShapeError> {
+        want(1)?;
+        Ok(args[0])
+    };
+    Ok(match op {
+        Op::Leaf(_) | Op::GradOf(_) | Op::FnParam(_) => return Err(ShapeError::Declared),
+        Op::Literal(_) | Op::Pi | Op::DimSize(_) => {
+            want(0)?;
+            vec![]
+        }
+        Op::Neg | Op::Pow(_) | Op::Func(_) => first()?.clone(),
+        Op::Tril | Op::Causal => {
+            let s = first()?;
+            square_last_two(dims, s, 0)?;
+            s.clone()
+        }
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq => {
+            want(2)?;
+            broadcast(dims, args[0], args[1])?
+        }
+        Op::MatMul => {
+            want(2)?;
+            matmul(dims, args[0], args[1])?
+        }
+        Op::Reduce { axes, keepdims, .. } => {
+            let s = first()?;
+            for &a in axes {
+                in_range(a, s.len())?;
+            }
+            reduced(s, axes, *keepdims)
+        }
+        Op::Softmax { axis } | Op::LogSoftmax { axis } => {
+            let s = first()?;
+            in_range(*axis, s.len())?;
+            s.clone()
+        }
+        Op::SwapAxes(i, j) => {
+            let mut s = first()?.clone();
+            in_range((*i).max(*j), s.len())?;
+            s.swap(*i, *j);
+            s
+        }
+        Op::Permute(perm) => {
+            let s = first()?;
+            let mut seen = vec![false; s.len()];
+            let valid = perm.len() == s.len()
+                && perm
+                    .iter()
+                    .all(|&p| p < s.len() && !std::mem::replace(&mut seen[p], true));
+            if !valid {
+                return Err(ShapeError::Permutation {
+                    rank: s.len(),
+                    perm: perm.clone(),
+                });
+            }
+            perm.iter().map(|&i| s[i].clone()).collect()
+        }
+        Op::Reshape(to) => {
+            let s = first()?;
+            if !dims.same(&entries(s), &entries(to)) {
+                return Err(ShapeError::ReshapeCount {
+                    from: s.clone(),
+                    to: to.clone(),
+                });
+            }
+            to.clone()
+        }
+        Op::Expand(to) => {
+            let s = first()?;
+            match broadcast(dims, s, to) {
+                Ok(b) if same_shape(dims, &b, to) => to.clone(),
+                _ => {
+                    return Err(ShapeError::Expand {
+                        from: s.clone(),
+                        to: to.clone(),
+                    })
+                }
+            }
+        }
+        Op::Einsum(spec) => spec.shape(dims, args).map_err(ShapeError::Einsum)?,
+        Op::Trace => {
+            let s = first()?;
+            square_last_two(dims, s, 0)?;
+            s[..s.len() - 2].to_vec()
+        }
+        Op::Eye(n) => {
+            want(0)?;
+            vec![n.clone(), n.clone()]
+        }
+        Op::LayerNorm | Op::RmsNorm => {
+            let params: &[&str] = if *op == Op::LayerNorm {
+                &["g", "b"]
+            } else {
+                &["g"]
+            };
+            want(params.len() + 2)?;
+            let x = args[0];
+            let Some(last) = x.last() else {
+                return Err(ShapeError::NoAxes { arg: 0 });
+            };
+            for (k, name) in params.iter().enumerate() {
+                let s = args[k + 1];
+                let ok = s.len() <= 1
+                    && s.first()
+                        .is_none_or(|d| dims.same(d, last) || dims.is_one(d));
+                if !ok {
+                    return Err(ShapeError::NormParam {
+                        arg: k + 1,
+                        name,
+                        last: last.clone(),
+                        found: s.clone(),
+                    });
+                }
+            }
+            let eps = args.len() - 1;
+            if !args[eps].is_empty() {
+                return Err(ShapeError::NotScalar {
+                    arg: eps,
+                    found: args[eps].clone(),
+                });
+            }
+            x.clone()
+        }
     })
 }

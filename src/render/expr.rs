@@ -1,14 +1,15 @@
 //! Printing graph nodes as expressions in the language's own syntax.
 //!
-//! Owns [`Printer`]: a node is printed as the expression a person would write, with the
+//! Owns [`Printer`]: a node is printed as the expression a person would write (its notation,
+//! name and call form come from the op table, `ir::op`), with the
 //! fewest parentheses the precedence rules allow (`+ -` < `* / @` < unary `-` < `**` <
 //! postfix `.T`), stopping at nodes that have a name (forward tensors, named gradients).
 //! Reductions print in their paper forms (`rowsum(x)`, `sum(x)`), the last axis as `-1`.
 //! Invariant: the printed text parses back to the same computation (except the gradient-only
 //! ops `tril`, `expand`, `eq`, `step`, which print as calls).
 
-use crate::ir::shape::show_shape;
-use crate::ir::{Dims, Graph, NodeId, Op, ReduceKind};
+use crate::ir::op::Text;
+use crate::ir::{Dims, Graph, NodeId, Op};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -16,9 +17,10 @@ use std::collections::HashMap;
 /// and the printer's recursion bounded).
 const MAX_INLINE_DEPTH: usize = 48;
 
-/// Precedence of a printed expression (higher binds tighter).
-const ADD: u8 = 1;
-const MUL: u8 = 2;
+/// Precedence of a printed expression (higher binds tighter); `+ -` and `* / @` are the
+/// op table's levels.
+const ADD: u8 = Text::ADD;
+const MUL: u8 = Text::MUL;
 const NEG: u8 = 3;
 const POW: u8 = 4;
 const ATOM: u8 = 5;
@@ -100,19 +102,49 @@ impl<'a> Printer<'a> {
             }
         };
         let plain = |i: usize| self.print(node.args[i], depth + 1, false).0;
-        let rank = |i: usize| self.graph.shape(node.args[i]).len();
-        let axis = |ax: usize, r: usize| -> String {
-            if ax + 1 == r {
-                "-1".into()
-            } else {
-                ax.to_string()
-            }
-        };
-        match &node.op {
-            Op::Leaf(_) | Op::FnParam(_) => (
-                self.names.get(&n).cloned().unwrap_or_else(|| "?".into()),
-                ATOM,
+        let ranks: Vec<usize> = node
+            .args
+            .iter()
+            .map(|&a| self.graph.shape(a).len())
+            .collect();
+        let spec = node.op.spec();
+        match spec.text {
+            Text::Value => self.value(n, &node.op),
+            Text::Prefix => (format!("-{}", arg(0, NEG)), NEG),
+            Text::Infix(prec) => (
+                format!("{} {} {}", arg(0, prec), spec.name, arg(1, prec + 1)),
+                prec,
             ),
+            Text::Power => {
+                let e = match &node.op {
+                    Op::Pow(p) => p.to_string(),
+                    other => other.name().to_string(),
+                };
+                let e = if e.contains('/') || e.starts_with('-') {
+                    format!("({e})")
+                } else {
+                    e
+                };
+                (format!("{} ** {e}", arg(0, ATOM)), POW)
+            }
+            Text::Transpose if node.op.is_transpose(ranks[0]) => {
+                (format!("{}.T", arg(0, ATOM)), ATOM)
+            }
+            Text::Transpose | Text::Call => {
+                let parts = node.op.call_parts(&ranks, &|d| self.dims.show(d));
+                let mut items = parts.before;
+                items.extend((0..node.args.len()).map(plain));
+                items.extend(parts.after);
+                items.extend(parts.keywords.iter().map(|(k, v)| format!("{k}={v}")));
+                let name = parts.name.unwrap_or(spec.name);
+                (format!("{name}({})", items.join(", ")), ATOM)
+            }
+        }
+    }
+
+    /// An op printed from its payload: a name, a number, `pi`, a size.
+    fn value(&self, n: NodeId, op: &Op) -> (String, u8) {
+        match op {
             Op::GradOf(_) => (
                 self.names
                     .get(&n)
@@ -131,7 +163,6 @@ impl<'a> Printer<'a> {
                 };
                 (text, p)
             }
-            Op::Pi => ("pi".into(), ATOM),
             Op::DimSize(d) => {
                 let text = self.dims.show(d);
                 let p = if text.contains(" + ") || text.contains(" - ") {
@@ -143,129 +174,12 @@ impl<'a> Printer<'a> {
                 };
                 (text, p)
             }
-            Op::Neg => (format!("-{}", arg(0, NEG)), NEG),
-            Op::Add => (format!("{} + {}", arg(0, ADD), arg(1, MUL)), ADD),
-            Op::Sub => (format!("{} - {}", arg(0, ADD), arg(1, MUL)), ADD),
-            Op::Mul => (format!("{} * {}", arg(0, MUL), arg(1, NEG)), MUL),
-            Op::Div => (format!("{} / {}", arg(0, MUL), arg(1, NEG)), MUL),
-            Op::MatMul => (format!("{} @ {}", arg(0, MUL), arg(1, NEG)), MUL),
-            Op::Pow(p) => {
-                let e = p.to_string();
-                let e = if e.contains('/') || e.starts_with('-') {
-                    format!("({e})")
-                } else {
-                    e
-                };
-                (format!("{} ** {e}", arg(0, ATOM)), POW)
-            }
-            Op::Func(f) => (format!("{}({})", f.name(), plain(0)), ATOM),
-            Op::Reduce {
-                kind,
-                axes,
-                keepdims,
-            } => {
-                let r = rank(0);
-                let name = match kind {
-                    ReduceKind::Sum => "sum",
-                    ReduceKind::Mean => "mean",
-                    ReduceKind::Max => "max",
-                    ReduceKind::Min => "min",
-                };
-                let all = axes.len() == r;
-                if *kind == ReduceKind::Sum && *keepdims && axes.len() == 1 && axes[0] + 1 == r {
-                    return (format!("rowsum({})", plain(0)), ATOM);
-                }
-                if all && !keepdims {
-                    return (format!("{name}({})", plain(0)), ATOM);
-                }
-                let ax = if axes.len() == 1 {
-                    axis(axes[0], r)
-                } else {
-                    format!(
-                        "[{}]",
-                        axes.iter()
-                            .map(|&a| axis(a, r))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
-                let keep = if *keepdims { ", keepdims=true" } else { "" };
-                (format!("{name}({}, axis={ax}{keep})", plain(0)), ATOM)
-            }
-            Op::Softmax { axis: a } => (
-                format!("softmax({}, axis={})", plain(0), axis(*a, rank(0))),
-                ATOM,
-            ),
-            Op::LogSoftmax { axis: a } => (
-                format!("logsoftmax({}, axis={})", plain(0), axis(*a, rank(0))),
-                ATOM,
-            ),
-            Op::Causal => (format!("causal({})", plain(0)), ATOM),
-            Op::Tril => (format!("tril({})", plain(0)), ATOM),
-            Op::SwapAxes(i, j) => {
-                let r = rank(0);
-                if (*i, *j) == (r - 2, r - 1) {
-                    (format!("{}.T", arg(0, ATOM)), ATOM)
-                } else {
-                    (format!("transpose({}, {i}, {j})", plain(0)), ATOM)
-                }
-            }
-            Op::Reshape => (
-                format!(
-                    "reshape({}, {})",
-                    plain(0),
-                    show_shape(self.dims, &node.shape)
-                ),
-                ATOM,
-            ),
-            Op::Expand => (
-                format!(
-                    "expand({}, {})",
-                    plain(0),
-                    show_shape(self.dims, &node.shape)
-                ),
-                ATOM,
-            ),
-            Op::Permute(p) => (
-                format!(
-                    "permute({}, [{}])",
-                    plain(0),
-                    p.iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                ATOM,
-            ),
-            Op::Einsum(spec) => {
-                let ins: Vec<String> = spec.inputs.iter().map(|l| l.iter().collect()).collect();
-                let out: String = spec.output.iter().collect();
-                let args: Vec<String> = (0..node.args.len()).map(plain).collect();
-                (
-                    format!(
-                        "einsum(\"{}->{}\", {})",
-                        ins.join(","),
-                        out,
-                        args.join(", ")
-                    ),
-                    ATOM,
-                )
-            }
-            Op::Trace => (format!("trace({})", plain(0)), ATOM),
-            Op::Eye => (format!("eye({})", self.dims.show(&node.shape[0])), ATOM),
-            Op::Eq => (format!("eq({}, {})", plain(0), plain(1)), ATOM),
-            Op::LayerNorm => (
-                format!(
-                    "layernorm({}, {}, {}, {})",
-                    plain(0),
-                    plain(1),
-                    plain(2),
-                    plain(3)
-                ),
-                ATOM,
-            ),
-            Op::RmsNorm => (
-                format!("rmsnorm({}, {}, {})", plain(0), plain(1), plain(2)),
+            // Leaves and fn parameters print as their names; `pi` as itself.
+            other => (
+                self.names
+                    .get(&n)
+                    .cloned()
+                    .unwrap_or_else(|| other.name().to_string()),
                 ATOM,
             ),
         }

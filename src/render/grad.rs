@@ -7,6 +7,7 @@
 
 use super::expr::Printer;
 use crate::diff::Gradients;
+use crate::ir::op::Text;
 use crate::ir::shape::show_shape;
 use crate::ir::{NodeId, Op, Program, TargetKind, TensorId};
 use serde_json::json;
@@ -112,18 +113,8 @@ pub fn program_lines(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> 
     let mut order: Vec<NodeId> = needed.iter().copied().collect();
     for (&n, &count) in &uses {
         // Numbers and moves of data read as well inline as under a name.
-        let trivial = matches!(
-            grads.graph.node(n).op,
-            Op::Literal(_)
-                | Op::DimSize(_)
-                | Op::Pi
-                | Op::GradOf(_)
-                | Op::Neg
-                | Op::SwapAxes(..)
-                | Op::Reshape
-                | Op::Expand
-                | Op::Permute(_)
-        );
+        let spec = grads.graph.node(n).op.spec();
+        let trivial = spec.moves || matches!(spec.text, Text::Value | Text::Prefix);
         let scalar = grads.graph.shape(n).is_empty();
         if count >= 2 && !grad_names.contains_key(&n) && !trivial && !scalar {
             order.push(n);

@@ -65,108 +65,22 @@ impl ShapeInfo {
         self.dims.is_one(p)
     }
 
-    /// The shape of `op` applied to arguments of shapes `args`.
+    /// The shape of `op` applied to arguments of shapes `args`: a name's declared shape, or
+    /// the IR op's by the one shape rule (`ir::shape::infer`).
     pub fn shape_of(&self, op: &EOp, args: &[&Shape]) -> Result<Shape, String> {
-        let arg = |i: usize| -> Result<&Shape, String> {
-            args.get(i)
-                .copied()
-                .ok_or_else(|| format!("{op} needs {} arguments", i + 1))
-        };
-        let rank_at_least = |s: &Shape, r: usize| -> Result<(), String> {
-            if s.len() < r {
-                Err(format!("{op} needs a tensor with at least {r} axes"))
-            } else {
-                Ok(())
-            }
-        };
-        let table = |list: &Vec<Shape>, i: u32| -> Result<Shape, String> {
-            list.get(i as usize)
-                .cloned()
-                .ok_or_else(|| format!("no shape #{i}"))
-        };
-        Ok(match op {
-            EOp::Name(s) | EOp::Grad(s) => self
+        if let EOp::Name(s) | EOp::Grad(s) = op {
+            return self
                 .names
                 .get(&s.0)
                 .cloned()
-                .ok_or_else(|| format!("unknown name {s}"))?,
-            EOp::Num(_) | EOp::Dim(_) | EOp::Pi => vec![],
-            EOp::Neg
-            | EOp::Pow(_)
-            | EOp::Func(_)
-            | EOp::Causal
-            | EOp::Tril
-            | EOp::Softmax
-            | EOp::LogSoftmax
-            | EOp::LayerNorm
-            | EOp::RmsNorm => arg(0)?.clone(),
-            EOp::SoftmaxAxis(a) | EOp::LogSoftmaxAxis(a) => {
-                rank_at_least(arg(0)?, *a as usize + 1)?;
-                arg(0)?.clone()
-            }
-            EOp::Add | EOp::Sub | EOp::Mul | EOp::Div | EOp::Eq => {
-                shape::broadcast(&self.dims, arg(0)?, arg(1)?)?
-            }
-            EOp::MatMul => shape::matmul(&self.dims, arg(0)?, arg(1)?)?,
-            EOp::T => {
-                let mut s = arg(0)?.clone();
-                rank_at_least(&s, 2)?;
-                let r = s.len();
-                s.swap(r - 2, r - 1);
-                s
-            }
-            EOp::Swap(i, j) => {
-                let mut s = arg(0)?.clone();
-                rank_at_least(&s, (*i).max(*j) as usize + 1)?;
-                s.swap(*i as usize, *j as usize);
-                s
-            }
-            EOp::RowSum | EOp::RowMean => {
-                let mut s = arg(0)?.clone();
-                rank_at_least(&s, 1)?;
-                *s.last_mut().expect("rank checked") = DimPoly::constant(1);
-                s
-            }
-            EOp::Reduce(_, axes, keep) => {
-                let s = arg(0)?;
-                if axes.iter().any(|&a| a as usize >= s.len()) {
-                    return Err(format!("{op}: axis out of range"));
-                }
-                s.iter()
-                    .enumerate()
-                    .filter_map(|(i, d)| match (axes.contains(&(i as u8)), keep) {
-                        (false, _) => Some(d.clone()),
-                        (true, true) => Some(DimPoly::constant(1)),
-                        (true, false) => None,
-                    })
-                    .collect()
-            }
-            EOp::Trace => {
-                let s = arg(0)?;
-                rank_at_least(s, 2)?;
-                let r = s.len();
-                if !self.dims.same(&s[r - 2], &s[r - 1]) {
-                    return Err("trace of a non-square matrix".into());
-                }
-                s[..r - 2].to_vec()
-            }
-            EOp::Eye(i) | EOp::Reshape(i) | EOp::Expand(i) => table(&self.tables.shapes, *i)?,
-            EOp::Permute(p) => {
-                let s = arg(0)?;
-                if p.len() != s.len() {
-                    return Err("permute of the wrong rank".into());
-                }
-                p.iter().map(|&i| s[i as usize].clone()).collect()
-            }
-            EOp::Einsum(i) => {
-                let spec = self
-                    .tables
-                    .einsums
-                    .get(*i as usize)
-                    .ok_or_else(|| format!("no einsum #{i}"))?;
-                spec.shape(&self.dims, args)?
-            }
-        })
+                .ok_or_else(|| format!("unknown name {s}"));
+        }
+        let ranks: Vec<usize> = args.iter().map(|s| s.len()).collect();
+        let ir = op
+            .to_ir(&self.tables, &ranks)
+            .ok_or_else(|| format!("{op}: a payload that is not in the tables"))?;
+        shape::infer(&self.dims, &ir, args)
+            .map_err(|e| format!("{op}: {}", e.message(&self.dims, ir.name())))
     }
 
     /// The value of a scalar op on constant arguments.
@@ -233,10 +147,7 @@ impl Analysis<ENode> for ShapeInfo {
         let positive = konst.as_ref().is_some_and(|k| k.is_positive())
             || match &enode.op {
                 EOp::Dim(_) | EOp::Pi => true,
-                EOp::Func(f) => {
-                    matches!(f, crate::ir::Func::Exp | crate::ir::Func::Sigmoid)
-                        || (matches!(f, crate::ir::Func::Sqrt) && pos(0))
-                }
+                EOp::Func(f) => f.spec().positive || (*f == crate::ir::Func::Sqrt && pos(0)),
                 EOp::Pow(_) | EOp::RowSum | EOp::RowMean => pos(0),
                 EOp::Add | EOp::Mul | EOp::Div => pos(0) && pos(1),
                 _ => false,
@@ -257,12 +168,7 @@ impl Analysis<ENode> for ShapeInfo {
                 | EOp::RowSum
                 | EOp::RowMean
                 | EOp::Trace => zero_arg(0),
-                EOp::Reduce(kind, _, _) => {
-                    matches!(
-                        kind,
-                        crate::ir::ReduceKind::Sum | crate::ir::ReduceKind::Mean
-                    ) && zero_arg(0)
-                }
+                EOp::Reduce(kind, _, _) => kind.spec().linear && zero_arg(0),
                 _ => false,
             };
         // A scalar zero is the number 0.

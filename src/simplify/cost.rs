@@ -10,6 +10,7 @@
 //!
 //! Invariant: costs are exact integers (saturating at `u128::MAX`), never estimates in floats.
 
+use crate::ir::op::Cost;
 use crate::ir::{Dims, Graph, NodeId, Op};
 use std::collections::HashSet;
 
@@ -49,15 +50,12 @@ pub fn op_flops(work: Work, out_entries: u128, in_entries: u128) -> u128 {
     }
 }
 
-/// The kind of work of an IR node.
+/// The kind of work of an IR node: its op table row's cost class, priced at its shapes.
 pub fn ir_work(dims: &Dims, graph: &Graph, n: NodeId) -> Work {
     let node = graph.node(n);
-    match &node.op {
-        Op::Leaf(_) | Op::Literal(_) | Op::Pi | Op::DimSize(_) | Op::GradOf(_) | Op::FnParam(_) => {
-            Work::Free
-        }
-        Op::SwapAxes(..) | Op::Permute(_) | Op::Reshape | Op::Expand | Op::Eye => Work::Free,
-        Op::MatMul => {
+    match node.op.spec().cost {
+        Cost::Free => Work::Free,
+        Cost::MatMul => {
             let a = graph.shape(node.args[0]);
             let inner = a
                 .last()
@@ -65,8 +63,12 @@ pub fn ir_work(dims: &Dims, graph: &Graph, n: NodeId) -> Work {
                 .unwrap_or(1);
             Work::MatMul { inner }
         }
-        Op::Reduce { .. } | Op::Trace => Work::Read,
-        Op::Einsum(spec) => {
+        Cost::Read => Work::Read,
+        Cost::Write => Work::Write,
+        Cost::Einsum => {
+            let Op::Einsum(spec) = &node.op else {
+                return Work::Write;
+            };
             let mut sizes = std::collections::BTreeMap::new();
             for (letters, a) in spec.inputs.iter().zip(&node.args) {
                 for (c, d) in letters.iter().zip(graph.shape(*a)) {
@@ -78,7 +80,6 @@ pub fn ir_work(dims: &Dims, graph: &Graph, n: NodeId) -> Work {
                 operands: spec.inputs.len() as u128,
             }
         }
-        _ => Work::Write,
     }
 }
 

@@ -12,6 +12,7 @@
 use super::analysis::EG;
 use super::cost::{entries, op_flops, Work};
 use super::lang::{ENode, EOp};
+use crate::ir::op::Cost;
 use egg::{Id, Language};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -35,19 +36,17 @@ pub fn enode_flops(eg: &EG, enode: &ENode, class: Id) -> u128 {
     let dims = &eg.analysis.dims;
     let out = eg[class].data.entries;
     let read = enode.args.first().map(|a| eg[*a].data.entries).unwrap_or(0);
-    let work = match &enode.op {
-        EOp::Name(_) | EOp::Grad(_) | EOp::Num(_) | EOp::Dim(_) | EOp::Pi => Work::Free,
-        EOp::T
-        | EOp::Swap(..)
-        | EOp::Permute(_)
-        | EOp::Reshape(_)
-        | EOp::Expand(_)
-        | EOp::Eye(_) => Work::Free,
-        EOp::MatMul => Work::MatMul {
+    let work = match enode.op.spec().cost {
+        Cost::Free => Work::Free,
+        Cost::MatMul => Work::MatMul {
             inner: eg[enode.args[0]].data.last,
         },
-        EOp::RowSum | EOp::RowMean | EOp::Reduce(..) | EOp::Trace => Work::Read,
-        EOp::Einsum(i) => {
+        Cost::Read => Work::Read,
+        Cost::Write => Work::Write,
+        Cost::Einsum => {
+            let EOp::Einsum(i) = &enode.op else {
+                return op_flops(Work::Write, out, read);
+            };
             let spec = &eg.analysis.tables.einsums[*i as usize];
             let mut sizes = BTreeMap::new();
             for (letters, a) in spec.inputs.iter().zip(&enode.args) {
@@ -60,7 +59,6 @@ pub fn enode_flops(eg: &EG, enode: &ENode, class: Id) -> u128 {
                 operands: spec.inputs.len() as u128,
             }
         }
-        _ => Work::Write,
     };
     op_flops(work, out, read)
 }
@@ -75,6 +73,7 @@ fn op_rank(op: &EOp) -> u8 {
         EOp::Add | EOp::Mul | EOp::RowSum | EOp::RowMean => 2,
         EOp::Neg => 3,
         EOp::Pow(_) => 4,
+        // Every other op reads as well as a product.
         _ => 2,
     }
 }

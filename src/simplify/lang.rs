@@ -5,11 +5,14 @@
 //! variant of their own (`T` is "swap the last two axes", `rowsum` is "sum over the last axis,
 //! keeping it"); the rest keep the IR's parameters. Payloads that are not ordered or hashed
 //! cheaply (symbolic sizes, shapes, einsum subscripts) are interned in a [`Tables`] and named
-//! by index (`#reshape3`).
+//! by index (`#reshape3`). An op's symbol, cost and other facts come from the IR's op table
+//! through [`EOp::spec`]; only the e-graph's own normal forms (`T`, `rowsum`, `rowmean`) and
+//! payload encodings are spelled here.
 //!
 //! Invariant: `Display` and `FromOp` are inverse, so explanations print and parse back.
 
-use crate::ir::{DimPoly, EinsumSpec, Func, ReduceKind, Shape};
+use crate::ir::op::OpSpec;
+use crate::ir::{DimPoly, EinsumSpec, Func, Op, ReduceKind, Shape, TensorId};
 use egg::{FromOp, Id, Language, Symbol};
 use num_rational::BigRational;
 use std::fmt;
@@ -191,6 +194,125 @@ fn parse_axes(s: &str) -> Option<Vec<u8>> {
     s.split(',').map(|a| a.parse().ok()).collect()
 }
 
+/// The e-graph ops that are an IR op with no payload, with their arity: their symbol is the
+/// op table's name.
+const PLAIN: [(EOp, usize); 15] = [
+    (EOp::Pi, 0),
+    (EOp::Neg, 1),
+    (EOp::Add, 2),
+    (EOp::Sub, 2),
+    (EOp::Mul, 2),
+    (EOp::Div, 2),
+    (EOp::MatMul, 2),
+    (EOp::Softmax, 1),
+    (EOp::LogSoftmax, 1),
+    (EOp::Causal, 1),
+    (EOp::Tril, 1),
+    (EOp::Eq, 2),
+    (EOp::Trace, 1),
+    (EOp::LayerNorm, 4),
+    (EOp::RmsNorm, 3),
+];
+
+impl EOp {
+    /// The op table's row of the IR op this e-node stands for (a name or `grad(NAME)` is a
+    /// value; `T` and `rowsum` are the swap and the sum they normalise). Costs, names and
+    /// positivity come from here.
+    pub fn spec(&self) -> OpSpec {
+        match self {
+            EOp::Name(_) => Op::Leaf(TensorId(0)).spec(),
+            EOp::Grad(_) => Op::GradOf(TensorId(0)).spec(),
+            EOp::Num(_) => Op::Literal(BigRational::from_integer(0.into())).spec(),
+            EOp::Dim(_) => Op::DimSize(DimPoly::default()).spec(),
+            EOp::Pi => Op::Pi.spec(),
+            EOp::Neg => Op::Neg.spec(),
+            EOp::Add => Op::Add.spec(),
+            EOp::Sub => Op::Sub.spec(),
+            EOp::Mul => Op::Mul.spec(),
+            EOp::Div => Op::Div.spec(),
+            EOp::MatMul => Op::MatMul.spec(),
+            EOp::Pow(_) => Op::Pow(BigRational::from_integer(1.into())).spec(),
+            EOp::Func(f) => f.spec().op,
+            EOp::T | EOp::Swap(..) => Op::SwapAxes(0, 1).spec(),
+            EOp::RowSum => ReduceKind::Sum.spec().op,
+            EOp::RowMean => ReduceKind::Mean.spec().op,
+            EOp::Reduce(kind, ..) => kind.spec().op,
+            EOp::Softmax | EOp::SoftmaxAxis(_) => Op::Softmax { axis: 0 }.spec(),
+            EOp::LogSoftmax | EOp::LogSoftmaxAxis(_) => Op::LogSoftmax { axis: 0 }.spec(),
+            EOp::Causal => Op::Causal.spec(),
+            EOp::Tril => Op::Tril.spec(),
+            EOp::Eq => Op::Eq.spec(),
+            EOp::Trace => Op::Trace.spec(),
+            EOp::Eye(_) => Op::Eye(DimPoly::default()).spec(),
+            EOp::Reshape(_) => Op::Reshape(vec![]).spec(),
+            EOp::Expand(_) => Op::Expand(vec![]).spec(),
+            EOp::Permute(_) => Op::Permute(vec![]).spec(),
+            EOp::Einsum(_) => Op::Einsum(EinsumSpec {
+                inputs: vec![],
+                output: vec![],
+            })
+            .spec(),
+            EOp::LayerNorm => Op::LayerNorm.spec(),
+            EOp::RmsNorm => Op::RmsNorm.spec(),
+        }
+    }
+}
+
+impl EOp {
+    /// The IR op this e-node stands for, given its arguments' ranks (for the ops whose axes
+    /// depend on rank); `None` for a name or `grad(NAME)`, which the caller resolves.
+    pub fn to_ir(&self, tables: &Tables, ranks: &[usize]) -> Option<Op> {
+        let rank = |i: usize| ranks.get(i).copied().unwrap_or(0);
+        let last = || rank(0).saturating_sub(1);
+        Some(match self {
+            EOp::Name(_) | EOp::Grad(_) => return None,
+            EOp::Num(r) => Op::Literal(r.clone()),
+            EOp::Dim(i) => Op::DimSize(tables.dims.get(*i as usize)?.clone()),
+            EOp::Pi => Op::Pi,
+            EOp::Neg => Op::Neg,
+            EOp::Add => Op::Add,
+            EOp::Sub => Op::Sub,
+            EOp::Mul => Op::Mul,
+            EOp::Div => Op::Div,
+            EOp::MatMul => Op::MatMul,
+            EOp::Pow(p) => Op::Pow(p.clone()),
+            EOp::Func(f) => Op::Func(*f),
+            EOp::T => Op::SwapAxes(rank(0).saturating_sub(2), last()),
+            EOp::Swap(i, j) => Op::SwapAxes(*i as usize, *j as usize),
+            EOp::RowSum => Op::Reduce {
+                kind: ReduceKind::Sum,
+                axes: vec![last()],
+                keepdims: true,
+            },
+            EOp::RowMean => Op::Reduce {
+                kind: ReduceKind::Mean,
+                axes: vec![last()],
+                keepdims: true,
+            },
+            EOp::Reduce(kind, axes, keep) => Op::Reduce {
+                kind: *kind,
+                axes: axes.iter().map(|&a| a as usize).collect(),
+                keepdims: *keep,
+            },
+            EOp::Softmax => Op::Softmax { axis: last() },
+            EOp::SoftmaxAxis(a) => Op::Softmax { axis: *a as usize },
+            EOp::LogSoftmax => Op::LogSoftmax { axis: last() },
+            EOp::LogSoftmaxAxis(a) => Op::LogSoftmax { axis: *a as usize },
+            EOp::Causal => Op::Causal,
+            EOp::Tril => Op::Tril,
+            EOp::Eq => Op::Eq,
+            EOp::Trace => Op::Trace,
+            EOp::Eye(i) => Op::Eye(tables.shapes.get(*i as usize)?.first()?.clone()),
+            EOp::Reshape(i) => Op::Reshape(tables.shapes.get(*i as usize)?.clone()),
+            EOp::Expand(i) => Op::Expand(tables.shapes.get(*i as usize)?.clone()),
+            EOp::Permute(p) => Op::Permute(p.iter().map(|&a| a as usize).collect()),
+            EOp::Einsum(i) => Op::Einsum(tables.einsums.get(*i as usize)?.clone()),
+            EOp::LayerNorm => Op::LayerNorm,
+            EOp::RmsNorm => Op::RmsNorm,
+        })
+    }
+}
+
 impl fmt::Display for EOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -198,13 +320,6 @@ impl fmt::Display for EOp {
             EOp::Grad(s) => write!(f, "grad({s})"),
             EOp::Num(r) => write!(f, "{r}"),
             EOp::Dim(i) => write!(f, "#dim{i}"),
-            EOp::Pi => write!(f, "pi"),
-            EOp::Neg => write!(f, "neg"),
-            EOp::Add => write!(f, "+"),
-            EOp::Sub => write!(f, "-"),
-            EOp::Mul => write!(f, "*"),
-            EOp::Div => write!(f, "/"),
-            EOp::MatMul => write!(f, "@"),
             EOp::Pow(p) => write!(f, "^{p}"),
             EOp::Func(func) => write!(f, "{}", func.name()),
             EOp::T => write!(f, "T"),
@@ -218,21 +333,28 @@ impl fmt::Display for EOp {
                 axes_text(axes),
                 if *keep { "k" } else { "" }
             ),
-            EOp::Softmax => write!(f, "softmax"),
             EOp::SoftmaxAxis(a) => write!(f, "softmax[{a}]"),
-            EOp::LogSoftmax => write!(f, "logsoftmax"),
             EOp::LogSoftmaxAxis(a) => write!(f, "logsoftmax[{a}]"),
-            EOp::Causal => write!(f, "causal"),
-            EOp::Tril => write!(f, "tril"),
-            EOp::Eq => write!(f, "=="),
-            EOp::Trace => write!(f, "trace"),
             EOp::Eye(i) => write!(f, "#eye{i}"),
             EOp::Reshape(i) => write!(f, "#reshape{i}"),
             EOp::Expand(i) => write!(f, "#expand{i}"),
             EOp::Permute(p) => write!(f, "permute[{}]", axes_text(p)),
             EOp::Einsum(i) => write!(f, "#einsum{i}"),
-            EOp::LayerNorm => write!(f, "layernorm"),
-            EOp::RmsNorm => write!(f, "rmsnorm"),
+            EOp::Pi
+            | EOp::Neg
+            | EOp::Add
+            | EOp::Sub
+            | EOp::Mul
+            | EOp::Div
+            | EOp::MatMul
+            | EOp::Softmax
+            | EOp::LogSoftmax
+            | EOp::Causal
+            | EOp::Tril
+            | EOp::Eq
+            | EOp::Trace
+            | EOp::LayerNorm
+            | EOp::RmsNorm => write!(f, "{}", self.spec().name),
         }
     }
 }
@@ -290,45 +412,32 @@ fn parse_op(op: &str, arity: usize) -> Option<EOp> {
     if let Some(a) = bracket("permute") {
         return parse_axes(a).map(EOp::Permute);
     }
-    for kind in [
-        ReduceKind::Sum,
-        ReduceKind::Mean,
-        ReduceKind::Max,
-        ReduceKind::Min,
-    ] {
+    for &kind in ReduceKind::ALL {
         if let Some(a) = bracket(kind.name()) {
             let keep = op.ends_with("]k");
             return parse_axes(a).map(|axes| EOp::Reduce(kind, axes, keep));
         }
     }
     let fixed = match (op, arity) {
-        ("pi", 0) => EOp::Pi,
-        ("neg", 1) => EOp::Neg,
-        ("+", 2) => EOp::Add,
-        ("-", 2) => EOp::Sub,
-        ("*", 2) => EOp::Mul,
-        ("/", 2) => EOp::Div,
-        ("@", 2) => EOp::MatMul,
-        ("==", 2) => EOp::Eq,
         ("T", 1) => EOp::T,
         ("rowsum", 1) => EOp::RowSum,
         ("rowmean", 1) => EOp::RowMean,
-        ("softmax", 1) => EOp::Softmax,
-        ("logsoftmax", 1) => EOp::LogSoftmax,
-        ("causal", 1) => EOp::Causal,
-        ("tril", 1) => EOp::Tril,
-        ("trace", 1) => EOp::Trace,
-        ("layernorm", 4) => EOp::LayerNorm,
-        ("rmsnorm", 3) => EOp::RmsNorm,
-        (_, 1) => match Func::ALL
-            .iter()
-            .chain([&Func::Step])
-            .find(|f| f.name() == op)
-        {
-            Some(f) => EOp::Func(*f),
-            None => return None,
-        },
-        (_, 0) => {
+        _ => {
+            if let Some((e, _)) = PLAIN
+                .iter()
+                .find(|(e, n)| *n == arity && e.spec().name == op)
+            {
+                return Some(e.clone());
+            }
+            if arity == 1 {
+                return Func::ALL
+                    .iter()
+                    .find(|f| f.name() == op)
+                    .map(|&f| EOp::Func(f));
+            }
+            if arity != 0 {
+                return None;
+            }
             if let Ok(r) = op.parse::<BigRational>() {
                 EOp::Num(r)
             } else if op
@@ -341,7 +450,6 @@ fn parse_op(op: &str, arity: usize) -> Option<EOp> {
                 return None;
             }
         }
-        _ => return None,
     };
     Some(fixed)
 }

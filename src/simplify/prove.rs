@@ -77,7 +77,7 @@ pub fn prove(
             let mut g = graph.clone();
             let node = g.node(scalar);
             let expanded = translate::ir_node(
-                crate::ir::Op::Expand,
+                crate::ir::Op::Expand(g.shape(full).clone()),
                 vec![scalar],
                 g.shape(full).clone(),
                 node.span,

@@ -81,9 +81,9 @@ pub fn to_enode(
                 EOp::Permute(p.iter().map(|&a| a as u8).collect())
             }
         }
-        Op::Reshape => EOp::Reshape(tables.shape(&node.shape)),
-        Op::Expand => EOp::Expand(tables.shape(&node.shape)),
-        Op::Eye => EOp::Eye(tables.shape(&node.shape)),
+        Op::Reshape(to) => EOp::Reshape(tables.shape(to)),
+        Op::Expand(to) => EOp::Expand(tables.shape(to)),
+        Op::Eye(_) => EOp::Eye(tables.shape(&node.shape)),
         Op::Einsum(spec) => EOp::Einsum(tables.einsum(spec)),
         Op::LayerNorm => EOp::LayerNorm,
         Op::RmsNorm => EOp::RmsNorm,
@@ -95,54 +95,11 @@ pub fn to_enode(
 /// The IR op of an extracted e-node, given its arguments' shapes (for the ops whose axes
 /// depend on rank). Names and `grad(NAME)` are resolved by the caller.
 pub fn to_ir_op(eg: &EG, enode: &ENode, arg_shapes: &[&Shape]) -> Result<Op, String> {
-    let rank = |i: usize| arg_shapes.get(i).map(|s| s.len()).unwrap_or(0);
-    let tables = &eg.analysis.tables;
-    Ok(match &enode.op {
-        EOp::Name(_) | EOp::Grad(_) => return Err("names are resolved by the caller".into()),
-        EOp::Num(r) => Op::Literal(r.clone()),
-        EOp::Dim(i) => Op::DimSize(tables.dims[*i as usize].clone()),
-        EOp::Pi => Op::Pi,
-        EOp::Neg => Op::Neg,
-        EOp::Add => Op::Add,
-        EOp::Sub => Op::Sub,
-        EOp::Mul => Op::Mul,
-        EOp::Div => Op::Div,
-        EOp::MatMul => Op::MatMul,
-        EOp::Pow(p) => Op::Pow(p.clone()),
-        EOp::Func(f) => Op::Func(*f),
-        EOp::T => Op::SwapAxes(rank(0) - 2, rank(0) - 1),
-        EOp::Swap(i, j) => Op::SwapAxes(*i as usize, *j as usize),
-        EOp::RowSum => Op::Reduce {
-            kind: ReduceKind::Sum,
-            axes: vec![rank(0) - 1],
-            keepdims: true,
-        },
-        EOp::RowMean => Op::Reduce {
-            kind: ReduceKind::Mean,
-            axes: vec![rank(0) - 1],
-            keepdims: true,
-        },
-        EOp::Reduce(kind, axes, keep) => Op::Reduce {
-            kind: *kind,
-            axes: axes.iter().map(|&a| a as usize).collect(),
-            keepdims: *keep,
-        },
-        EOp::Softmax => Op::Softmax { axis: rank(0) - 1 },
-        EOp::SoftmaxAxis(a) => Op::Softmax { axis: *a as usize },
-        EOp::LogSoftmax => Op::LogSoftmax { axis: rank(0) - 1 },
-        EOp::LogSoftmaxAxis(a) => Op::LogSoftmax { axis: *a as usize },
-        EOp::Causal => Op::Causal,
-        EOp::Tril => Op::Tril,
-        EOp::Eq => Op::Eq,
-        EOp::Trace => Op::Trace,
-        EOp::Eye(_) => Op::Eye,
-        EOp::Reshape(_) => Op::Reshape,
-        EOp::Expand(_) => Op::Expand,
-        EOp::Permute(p) => Op::Permute(p.iter().map(|&a| a as usize).collect()),
-        EOp::Einsum(i) => Op::Einsum(tables.einsums[*i as usize].clone()),
-        EOp::LayerNorm => Op::LayerNorm,
-        EOp::RmsNorm => Op::RmsNorm,
-    })
+    let ranks: Vec<usize> = arg_shapes.iter().map(|s| s.len()).collect();
+    enode
+        .op
+        .to_ir(&eg.analysis.tables, &ranks)
+        .ok_or_else(|| "names are resolved by the caller".to_string())
 }
 
 /// Puts IR nodes into an e-graph, remembering each node's class. A node that a named tensor

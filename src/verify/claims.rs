@@ -402,7 +402,7 @@ fn gradient_node(
                 span: at.span,
             });
             Ok(graph.add(Node {
-                op: Op::Expand,
+                op: Op::Expand(at.shape.clone()),
                 args: vec![zero],
                 shape: at.shape.clone(),
                 span: at.span,

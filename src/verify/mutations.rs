@@ -363,7 +363,7 @@ impl<'a> Candidates<'a> {
         if crate::ir::shape::same_shape(&self.program.dims, self.graph.shape(n), shape) {
             n
         } else {
-            self.add(Op::Expand, vec![n], shape.clone(), like)
+            self.add(Op::Expand(shape.clone()), vec![n], shape.clone(), like)
         }
     }
 
@@ -559,9 +559,9 @@ impl<'a> Candidates<'a> {
             }
             | Op::SwapAxes(..)
             | Op::Permute(_)
-            | Op::Reshape
+            | Op::Reshape(_)
             | Op::Tril
-            | Op::Expand
+            | Op::Expand(_)
             | Op::Trace => self
                 .terms(node.args[0])
                 .into_iter()
@@ -596,7 +596,7 @@ impl<'a> Candidates<'a> {
             for k in 0..2 {
                 let (x, other) = (args[k], args[1 - k]);
                 let full = crate::ir::shape::same_shape(dims, self.graph.shape(other), &node.shape);
-                if full && self.graph.node(x).op == Op::Expand {
+                if full && matches!(self.graph.node(x).op, Op::Expand(_)) {
                     args[k] = self.graph.node(x).args[0];
                 }
             }
@@ -617,7 +617,12 @@ impl<'a> Candidates<'a> {
             ts
         } else {
             ts.into_iter()
-                .map(|(s, t)| (s, self.add(Op::Expand, vec![t], shape.clone(), like)))
+                .map(|(s, t)| {
+                    (
+                        s,
+                        self.add(Op::Expand(shape.clone()), vec![t], shape.clone(), like),
+                    )
+                })
                 .collect()
         }
     }

@@ -9,7 +9,8 @@
 //! commands; parentheses are always balanced within one line (a break happens only between
 //! top-level terms).
 
-use crate::ir::{DimPoly, Dims, Graph, NodeId, Op, ReduceKind};
+use crate::ir::op::Tex;
+use crate::ir::{DimPoly, Dims, Graph, NodeId, Op};
 use std::collections::HashMap;
 
 const ADD: u8 = 1;
@@ -250,50 +251,58 @@ impl TexPrinter<'_> {
         };
         let plain = |i: usize| self.print(node.args[i], false).0;
         let scalar = |i: usize| self.graph.shape(node.args[i]).is_empty();
-        let rank = |i: usize| self.graph.shape(node.args[i]).len();
-        let sub_axes = |axes: &[usize], r: usize| -> String {
-            axes.iter()
-                .map(|&a| {
-                    if a + 1 == r {
-                        "-1".to_string()
-                    } else {
-                        a.to_string()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        match &node.op {
-            Op::Leaf(_) | Op::FnParam(_) | Op::GradOf(_) => (
-                self.names.get(&n).cloned().unwrap_or_else(|| "?".into()),
-                ATOM,
-            ),
-            Op::Literal(r) => rational(r),
-            Op::Pi => ("\\pi".into(), ATOM),
-            Op::DimSize(p) => {
-                let t = dim(self.dims, p);
-                let prec = if t.contains('+') || t.contains('-') {
-                    ADD
-                } else if t.contains("\\,") {
-                    MUL
-                } else {
-                    ATOM
-                };
-                (t, prec)
+        let ranks: Vec<usize> = node
+            .args
+            .iter()
+            .map(|&a| self.graph.shape(a).len())
+            .collect();
+        let call = |head: &str| -> (String, u8) {
+            let parts = node.op.call_parts(&ranks, &|d| dim(self.dims, d));
+            if let Some(alias) = parts.name {
+                return (format!("\\operatorname{{{alias}}}({})", plain(0)), ATOM);
             }
-            Op::Neg => (format!("-{}", arg(0, NEG)), NEG),
-            Op::Add => {
+            let sub = node
+                .op
+                .tex_subscript(&ranks, &|s| shape(self.dims, s))
+                .map(|s| format!("_{{{s}}}"))
+                .unwrap_or_default();
+            let args: Vec<String> = (0..node.args.len()).map(plain).collect();
+            (format!("{head}{sub}({})", args.join(", ")), ATOM)
+        };
+        match node.op.spec().tex {
+            Tex::Value => match &node.op {
+                Op::Literal(r) => rational(r),
+                Op::Pi => ("\\pi".into(), ATOM),
+                Op::DimSize(p) => {
+                    let t = dim(self.dims, p);
+                    let prec = if t.contains('+') || t.contains('-') {
+                        ADD
+                    } else if t.contains("\\,") {
+                        MUL
+                    } else {
+                        ATOM
+                    };
+                    (t, prec)
+                }
+                // Leaves, fn parameters and `grad(NAME)` print as their names.
+                _ => (
+                    self.names.get(&n).cloned().unwrap_or_else(|| "?".into()),
+                    ATOM,
+                ),
+            },
+            Tex::Prefix => (format!("-{}", arg(0, NEG)), NEG),
+            Tex::Infix("+") => {
                 let right = arg(1, MUL);
                 match right.strip_prefix('-') {
                     Some(r) => (format!("{} - {r}", arg(0, ADD)), ADD),
                     None => (format!("{} + {right}", arg(0, ADD)), ADD),
                 }
             }
-            Op::Sub => (format!("{} - {}", arg(0, ADD), arg(1, MUL)), ADD),
-            Op::Mul if matches!(&self.graph.node(node.args[0]).op, Op::Literal(r) if *r == -num_rational::BigRational::from_integer(1.into())) => {
+            Tex::Infix(op) => (format!("{} {op} {}", arg(0, ADD), arg(1, MUL)), ADD),
+            Tex::Product if matches!(&self.graph.node(node.args[0]).op, Op::Literal(r) if *r == -num_rational::BigRational::from_integer(1.into())) => {
                 (format!("-{}", arg(1, NEG)), NEG)
             }
-            Op::Mul => {
+            Tex::Product => {
                 let op = if scalar(0) || scalar(1) {
                     "\\,"
                 } else {
@@ -302,135 +311,29 @@ impl TexPrinter<'_> {
                 // A negated right factor keeps its parentheses: `a\,(-b)`, not `a\,-b`.
                 (format!("{}{op}{}", arg(0, MUL), arg(1, POW)), MUL)
             }
-            Op::Div => (format!("\\frac{{{}}}{{{}}}", plain(0), plain(1)), ATOM),
-            Op::MatMul => (format!("{}\\,{}", arg(0, MUL), arg(1, POW)), MUL),
-            Op::Pow(p) => (format!("{}^{{{p}}}", script_base(&arg(0, ATOM))), POW),
-            Op::Func(f) => {
-                let inner = plain(0);
-                let text = match f.name() {
-                    "exp" => format!("\\exp({inner})"),
-                    "log" => format!("\\log({inner})"),
-                    "sqrt" => format!("\\sqrt{{{inner}}}"),
-                    "tanh" => format!("\\tanh({inner})"),
-                    "Phi" => format!("\\Phi({inner})"),
-                    "abs" => format!("\\lvert {inner} \\rvert"),
-                    other => format!("\\operatorname{{{}}}({inner})", escape_ident(other)),
+            Tex::Fraction => (format!("\\frac{{{}}}{{{}}}", plain(0), plain(1)), ATOM),
+            Tex::Juxtapose => (format!("{}\\,{}", arg(0, MUL), arg(1, POW)), MUL),
+            Tex::Power => {
+                let p = match &node.op {
+                    Op::Pow(p) => p.to_string(),
+                    other => other.name().to_string(),
                 };
-                (text, ATOM)
+                (format!("{}^{{{p}}}", script_base(&arg(0, ATOM))), POW)
             }
-            Op::Reduce {
-                kind,
-                axes,
-                keepdims,
-            } => {
-                let r = rank(0);
-                let op = match kind {
-                    ReduceKind::Sum if *keepdims && axes.len() == 1 && axes[0] + 1 == r => {
-                        return (format!("\\operatorname{{rowsum}}({})", plain(0)), ATOM)
-                    }
-                    ReduceKind::Sum => "sum",
-                    ReduceKind::Mean => "mean",
-                    ReduceKind::Max => "max",
-                    ReduceKind::Min => "min",
-                };
-                let sub = if axes.len() == r && !keepdims {
-                    String::new()
-                } else {
-                    format!("_{{{}}}", sub_axes(axes, r))
-                };
-                (format!("\\operatorname{{{op}}}{sub}({})", plain(0)), ATOM)
+            Tex::Transpose(_) if node.op.is_transpose(ranks[0]) => {
+                (format!("{}^{{\\top}}", script_base(&arg(0, ATOM))), POW)
             }
-            Op::Softmax { axis } | Op::LogSoftmax { axis } => {
-                let op = if matches!(node.op, Op::Softmax { .. }) {
-                    "softmax"
-                } else {
-                    "logsoftmax"
-                };
-                let sub = if axis + 1 == rank(0) {
-                    String::new()
-                } else {
-                    format!("_{{{axis}}}")
-                };
-                (format!("\\operatorname{{{op}}}{sub}({})", plain(0)), ATOM)
+            Tex::Transpose(head) | Tex::Call(head) => call(head),
+            Tex::Norm(head) => {
+                let params: Vec<String> = (1..node.args.len()).map(plain).collect();
+                (format!("{head}({}; {})", plain(0), params.join(", ")), ATOM)
             }
-            Op::Causal => (format!("{} + M", arg(0, ADD)), ADD),
-            Op::Tril => (format!("\\operatorname{{tril}}({})", plain(0)), ATOM),
-            Op::SwapAxes(i, j) => {
-                let r = rank(0);
-                if (*i.min(j), *i.max(j)) == (r - 2, r - 1) {
-                    (format!("{}^{{\\top}}", script_base(&arg(0, ATOM))), POW)
-                } else {
-                    (
-                        format!("\\operatorname{{swap}}_{{{i},{j}}}({})", plain(0)),
-                        ATOM,
-                    )
-                }
-            }
-            Op::Reshape => (
-                format!(
-                    "\\operatorname{{reshape}}_{{{}}}({})",
-                    shape(self.dims, &node.shape),
-                    plain(0)
-                ),
-                ATOM,
-            ),
+            Tex::Sqrt => (format!("\\sqrt{{{}}}", plain(0)), ATOM),
+            Tex::Mask => (format!("{} + M", arg(0, ADD)), ADD),
+            Tex::Iverson => (format!("[{} = {}]", plain(0), plain(1)), ATOM),
             // A broadcast is implicit in the notation.
-            Op::Expand => self.print(node.args[0], false),
-            Op::Permute(p) => {
-                let r = p.len();
-                if r >= 2
-                    && p[r - 2] == r - 1
-                    && p[r - 1] == r - 2
-                    && p[..r - 2].iter().enumerate().all(|(i, &x)| i == x)
-                {
-                    return (format!("{}^{{\\top}}", script_base(&arg(0, ATOM))), POW);
-                }
-                let perm: Vec<String> = p.iter().map(|x| x.to_string()).collect();
-                (
-                    format!(
-                        "\\operatorname{{permute}}_{{({})}}({})",
-                        perm.join(","),
-                        plain(0)
-                    ),
-                    ATOM,
-                )
-            }
-            Op::Einsum(spec) => {
-                let ins: Vec<String> = spec.inputs.iter().map(|l| l.iter().collect()).collect();
-                let out: String = spec.output.iter().collect();
-                let args: Vec<String> = (0..node.args.len()).map(plain).collect();
-                (
-                    format!(
-                        "\\operatorname{{einsum}}_{{\\mathtt{{{}\\to {}}}}}({})",
-                        ins.join(","),
-                        out,
-                        args.join(", ")
-                    ),
-                    ATOM,
-                )
-            }
-            Op::Trace => (format!("\\operatorname{{tr}}({})", plain(0)), ATOM),
-            Op::Eye => ("I".into(), ATOM),
-            Op::Eq => (format!("[{} = {}]", plain(0), plain(1)), ATOM),
-            Op::LayerNorm => (
-                format!(
-                    "\\operatorname{{LN}}({}; {}, {}, {})",
-                    plain(0),
-                    plain(1),
-                    plain(2),
-                    plain(3)
-                ),
-                ATOM,
-            ),
-            Op::RmsNorm => (
-                format!(
-                    "\\operatorname{{RMSNorm}}({}; {}, {})",
-                    plain(0),
-                    plain(1),
-                    plain(2)
-                ),
-                ATOM,
-            ),
+            Tex::Implicit => self.print(node.args[0], false),
+            Tex::Identity => ("I".into(), ATOM),
         }
     }
 }

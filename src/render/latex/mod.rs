@@ -182,10 +182,7 @@ fn forward(out: &mut String, program: &Program) {
 
 /// Moves of entries and the mask: a gradient passes through them unchanged in value.
 fn passes_through(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::SwapAxes(..) | Op::Permute(_) | Op::Reshape | Op::Expand | Op::Causal
-    )
+    op.spec().moves || *op == Op::Causal
 }
 
 /// `A^{\top}` of math `a` (a transpose undone rather than doubled).
@@ -232,7 +229,7 @@ fn rule(program: &Program, path: &[NodeId], pos: usize, user: &str) -> String {
     for k in 0..path.len() {
         let node = g.node(path[k]);
         if passes_through(&node.op) {
-            moved |= !matches!(node.op, Op::Causal | Op::Expand);
+            moved |= !matches!(node.op, Op::Causal | Op::Expand(_));
             masked |= matches!(node.op, Op::Causal);
             continue;
         }
@@ -304,24 +301,10 @@ fn describe(
             }
         }
         Op::MatMul => "the (batched) matrix product rule".into(),
-        Op::Mul => format!("the product rule, entry by entry{broadcast}"),
-        Op::Add | Op::Sub => format!("the sum rule{broadcast}"),
-        Op::Div => format!("the quotient rule{broadcast}"),
-        Op::Neg => "a change of sign".into(),
-        Op::Pow(p) => format!(
-            "the power rule ($\\partial x^{{{p}}}/\\partial x = {p}\\,x^{{{p} - 1}}$)"
-        ),
-        Op::Func(f) => format!(
-            "the chain rule through ${}$",
-            match f.name() {
-                "exp" => "\\exp".to_string(),
-                "log" => "\\log".to_string(),
-                "sqrt" => "\\sqrt{\\cdot}".to_string(),
-                "Phi" => "\\Phi".to_string(),
-                "tanh" => "\\tanh".to_string(),
-                other => format!("\\operatorname{{{other}}}"),
-            }
-        ),
+        Op::Mul | Op::Add | Op::Sub | Op::Div => format!("{}{broadcast}", node.op.spec().rule),
+        Op::Pow(p) => {
+            format!("the power rule ($\\partial x^{{{p}}}/\\partial x = {p}\\,x^{{{p} - 1}}$)")
+        }
         Op::Softmax { .. } => {
             let (p, pb) = (name(user), bar(user));
             format!(
@@ -331,21 +314,8 @@ fn describe(
                 idx(&p, "il"),
             )
         }
-        Op::LogSoftmax { .. } => "the log-softmax Jacobian: $\\bar{z} = \\bar{y} - \\operatorname{softmax}(z) \\odot \\operatorname{rowsum}(\\bar{y})$".into(),
-        Op::Reduce { kind, .. } => match kind {
-            crate::ir::ReduceKind::Mean => "the broadcast rule: a mean sends $1/n$ of its gradient back to each of the $n$ entries it averaged".into(),
-            crate::ir::ReduceKind::Sum => "the broadcast rule: a sum sends its gradient back to every entry it summed".into(),
-            _ => "the max/min rule: the gradient goes to the entries that attain it".into(),
-        },
-        Op::SwapAxes(..) | Op::Permute(_) | Op::Reshape | Op::Expand => {
-            "a move of entries: the gradient moves back the same way".into()
-        }
-        Op::Causal => "the mask".into(),
-        Op::LayerNorm => "the chain rule through layer norm (its closed form)".into(),
-        Op::RmsNorm => "the chain rule through RMSNorm (its closed form)".into(),
-        Op::Trace => "the trace rule: $\\partial \\operatorname{tr}(A) / \\partial A = I$".into(),
-        Op::Einsum(_) => "the einsum rule: contract the upstream gradient with the other operands".into(),
-        _ => "the chain rule".into(),
+        // Every other op: the rule its row of the op table names.
+        other => other.spec().rule.into(),
     }
 }
 

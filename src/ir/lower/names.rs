@@ -1,0 +1,87 @@
+//! Names in expressions: parameters and locals of a fn body, dims as sizes, tensors, `pi`;
+//! an unknown name says whether it is defined later and which name is closest.
+
+use super::{Fail, Global, Lowerer, Scope, R};
+use crate::diag::{suggest, Code, Diagnostic};
+use crate::ir::dims::DimPoly;
+use crate::ir::op::is_reserved;
+use crate::ir::{NodeId, Op, TensorKind};
+use crate::source::Span;
+
+impl Lowerer<'_> {
+    /// A name in an expression.
+    pub(super) fn name(&mut self, n: &str, span: Span, scope: &Scope) -> R<NodeId> {
+        if let Some(&id) = scope.names.get(n) {
+            return Ok(id);
+        }
+        if let Some(p) = scope.dims.get(n) {
+            let p = p.clone();
+            return Ok(self.scalar(Op::DimSize(p), span));
+        }
+        match self.globals.get(n).copied() {
+            Some((Global::Dim(id), _)) => Ok(self.scalar(Op::DimSize(DimPoly::var(id)), span)),
+            Some((Global::Tensor(t), def)) => {
+                let tensor = &self.tensors[t.0 as usize];
+                if let Some(f) = &scope.in_fn {
+                    if tensor.kind != TensorKind::Const {
+                        return Err(Diagnostic::new(
+                            Code::UnknownName,
+                            span,
+                            format!("the body of `{f}` cannot see the tensor `{n}`"),
+                        )
+                        .with_label("not a parameter or local of this fn")
+                        .with_secondary(def, "a top-level tensor")
+                        .with_help(format!("pass `{n}` to `{f}` as a parameter"))
+                        .into());
+                    }
+                }
+                Ok(tensor.node)
+            }
+            Some((Global::Fn, _)) => Err(Diagnostic::new(
+                Code::UnknownName,
+                span,
+                format!("`{n}` is a fn, not a tensor"),
+            )
+            .with_label("call it with arguments")
+            .with_help(format!("write `{n}(...)`"))
+            .into()),
+            Some((Global::Poisoned, _)) => Err(Fail::Poisoned),
+            None if n == "pi" => Ok(self.scalar(Op::Pi, span)),
+            None => Err(self.unknown_name(n, span, scope).into()),
+        }
+    }
+
+    pub(super) fn unknown_name(&self, n: &str, span: Span, scope: &Scope) -> Diagnostic {
+        if is_reserved(n) && n != "pi" {
+            return Diagnostic::new(
+                Code::UnknownName,
+                span,
+                format!("`{n}` is a built-in function, not a tensor"),
+            )
+            .with_label("call it with arguments")
+            .with_help(format!("write `{n}(x)`"));
+        }
+        let mut d = Diagnostic::new(Code::UnknownName, span, format!("unknown name `{n}`"))
+            .with_label("not defined");
+        if let Some(later) = self.later.get(n) {
+            if scope.in_fn.is_none() && (later.file != span.file || later.start > span.start) {
+                return d
+                    .with_label("used before it is defined")
+                    .with_secondary(*later, "defined later, here")
+                    .with_note("statements are read in order: define a name before using it (a definition cannot depend on itself)");
+            }
+        }
+        let candidates: Vec<&str> = scope
+            .names
+            .keys()
+            .chain(scope.dims.keys())
+            .map(|s| s.as_str())
+            .chain(self.globals.keys().map(|s| s.as_str()))
+            .chain(std::iter::once("pi"))
+            .collect();
+        if let Some(s) = suggest(n, candidates) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        d
+    }
+}
