@@ -48,11 +48,24 @@ impl LoadError {
 
 /// Read, parse, resolve and shape-check the program in `path`.
 pub fn load_program(path: &Path, options: &LowerOptions) -> Result<Program, LoadError> {
-    let loaded = syntax::load_file(path).map_err(|(sources, d)| LoadError {
+    lower_loaded(read_program(path)?, options)
+}
+
+/// Read and parse the program in `path` and the files it uses (no shapes yet): what
+/// [`lower_program`] lowers, once or at several sizes.
+pub fn read_program(path: &Path) -> Result<syntax::Loaded, LoadError> {
+    syntax::load_file(path).map_err(|(sources, d)| LoadError {
         sources,
         diagnostics: vec![d],
-    })?;
-    lower_loaded(loaded, options)
+    })
+}
+
+/// Resolve and shape-check a parsed program at the sizes `options` give.
+pub fn lower_program(
+    loaded: &syntax::Loaded,
+    options: &LowerOptions,
+) -> Result<Program, LoadError> {
+    lower_loaded(loaded.clone(), options)
 }
 
 /// Like [`load_program`], with the root file's text given (its `use`s are read from disk,

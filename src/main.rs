@@ -1,32 +1,53 @@
-//! The `handtrace` command line: argument parsing, reading files, exit codes.
+//! The `handtrace` command line: argument parsing, reading files, printing, exit codes.
 //!
 //! Exit status: 0 all good; 1 a claim or step was refuted or undecided (or a `!=` was not
-//! refuted); 2 bad input or usage
-//! (with a diagnostic on stderr naming FILE:LINE:COLUMN).
+//! refuted), or a gradient failed `grad --check`; 2 bad input or usage (with a diagnostic on
+//! stderr naming FILE:LINE:COLUMN). Output to a closed pipe (`| head -1`) ends the run
+//! quietly with status 141, as a Unix tool killed by SIGPIPE. Long work shows a progress bar
+//! on stderr when it is a terminal, and nothing otherwise.
 
-use clap::{Parser, Subcommand, ValueEnum};
-use handtrace::ir::LowerOptions;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use handtrace::ir::{LowerOptions, Program, TensorId};
 use handtrace::verify::Verdict;
 use handtrace::{load_program, render};
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "handtrace",
     version,
-    about = "Derive, simplify and exactly check the gradients of transformer layers"
+    about = "Derive, simplify and exactly check the gradients of transformer layers",
+    disable_help_subcommand = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
     Json,
+}
+
+/// Options every command that reads a file shares.
+#[derive(clap::Args, Clone)]
+struct Sizes {
+    /// Sizes for the dims, e.g. T=2,d=3 (overrides the declared sizes; a dim defined from
+    /// others, like `dim d = h*dk`, follows from them).
+    #[arg(long, value_name = "NAME=SIZE,...", value_parser = parse_dims)]
+    dims: Option<DimSizes>,
+}
+
+impl Sizes {
+    fn options(&self) -> LowerOptions {
+        LowerOptions {
+            dim_overrides: self.dims.clone().map(|d| d.0).unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -34,15 +55,17 @@ enum Command {
     /// Parse, resolve `use`, shape-check; print each statement with its shape.
     Show {
         file: PathBuf,
-        /// Sizes for the dims, e.g. T=2,d=3 (overrides the declared sizes).
-        #[arg(long, value_parser = parse_dims)]
-        dims: Option<DimSizes>,
+        #[command(flatten)]
+        sizes: Sizes,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Derive the gradients: the backward pass as a program in the forward pass's names.
     Grad {
         file: PathBuf,
-        /// Tensors to differentiate with respect to (default: every input and param).
-        #[arg(long)]
+        /// Tensors to differentiate with respect to, e.g. Wq,Wk (default: every input and
+        /// param); may be repeated.
+        #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
         wrt: Vec<String>,
         /// Check each gradient exactly against forward-mode derivatives at random points.
         #[arg(long)]
@@ -50,11 +73,11 @@ enum Command {
         /// Random points per gradient for --check.
         #[arg(long, default_value_t = 3)]
         points: usize,
-        /// Seed of the random points for --check.
+        /// Seed of the first random point for --check.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, value_parser = parse_dims)]
-        dims: Option<DimSizes>,
+        #[command(flatten)]
+        sizes: Sizes,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Print the gradients as the rules produce them, without the e-graph simplifier.
@@ -73,8 +96,8 @@ enum Command {
         /// Seed for the random small rationals of leaves not given in --inputs.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, value_parser = parse_dims)]
-        dims: Option<DimSizes>,
+        #[command(flatten)]
+        sizes: Sizes,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Width asked of every enclosure, in bits (raised automatically inside).
@@ -87,9 +110,15 @@ enum Command {
     /// Write a worked solution as a LaTeX document (compiles with pdflatex).
     Latex {
         file: PathBuf,
-        /// Tensors to differentiate with respect to (default: every input and param).
-        #[arg(long)]
+        /// Tensors whose gradients the result states, e.g. Wq,Wk (default: every input and
+        /// param); may be repeated.
+        #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
         wrt: Vec<String>,
+        #[command(flatten)]
+        sizes: Sizes,
+        /// Seed of the first random point at which the file's claims are checked.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Write the document here instead of to standard output.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
@@ -101,10 +130,18 @@ enum Command {
         /// Random rational points at which each claim is checked exactly.
         #[arg(long, default_value_t = 3)]
         points: usize,
+        /// Seed of the first random point (the points are seeds SEED, SEED+1, ...).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        sizes: Sizes,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        #[arg(long, value_parser = parse_dims)]
-        dims: Option<DimSizes>,
+    },
+    /// Help on a command, or a topic: `help builtins` lists the built-in functions.
+    Help {
+        /// A command (show, grad, trace, latex, check) or `builtins`.
+        topic: Option<String>,
     },
 }
 
@@ -113,35 +150,85 @@ enum Command {
 struct DimSizes(Vec<(String, u64)>);
 
 fn parse_dims(text: &str) -> Result<DimSizes, String> {
-    text.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|pair| {
-            let (name, size) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("`{pair}` should look like NAME=SIZE, e.g. T=2"))?;
-            let size: u64 = size
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{}` is not a positive whole number", size.trim()))?;
-            Ok((name.trim().to_string(), size))
-        })
-        .collect::<Result<Vec<_>, String>>()
-        .map(DimSizes)
+    handtrace::ir::dims::parse_sizes(text).map(DimSizes)
 }
 
-/// Load a program for one command; on bad input, print the diagnostics (exit status 2).
-fn load(
-    file: &std::path::Path,
-    dims: Option<DimSizes>,
-    color: bool,
-) -> Result<handtrace::ir::Program, ExitCode> {
-    let options = LowerOptions {
-        dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
-    };
-    load_program(file, &options).map_err(|e| {
-        eprint!("{}", e.render(color));
-        ExitCode::from(2)
+/// Why a run stopped early.
+enum Stop {
+    /// Standard output was closed by its reader.
+    BrokenPipe,
+    /// Bad input or usage, already reported on stderr.
+    BadInput,
+}
+
+type Run = Result<ExitCode, Stop>;
+
+/// Print to standard output; a closed pipe stops the run quietly.
+fn out(text: &str) -> Result<(), Stop> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Stop::BrokenPipe),
+        _ => Ok(()),
+    }
+}
+
+/// A progress bar on stderr when it is a terminal (hidden otherwise), cleared when done.
+fn progress(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() || std::env::var_os("HANDTRACE_NO_PROGRESS").is_some() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len).with_message(what.to_string());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// A spinner for work with no count (a trace, a document).
+fn spinner(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() || std::env::var_os("HANDTRACE_NO_PROGRESS").is_some() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Load a program; on bad input print its diagnostics.
+fn load(file: &Path, sizes: &Sizes) -> Result<Program, Stop> {
+    load_program(file, &sizes.options()).map_err(|e| {
+        eprint!("{}", e.render(color()));
+        Stop::BadInput
     })
+}
+
+/// The tensors of `--wrt`.
+fn wrt(program: &Program, file: &Path, names: &[String]) -> Result<Vec<TensorId>, Stop> {
+    program.resolve_wrt(names).map_err(|e| {
+        let code = match e {
+            handtrace::ir::WrtError::Unknown(_) => "unknown-name",
+            handtrace::ir::WrtError::NoGradient(_) => "no-gradient",
+        };
+        eprintln!("{}: error[{code}]: {e}", file.display());
+        Stop::BadInput
+    })
+}
+
+/// A note for a command that differentiates a file with no `output` or `loss`.
+fn no_target_note(file: &Path, what: &str) {
+    eprintln!(
+        "{}: note: the file declares no `output` and no `loss`, so {what}; add `output NAME` or `loss NAME = EXPR` to differentiate it",
+        file.display()
+    );
 }
 
 fn main() -> ExitCode {
@@ -156,281 +243,388 @@ fn main() -> ExitCode {
             };
         }
     };
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    match cli.command {
-        Command::Show { file, dims } => {
-            let options = LowerOptions {
-                dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
-            };
-            match load_program(&file, &options) {
-                Ok(program) => {
-                    print!("{}", render::show::show(&program));
-                    let errors: Vec<String> = program
-                        .claim_errors()
-                        .map(|d| d.render(&program.sources, color))
-                        .collect();
-                    if errors.is_empty() {
-                        ExitCode::SUCCESS
-                    } else {
-                        eprint!("{}", errors.join("\n"));
-                        ExitCode::from(2)
-                    }
-                }
-                Err(e) => {
-                    eprint!("{}", e.render(color));
-                    ExitCode::from(2)
-                }
-            }
-        }
+    let result = match cli.command {
+        Command::Show {
+            file,
+            sizes,
+            format,
+        } => show(&file, &sizes, format),
         Command::Grad {
             file,
             wrt,
             check,
             points,
             seed,
-            dims,
+            sizes,
             format,
             raw,
             cost,
-        } => {
-            let program = match load(&file, dims, color) {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            let grads = match handtrace::diff::derive(&program) {
-                Ok(g) => g,
-                Err(d) => {
-                    eprint!("{}", d.render(&program.sources, color));
-                    return ExitCode::from(2);
-                }
-            };
-            let mut ids = Vec::new();
-            for name in &wrt {
-                match program.tensor_by_name(name) {
-                    Some(t) if program.tensor(t).differentiable() => ids.push(t),
-                    Some(_) => {
-                        eprintln!("{}: error[no-gradient]: --wrt {name}: `{name}` is data or a const, it has no gradient", file.display());
-                        return ExitCode::from(2);
-                    }
-                    None => {
-                        eprintln!(
-                            "{}: error[unknown-name]: --wrt {name}: no tensor is named `{name}`",
-                            file.display()
-                        );
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            let mut simplify_report = None;
-            let grads = if raw {
-                grads
-            } else {
-                match handtrace::simplify::simplify(&program, &grads, &ids, &Default::default()) {
-                    Ok(s) => {
-                        simplify_report = Some(s.report);
-                        s.gradients
-                    }
-                    Err(d) => {
-                        eprint!("{}", d.render(&program.sources, color));
-                        return ExitCode::from(2);
-                    }
-                }
-            };
-            let lines = render::grad::program_lines(&program, &grads, &ids);
-            let extras = render::grad::Extras {
-                simplify: simplify_report.as_ref(),
-                cost: cost.then(|| handtrace::simplify::cost(&program, &grads, &ids)),
-            };
-            match format {
-                Format::Json => print!("{}", render::grad::json(&program, &lines, &extras)),
-                Format::Text => print!("{}", render::grad::text(&program, &lines, &extras)),
-            }
-            if !check {
-                return ExitCode::SUCCESS;
-            }
-            let checked: Vec<_> = lines.iter().filter_map(|l| l.tensor).collect();
-            let results = handtrace::verify::gradients::check_gradients(
-                &program, &grads, &checked, points, seed,
-            );
-            let (report, all_verified) = render::grad::check_report(&program, &results);
-            eprint!("{report}");
-            let bad = !all_verified;
-            if bad {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        } => grad(&file, &wrt, check, points, seed, &sizes, format, raw, cost),
         Command::Trace {
             file,
             inputs,
             seed,
-            dims,
+            sizes,
             format,
             precision,
             grad,
-        } => {
-            let program = match load(&file, dims, color) {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            let given = match inputs {
-                None => Default::default(),
-                Some(path) => {
-                    let parsed = std::fs::read_to_string(&path)
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))
-                        .and_then(|text| handtrace::exact::inputs::parse_inputs(&program, &text));
-                    match parsed {
-                        Ok(g) => g,
-                        Err(e) => {
-                            eprintln!("{}: error[inputs]: {e}", path.display());
-                            return ExitCode::from(2);
-                        }
-                    }
-                }
-            };
-            let leaves = handtrace::exact::inputs::leaf_values(&program, seed, &given.leaves);
-            let gradient_values = if grad {
-                match handtrace::exact::run::trace_gradients(
-                    &program,
-                    &leaves,
-                    given.upstream.clone(),
-                    seed,
-                    precision,
-                ) {
-                    Ok(g) => Some(g),
-                    Err(e) => {
-                        eprintln!("{}: error[gradient]: {e}", file.display());
-                        return ExitCode::from(2);
-                    }
-                }
-            } else {
-                None
-            };
-            match handtrace::exact::run::trace(&program, leaves, precision) {
-                Ok(trace) => {
-                    let grads = gradient_values.as_deref().unwrap_or(&[]);
-                    match format {
-                        Format::Json => print!("{}", render::trace::json(&program, &trace, grads)),
-                        Format::Text => {
-                            print!("{}", render::trace::text(&program, &trace, grads, seed))
-                        }
-                    }
-                    if !trace.too_wide.is_empty() {
-                        eprintln!(
-                            "warning: {} tensor(s) have enclosures wider than 2^-{precision} even at {} working bits",
-                            trace.too_wide.len(),
-                            trace.prec.bits
-                        );
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    let at = e
-                        .tensor
-                        .map(|t| program.sources.location(program.tensor(t).span))
-                        .unwrap_or_else(|| file.display().to_string());
-                    eprintln!("{at}: error[evaluation]: {}", e.message(&program));
-                    ExitCode::from(2)
-                }
-            }
-        }
-        Command::Latex { file, wrt, output } => {
-            // Bad input gets the usual diagnostics first.
-            if let Err(code) = load(&file, None, color) {
-                return code;
-            }
-            let solution = match handtrace::solution::Solution::build(&file, &wrt) {
-                Ok(s) => s,
-                Err(why) => {
-                    eprintln!("{}: error: {why}", file.display());
-                    return ExitCode::from(2);
-                }
-            };
-            let tex = render::latex::document(&solution);
-            match output {
-                None => print!("{tex}"),
-                Some(path) => {
-                    if let Err(e) = std::fs::write(&path, tex) {
-                        eprintln!("{}: error: cannot write: {e}", path.display());
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            ExitCode::SUCCESS
-        }
+        } => trace(
+            &file,
+            inputs.as_deref(),
+            seed,
+            &sizes,
+            format,
+            precision,
+            grad,
+        ),
+        Command::Latex {
+            file,
+            wrt,
+            sizes,
+            seed,
+            output,
+        } => latex(&file, &wrt, &sizes, seed, output.as_deref()),
         Command::Check {
             files,
             points,
+            seed,
+            sizes,
             format,
-            dims,
-        } => {
-            let check_options = handtrace::verify::CheckOptions {
-                points: points.max(1),
-                ..Default::default()
-            };
-            let options = LowerOptions {
-                dim_overrides: dims.map(|d| d.0).unwrap_or_default(),
-            };
-            let mut results = Vec::new();
-            let mut bad_input = false;
-            let mut ok_files = 0;
-            for file in &files {
-                match load_program(file, &options) {
-                    Ok(program) => {
-                        let r =
-                            handtrace::verify::check_program_with(&program, file, &check_options);
-                        for d in program.claim_errors() {
-                            eprint!("{}", d.render(&program.sources, color));
-                        }
-                        bad_input |= r.iter().any(|x| x.verdict == Verdict::Error);
-                        ok_files += 1;
-                        results.extend(r);
-                    }
-                    Err(e) => {
-                        eprint!("{}", e.render(color));
-                        bad_input = true;
-                    }
+        } => check(&files, points, seed, &sizes, format),
+        Command::Help { topic } => help(topic.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Stop::BrokenPipe) => ExitCode::from(141),
+        Err(Stop::BadInput) => ExitCode::from(2),
+    }
+}
+
+fn help(topic: Option<&str>) -> Run {
+    let mut command = Cli::command();
+    match topic {
+        None => out(&command.render_long_help().to_string())?,
+        Some("builtins" | "functions") => out(&render::help::builtins_text())?,
+        Some(name) => match command.find_subcommand_mut(name) {
+            Some(sub) => out(&sub.render_long_help().to_string())?,
+            None => {
+                eprintln!(
+                    "error: no help on `{name}`; try `handtrace help builtins` or one of: show, grad, trace, latex, check"
+                );
+                return Err(Stop::BadInput);
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(file: &Path, sizes: &Sizes, format: Format) -> Run {
+    let program = load(file, sizes)?;
+    match format {
+        Format::Text => out(&render::show::show(&program))?,
+        Format::Json => out(&render::show::json(&program))?,
+    }
+    let errors: Vec<String> = program
+        .claim_errors()
+        .map(|d| d.render(&program.sources, color()))
+        .collect();
+    if errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprint!("{}", errors.join("\n"));
+        Ok(ExitCode::from(2))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn grad(
+    file: &Path,
+    wrt_names: &[String],
+    check: bool,
+    points: usize,
+    seed: u64,
+    sizes: &Sizes,
+    format: Format,
+    raw: bool,
+    cost: bool,
+) -> Run {
+    let program = load(file, sizes)?;
+    let grads = handtrace::diff::derive(&program).map_err(|d| {
+        eprint!("{}", d.render(&program.sources, color()));
+        Stop::BadInput
+    })?;
+    let ids = wrt(&program, file, wrt_names)?;
+    let mut simplify_report = None;
+    let grads = if raw {
+        grads
+    } else {
+        let bar = spinner("simplifying");
+        let simplified = handtrace::simplify::simplify(&program, &grads, &ids, &Default::default());
+        bar.finish_and_clear();
+        match simplified {
+            Ok(s) => {
+                simplify_report = Some(s.report);
+                s.gradients
+            }
+            Err(d) => {
+                eprint!("{}", d.render(&program.sources, color()));
+                return Err(Stop::BadInput);
+            }
+        }
+    };
+    let lines = render::grad::program_lines(&program, &grads, &ids);
+    let extras = render::grad::Extras {
+        simplify: simplify_report.as_ref(),
+        cost: cost.then(|| handtrace::simplify::cost(&program, &grads, &ids)),
+    };
+    match format {
+        Format::Json => out(&render::grad::json(&program, &lines, &extras))?,
+        Format::Text => out(&render::grad::text(&program, &lines, &extras))?,
+    }
+    if !check {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let checked: Vec<TensorId> = lines.iter().filter_map(|l| l.tensor).collect();
+    let bar = progress(checked.len() as u64, "checking gradients");
+    let shown = file.display().to_string();
+    let mut all_verified = true;
+    let mut stopped = None;
+    handtrace::verify::gradients::check_gradients_each(
+        &program,
+        &grads,
+        &checked,
+        points,
+        seed,
+        &mut |r| {
+            all_verified &= matches!(
+                r.outcome,
+                handtrace::verify::gradients::Outcome::Verified { .. }
+            );
+            bar.inc(1);
+            if stopped.is_none() {
+                let line = render::grad::check_line(&program, &shown, &r);
+                if let Err(stop) = bar.suspend(|| out(&line)) {
+                    stopped = Some(stop);
                 }
             }
+        },
+    );
+    bar.finish_and_clear();
+    if let Some(stop) = stopped {
+        return Err(stop);
+    }
+    Ok(if all_verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn trace(
+    file: &Path,
+    inputs: Option<&Path>,
+    seed: u64,
+    sizes: &Sizes,
+    format: Format,
+    precision: u32,
+    grad: bool,
+) -> Run {
+    let program = load(file, sizes)?;
+    let given = match inputs {
+        None => Default::default(),
+        Some(path) => {
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|text| handtrace::exact::inputs::parse_inputs(&program, &text));
+            match parsed {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("{}: error[inputs]: {e}", path.display());
+                    return Err(Stop::BadInput);
+                }
+            }
+        }
+    };
+    if grad {
+        if let Err(d) = handtrace::diff::derive(&program) {
+            eprint!("{}", d.render(&program.sources, color()));
+            return Err(Stop::BadInput);
+        }
+    }
+    let bar = spinner("tracing");
+    let leaves = handtrace::exact::inputs::leaf_values(&program, seed, &given.leaves);
+    let gradient_values = if grad {
+        match handtrace::exact::run::trace_gradients(
+            &program,
+            &leaves,
+            given.upstream.clone(),
+            seed,
+            precision,
+        ) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                bar.finish_and_clear();
+                eprintln!(
+                    "{}: error[gradient]: {}",
+                    file.display(),
+                    e.message(&program)
+                );
+                return Err(Stop::BadInput);
+            }
+        }
+    } else {
+        None
+    };
+    let traced = handtrace::exact::run::trace(&program, leaves, precision);
+    bar.finish_and_clear();
+    match traced {
+        Ok(trace) => {
+            let grads = gradient_values.as_deref().unwrap_or(&[]);
             match format {
-                Format::Json => print!("{}", render::check::json(&results)),
-                Format::Text => {
-                    print!("{}", render::check::text(&results));
-                    let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
-                    let tally: Vec<String> = [
-                        Verdict::Proved,
-                        Verdict::Verified,
-                        Verdict::Refuted,
-                        Verdict::Undecided,
-                        Verdict::Error,
-                    ]
-                    .into_iter()
-                    .filter(|v| count(*v) > 0)
-                    .map(|v| format!("{} {}", count(v), v.as_str()))
-                    .collect();
-                    println!(
-                        "{ok_files} of {} file{} checked; {} claim{} and step{}{}",
-                        files.len(),
-                        if files.len() == 1 { "" } else { "s" },
-                        results.len(),
-                        if results.len() == 1 { "" } else { "s" },
-                        if results.len() == 1 { "" } else { "s" },
-                        if tally.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", tally.join(", "))
-                        }
-                    );
-                }
+                Format::Json => out(&render::trace::json(&program, &trace, grads))?,
+                Format::Text => out(&render::trace::text(&program, &trace, grads, seed))?,
             }
-            if bad_input {
-                ExitCode::from(2)
-            } else if results.iter().any(|r| !r.passes()) {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
+            if !trace.too_wide.is_empty() {
+                eprintln!(
+                    "warning: {} tensor(s) have enclosures wider than 2^-{precision} even at {} working bits",
+                    trace.too_wide.len(),
+                    trace.prec.bits
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let at = e
+                .tensor
+                .map(|t| program.sources.location(program.tensor(t).span))
+                .unwrap_or_else(|| file.display().to_string());
+            eprintln!("{at}: error[evaluation]: {}", e.message(&program));
+            Err(Stop::BadInput)
+        }
+    }
+}
+
+fn latex(
+    file: &Path,
+    wrt_names: &[String],
+    sizes: &Sizes,
+    seed: u64,
+    output: Option<&Path>,
+) -> Run {
+    // The file is read once; the tiny numeric example lowers it again at other sizes.
+    let loaded = handtrace::read_program(file).map_err(|e| {
+        eprint!("{}", e.render(color()));
+        Stop::BadInput
+    })?;
+    let program = handtrace::lower_program(&loaded, &sizes.options()).map_err(|e| {
+        eprint!("{}", e.render(color()));
+        Stop::BadInput
+    })?;
+    let ids = wrt(&program, file, wrt_names)?;
+    if program.target.is_none() {
+        no_target_note(
+            file,
+            "the document has the forward pass and the claims but no backward pass",
+        );
+    }
+    let bar = spinner("writing the worked solution");
+    let options = handtrace::verify::CheckOptions {
+        seed,
+        ..Default::default()
+    };
+    let shown = file.display().to_string();
+    let solution = handtrace::solution::Solution::build(&loaded, program, &shown, &ids, &options);
+    bar.finish_and_clear();
+    let solution = match solution {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: error: {}", file.display(), e.diagnostic().message);
+            return Err(Stop::BadInput);
+        }
+    };
+    let command = render::latex_command(&solution.program, &shown, wrt_names, seed);
+    let tex = render::latex::document(&solution, &command);
+    match output {
+        None => out(&tex)?,
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, tex) {
+                eprintln!("{}: error: cannot write: {e}", path.display());
+                return Err(Stop::BadInput);
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(files: &[PathBuf], points: usize, seed: u64, sizes: &Sizes, format: Format) -> Run {
+    let options = handtrace::verify::CheckOptions {
+        points: points.max(1),
+        seed,
+        ..Default::default()
+    };
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut json = Vec::new();
+    let mut bad_input = false;
+    let mut failed = false;
+    let mut ok_files = 0;
+    for file in files {
+        let program = match load(file, sizes) {
+            Ok(p) => p,
+            Err(_) => {
+                bad_input = true;
+                continue;
+            }
+        };
+        for d in program.claim_errors() {
+            eprint!("{}", d.render(&program.sources, color()));
+        }
+        let steps: usize = program
+            .derivations
+            .iter()
+            .map(|d| d.steps.len().saturating_sub(1))
+            .sum();
+        let bar = progress(
+            (program.claims.len() + steps) as u64,
+            &format!("checking {}", file.display()),
+        );
+        let mut results = Vec::new();
+        let mut stopped = None;
+        handtrace::verify::check_each(&program, file, &options, &mut |r| {
+            bar.inc(1);
+            // Text streams in the order checked; the file's order is restored below for JSON.
+            if format == Format::Text && stopped.is_none() {
+                if let Err(stop) = bar.suspend(|| out(&render::check::result_text(&program, &r))) {
+                    stopped = Some(stop);
+                }
+            }
+            results.push(r);
+        });
+        bar.finish_and_clear();
+        if let Some(stop) = stopped {
+            return Err(stop);
+        }
+        results.sort_by_key(|r| (r.line, r.step));
+        bad_input |= results.iter().any(|r| r.verdict == Verdict::Error);
+        failed |= results.iter().any(|r| !r.passes());
+        verdicts.extend(results.iter().map(|r| r.verdict));
+        if format == Format::Json {
+            json.extend(
+                results
+                    .iter()
+                    .map(|r| render::check::result_json(&program, r)),
+            );
+        }
+        ok_files += 1;
+    }
+    match format {
+        Format::Json => out(&render::check::json(json))?,
+        Format::Text => out(&render::check::summary(files.len(), ok_files, &verdicts))?,
+    }
+    Ok(if bad_input {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -2,20 +2,22 @@
 //!
 //! Owns [`Solution::build`]: the program's simplified gradients and their program lines, the
 //! claims and derivation steps checked (with their proofs and counterexamples), and a tiny
-//! numeric example: the same file loaded again with every base dim of size 2, its forward
-//! values and gradients evaluated exactly at the seeded random point 0.
+//! numeric example: the same parsed file lowered again with every base dim of size 2, its
+//! forward values and gradients evaluated exactly at the seeded random point 0.
 //!
 //! Invariant: nothing here is formatted; `render::latex` only prints what this computed, so
 //! every number in the document is the exact evaluator's.
 
+use crate::diag::Diagnostic;
+use crate::diff::program::{backward_program, GradLine};
 use crate::diff::Gradients;
 use crate::exact::num::Num;
+use crate::exact::run::{GradientError, RunError};
 use crate::exact::tensor::Tensor;
 use crate::ir::{DimDef, LowerOptions, Program, TensorId};
-use crate::render::grad::GradLine;
+use crate::syntax::Loaded;
 use crate::verify::CheckResult;
 use std::collections::HashMap;
-use std::path::Path;
 
 /// Exact values at a tiny size.
 pub struct Example {
@@ -27,18 +29,46 @@ pub struct Example {
     pub gradients: HashMap<TensorId, Tensor<Num>>,
 }
 
+/// Why a document has no numeric example.
+#[derive(Debug, Clone)]
+pub enum NoExample {
+    /// The file does not lower at the tiny sizes (e.g. a reshape that needs other sizes).
+    Sizes(Vec<Diagnostic>),
+    /// The forward pass failed at the seeded point.
+    Forward(RunError),
+    /// The backward pass failed at the seeded point.
+    Backward(GradientError),
+}
+
+/// Why a solution cannot be written.
+#[derive(Debug, Clone)]
+pub enum SolutionError {
+    /// Differentiating the program failed.
+    Derive(Box<Diagnostic>),
+    /// The simplifier failed (an unsound rule was caught).
+    Simplify(Box<Diagnostic>),
+}
+
+impl SolutionError {
+    pub fn diagnostic(&self) -> &Diagnostic {
+        match self {
+            SolutionError::Derive(d) | SolutionError::Simplify(d) => d,
+        }
+    }
+}
+
 pub struct Solution {
     pub program: Program,
-    /// The file as the reader knows it.
+    /// The file as the reader knows it (as given on the command line).
     pub file: String,
     /// Simplified gradients (the raw ones when the simplifier kept them).
     pub gradients: Option<Gradients>,
+    /// The backward program: a line for the gradient of every named tensor, in order.
     pub lines: Vec<GradLine>,
     /// Tensors differentiated with respect to (the program's inputs and params by default).
     pub wrt: Vec<TensorId>,
-    pub example: Option<Example>,
-    /// Why there is no numeric example, when there is none.
-    pub example_missing: Option<String>,
+    /// The tiny numeric example, or why there is none.
+    pub example: Result<Example, NoExample>,
     pub checks: Vec<CheckResult>,
 }
 
@@ -46,29 +76,21 @@ pub struct Solution {
 const TINY: u64 = 2;
 
 impl Solution {
-    /// Everything the document of `path` shows. `wrt` names tensors to differentiate (empty:
-    /// every input and param). Errors are sentences for the user.
-    pub fn build(path: &Path, wrt: &[String]) -> Result<Solution, String> {
-        let load = |options: &LowerOptions| {
-            crate::load_program(path, options).map_err(|e| e.render(false))
-        };
-        let program = load(&LowerOptions::default())?;
-        let mut ids = Vec::new();
-        for name in wrt {
-            match program.tensor_by_name(name) {
-                Some(t) if program.tensor(t).differentiable() => ids.push(t),
-                Some(_) => {
-                    return Err(format!(
-                        "--wrt {name}: `{name}` is data or a const, it has no gradient"
-                    ))
-                }
-                None => return Err(format!("--wrt {name}: no tensor is named `{name}`")),
-            }
-        }
+    /// Everything the document shows. `program` is `loaded` lowered at the sizes in use
+    /// (the file is read once: the tiny example lowers `loaded` again at other sizes); `wrt`
+    /// names tensors to differentiate (empty: every input and param).
+    pub fn build(
+        loaded: &Loaded,
+        program: Program,
+        file: &str,
+        wrt: &[TensorId],
+        check: &crate::verify::CheckOptions,
+    ) -> Result<Solution, SolutionError> {
         let (gradients, lines) = match &program.target {
             None => (None, Vec::new()),
             Some(_) => {
-                let raw = crate::diff::derive(&program).map_err(|d| d.message.clone())?;
+                let raw = crate::diff::derive(&program)
+                    .map_err(|d| SolutionError::Derive(Box::new(d)))?;
                 // Every step of the backward pass: the gradient of every named tensor the
                 // target depends on, not only the requested ones, so the document can go
                 // through dS, dP, ... one rule at a time.
@@ -80,20 +102,19 @@ impl Solution {
                             && program.target.as_ref().is_none_or(|g| g.tensor != t)
                     })
                     .collect();
-                for &t in &ids {
+                for &t in wrt {
                     if !steps.contains(&t) {
                         steps.push(t);
                     }
                 }
                 let simplified =
                     crate::simplify::simplify(&program, &raw, &steps, &Default::default())
-                        .map_err(|d| d.message.clone())?;
-                let lines =
-                    crate::render::grad::program_lines(&program, &simplified.gradients, &steps);
+                        .map_err(|d| SolutionError::Simplify(Box::new(d)))?;
+                let lines = backward_program(&program, &simplified.gradients, &steps).lines;
                 (Some(simplified.gradients), lines)
             }
         };
-        let checks = crate::verify::check_program(&program, path);
+        let checks = crate::verify::check_program_with(&program, std::path::Path::new(file), check);
         // The tiny example: every base dim 2.
         let overrides: Vec<(String, u64)> = program
             .dims
@@ -101,40 +122,41 @@ impl Solution {
             .filter(|(_, d)| matches!(d.def, DimDef::Base))
             .map(|(_, d)| (d.name.clone(), TINY))
             .collect();
-        let (example, example_missing) = match load(&LowerOptions {
-            dim_overrides: overrides,
-        }) {
-            Ok(tiny) => match evaluate(tiny) {
-                Ok(e) => (Some(e), None),
-                Err(why) => (None, Some(why)),
+        let tiny = crate::ir::lower(
+            loaded.clone(),
+            &LowerOptions {
+                dim_overrides: overrides,
             },
-            Err(why) => (None, Some(why)),
+        );
+        let example = match tiny {
+            Ok(tiny) => evaluate(tiny),
+            Err((_, diagnostics)) => Err(NoExample::Sizes(diagnostics)),
         };
-        let wrt = if ids.is_empty() {
+        let wrt = if wrt.is_empty() {
             program.differentiable_leaves().collect()
         } else {
-            ids
+            wrt.to_vec()
         };
         Ok(Solution {
-            file: path.display().to_string(),
+            file: file.to_string(),
             program,
             gradients,
             lines,
             wrt,
             example,
-            example_missing,
             checks,
         })
     }
 }
 
-fn evaluate(program: Program) -> Result<Example, String> {
+fn evaluate(program: Program) -> Result<Example, NoExample> {
     let leaves = crate::exact::inputs::leaf_values(&program, 0, &HashMap::new());
     let bits = crate::exact::run::DEFAULT_TARGET_BITS;
-    let trace = crate::exact::run::trace(&program, leaves.clone(), bits)
-        .map_err(|e| e.message(&program))?;
+    let trace =
+        crate::exact::run::trace(&program, leaves.clone(), bits).map_err(NoExample::Forward)?;
     let gradients = if program.target.is_some() {
-        crate::exact::run::trace_gradients(&program, &leaves, None, 0, bits)?
+        crate::exact::run::trace_gradients(&program, &leaves, None, 0, bits)
+            .map_err(NoExample::Backward)?
             .into_iter()
             .collect()
     } else {

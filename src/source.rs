@@ -36,7 +36,7 @@ impl Span {
 }
 
 /// One loaded file: its path as the user named it, and its text.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourceFile {
     /// The path for messages (as given on the command line or resolved from `use`).
     pub path: PathBuf,
@@ -90,7 +90,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 }
 
 /// Every file of one program.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
 }

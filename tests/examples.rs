@@ -1,6 +1,8 @@
 //! Every shipped example and proof: `show` and `check` succeed (library and binary), and the
 //! printed `show` output is snapshot-tested.
 
+mod common;
+
 use handtrace::ir::LowerOptions;
 use handtrace::verify::{check_program, Verdict};
 use std::path::{Path, PathBuf};
@@ -57,7 +59,7 @@ fn every_example_and_proof_loads_and_checks() {
                 "{}:{}: {}",
                 r.file,
                 r.line,
-                r.detail
+                common::detail(&program, r)
             );
         }
         assert!(program.claim_errors().next().is_none());

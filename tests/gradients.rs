@@ -208,11 +208,18 @@ fn a_wrong_rule_is_caught_and_named() {
         Outcome::Mismatch {
             culprit: Some(c), ..
         } => {
+            // The consumer located is the matrix product that produced O.
             let o = p.tensor(p.tensor_by_name("O").unwrap());
+            assert_eq!(c.consumers, [o.node]);
+            assert!(matches!(p.graph.node(o.node).op, handtrace::ir::Op::MatMul));
+            // The report names the op and where it is, and the command that shows the point.
             let at = p.sources.location(p.graph.node(o.node).span);
+            let line =
+                handtrace::render::grad::check_line(&p, "examples/attention.ht", &results[0]);
+            assert!(line.contains(&format!("`@` at {at}")), "{line}");
             assert!(
-                c.contains("`MatMul` at") && c.contains(&at),
-                "{c} (expected {at})"
+                line.contains("`handtrace trace examples/attention.ht --dims T=8,d=4 --seed "),
+                "{line}"
             );
         }
         other => panic!("expected a located mismatch, got {other:?}"),

@@ -2,31 +2,16 @@
 //! without errors and without overfull boxes beyond a small bound; the attention and layer-norm
 //! documents are snapshot-tested; the numbers in a document are the exact evaluator's.
 
+mod common;
+
+use common::{files, tex_of};
 use handtrace::exact::num::Num;
-use handtrace::render::latex::document;
-use handtrace::solution::Solution;
 use num_rational::BigRational;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Overfull boxes up to this width (pt) are tolerated (a long inline formula in prose).
 const OVERFULL_BOUND: f64 = 10.0;
-
-fn files(dir: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ht"))
-        .collect();
-    out.sort();
-    out
-}
-
-fn tex_of(path: &Path) -> String {
-    let s = Solution::build(path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    document(&s)
-}
 
 /// Compile `tex` with pdflatex in a fresh directory; panics with the log's first error, or
 /// when a box is overfull beyond the bound.
@@ -135,9 +120,10 @@ fn the_numbers_in_the_document_are_the_evaluators_exact_values() {
         "dim n = 3\ndim m = 2\ninput X : [n, m]\nparam W : [m, m]\nY = X @ W\noutput Y\n",
     )
     .unwrap();
-    let s = Solution::build(&path, &[]).unwrap();
-    let tex = document(&s);
-    let example = s.example.as_ref().expect("a numeric example");
+    let (tex, s) = common::tex_and_solution(&path);
+    let Ok(example) = s.example.as_ref() else {
+        panic!("a numeric example");
+    };
     let p = &example.program;
     let mut checked = 0;
     for (lhs, name, grad) in [

@@ -2,6 +2,8 @@
 //! verified. Every right claim of proofs/ has its right side negated, doubled, or shifted by
 //! one; each mutant must be refuted, and with the diagnosis that names the mutation.
 
+mod common;
+
 use handtrace::ir::{LowerOptions, Node, Op, Program};
 use handtrace::verify::{check_program, Verdict};
 use num_rational::BigRational;
@@ -94,13 +96,13 @@ fn mutants_are_refuted(file: &str, limit: usize, mutations: &[Mutation]) {
                 "{file}: {} was {:?}:\n{}",
                 claim.text,
                 r.verdict,
-                r.detail
+                common::detail(&p, r)
             );
+            let detail = common::detail(&p, r);
             assert!(
-                m.diagnosis().iter().any(|d| r.detail.contains(d)),
-                "{file}: {} [{m:?}]: the diagnosis does not name the mutation:\n{}",
+                m.diagnosis().iter().any(|d| detail.contains(d)),
+                "{file}: {} [{m:?}]: the diagnosis does not name the mutation:\n{detail}",
                 claim.text,
-                r.detail
             );
             tried += 1;
         }

@@ -1,24 +1,14 @@
 //! `check`: claims and derivation steps get the strongest verdict that holds.
 
-use handtrace::ir::LowerOptions;
+mod common;
+
+use common::{check, detail, diagnosis, Failures};
+use handtrace::ir::{LowerOptions, Program};
 use handtrace::verify::{check_program, CheckResult, Verdict};
 use std::path::{Path, PathBuf};
 
-fn check(path: &Path) -> Vec<CheckResult> {
-    let p = handtrace::load_program(path, &LowerOptions::default())
-        .unwrap_or_else(|e| panic!("{}", e.render(false)));
-    check_program(&p, path)
-}
-
 fn proof_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("proofs")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ht"))
-        .collect();
-    files.sort();
-    files
+    common::proofs()
 }
 
 /// `(line, step, verdict)` of every result.
@@ -31,46 +21,35 @@ fn verdicts(results: &[CheckResult]) -> Vec<(usize, Option<usize>, Verdict)> {
 
 #[test]
 fn every_proof_file_checks_without_errors_and_proofs_carry_explanations() {
+    let mut failures = Failures::new();
     for path in proof_files() {
-        let results = check(&path);
-        assert!(!results.is_empty(), "{}", path.display());
+        let (p, results) = check(&path);
+        failures.check(!results.is_empty(), || {
+            format!("{}: no results", path.display())
+        });
         for r in &results {
-            assert_ne!(
-                r.verdict,
-                Verdict::Error,
-                "{}:{}: {}",
-                r.file,
-                r.line,
-                r.detail
-            );
-            assert_ne!(r.verdict, Verdict::Unchecked);
-            assert_ne!(
-                r.verdict,
-                Verdict::Undecided,
-                "{}:{}: {}",
-                r.file,
-                r.line,
-                r.detail
-            );
+            let why = || format!("{}:{}: {:?}\n{}", r.file, r.line, r.verdict, detail(&p, r));
+            failures.check(r.verdict != Verdict::Error, why);
+            failures.check(r.verdict != Verdict::Undecided, why);
             if r.verdict == Verdict::Proved {
                 // An explanation: the rewrites, or the identity once gradients are derived.
-                assert!(
-                    r.detail.contains(" by ") || r.detail.starts_with("identical"),
-                    "{}:{}: {}",
-                    r.file,
-                    r.line,
-                    r.detail
-                );
+                let d = detail(&p, r);
+                failures.check(d.contains(" by ") || d.starts_with("identical"), why);
             }
         }
         // The expected verdicts (and diagnoses) of every claim and step.
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        insta::assert_snapshot!(format!("verdicts_{stem}"), verdict_table(&results));
+        let table = verdict_table(&p, &results);
+        let name = stem.clone();
+        failures.run(&name, move || {
+            insta::assert_snapshot!(format!("verdicts_{stem}"), table);
+        });
     }
+    failures.finish();
 }
 
 /// One line per claim or step (`LINE[.STEP] VERDICT CLAIM`), a refutation's diagnosis under it.
-fn verdict_table(results: &[CheckResult]) -> String {
+fn verdict_table(p: &Program, results: &[CheckResult]) -> String {
     let mut out = String::new();
     for r in results {
         let at = match r.step {
@@ -78,7 +57,7 @@ fn verdict_table(results: &[CheckResult]) -> String {
             None => r.line.to_string(),
         };
         out.push_str(&format!("{at:>6} {:<9} {}\n", r.verdict.as_str(), r.claim));
-        if let Some(d) = &r.diagnosis {
+        if let Some(d) = diagnosis(p, r) {
             out.push_str(&format!("         diagnosis: {d}\n"));
         }
     }
@@ -98,7 +77,8 @@ fn verdict_table(results: &[CheckResult]) -> String {
 fn every_step_of_every_proof_of_a_right_claim_rechecks_exactly() {
     use handtrace::exact::eval::eval_graph;
     use handtrace::exact::num::Prec;
-    use handtrace::verify::claims::{check_pair, Finding, Points};
+    use handtrace::verify::claims::{check_pair, Finding};
+    use handtrace::verify::points::Points;
     use std::cmp::Ordering;
     let mut steps = 0;
     for file in [
@@ -109,26 +89,21 @@ fn every_step_of_every_proof_of_a_right_claim_rechecks_exactly() {
         "proofs/xent.ht",
         "proofs/gelu.ht",
     ] {
-        let path = Path::new(file);
-        let p = handtrace::load_program(path, &LowerOptions::default()).unwrap();
-        let grads = p
-            .target
-            .as_ref()
-            .map(|_| handtrace::diff::derive(&p).unwrap());
-        let points = Points::new(&p);
+        let p = common::load(file);
+        let points = Points::new(&p, 0);
+        let with_grads = points.gradients().is_some();
         for claim in &p.claims {
             let (Some(l), Some(r)) = (claim.lhs, claim.rhs) else {
                 continue;
             };
             let limits = handtrace::simplify::Limits::default();
-            let Finding::Proved(proof) = check_pair(&p, grads.as_ref(), l, r, 3, &limits, &points)
-            else {
+            let Finding::Proved(proof) = check_pair(&points, l, r, 3, &limits) else {
                 continue;
             };
             let mut terms = vec![proof.start];
             terms.extend(proof.steps.iter().map(|s| s.term));
             for seed in [0, 1] {
-                let env = points.env(seed, grads.is_some()).unwrap().unwrap();
+                let env = points.env(seed, with_grads).unwrap().unwrap();
                 let values = eval_graph(&p, &proof.graph, &env, &terms, Prec::new(160)).unwrap();
                 let first = values[proof.start.0 as usize].as_ref().unwrap();
                 for t in &terms[1..] {
@@ -164,7 +139,7 @@ fn every_step_of_every_proof_of_a_right_claim_rechecks_exactly() {
 #[test]
 fn the_attention_derivation_is_proved_line_by_line() {
     use Verdict::Proved;
-    let results = check(Path::new("proofs/attention.ht"));
+    let (p, results) = check("proofs/attention.ht");
     assert_eq!(
         verdicts(&results),
         [
@@ -184,18 +159,14 @@ fn the_attention_derivation_is_proved_line_by_line() {
         ]
     );
     // The FlashAttention step names its identity.
-    let flash = results.iter().find(|r| r.line == 19).unwrap();
-    assert!(
-        flash.detail.contains("row sum of A ∘ (B Cᵀ)"),
-        "{}",
-        flash.detail
-    );
+    let flash = detail(&p, results.iter().find(|r| r.line == 19).unwrap());
+    assert!(flash.contains("row sum of A ∘ (B Cᵀ)"), "{flash}");
 }
 
 #[test]
 fn the_mistakes_are_refuted_with_certified_counterexamples() {
     use Verdict::{Proved, Refuted};
-    let results = check(Path::new("proofs/mistakes.ht"));
+    let (p, results) = check("proofs/mistakes.ht");
     assert_eq!(
         verdicts(&results),
         [
@@ -209,12 +180,17 @@ fn the_mistakes_are_refuted_with_certified_counterexamples() {
         ]
     );
     for r in results.iter().filter(|r| r.verdict == Refuted) {
+        let d = detail(&p, r);
         assert!(
-            r.detail
-                .starts_with("counterexample at the random point of seed"),
-            "{}",
-            r.detail
+            d.starts_with("counterexample at the random point of seed"),
+            "{d}"
         );
+        // The counterexample names the command that shows its point, exactly.
+        assert!(
+            d.contains("`handtrace trace proofs/mistakes.ht --dims T=8,d=4 --seed "),
+            "{d}"
+        );
+        assert!(d.contains(" --grad` shows it"), "{d}");
     }
 }
 
@@ -261,60 +237,55 @@ fn every_deliberate_mistake_is_refuted_with_its_diagnosis() {
         })
         .collect();
     assert!(files.len() >= 3);
+    let mut failures = Failures::new();
     for path in files {
         let expected = expected_diagnoses(&path);
-        let results = check(&path);
+        let (p, results) = check(&path);
         for r in results.iter().filter(|r| r.verdict == Verdict::Refuted) {
-            let (_, want) = expected
-                .iter()
-                .find(|(lines, _)| lines.contains(&r.line))
-                .unwrap_or_else(|| panic!("{}:{} has no `# diagnosis:` line", r.file, r.line));
-            assert!(
-                r.detail
-                    .lines()
-                    .any(|l| l.starts_with("diagnosis: ") && l.contains(want.as_str())),
-                "{}:{}: wanted the diagnosis {want:?}, got:\n{}",
-                r.file,
-                r.line,
-                r.detail
-            );
+            let Some((_, want)) = expected.iter().find(|(lines, _)| lines.contains(&r.line)) else {
+                failures.push(format!("{}:{} has no `# diagnosis:` line", r.file, r.line));
+                continue;
+            };
+            let got = diagnosis(&p, r).unwrap_or_default();
+            failures.check(got.contains(want.as_str()), || {
+                format!(
+                    "{}:{}: wanted the diagnosis {want:?}, got:\n{}",
+                    r.file,
+                    r.line,
+                    detail(&p, r)
+                )
+            });
         }
         for (lines, want) in &expected {
-            assert!(
+            failures.check(
                 results
                     .iter()
                     .any(|r| lines.contains(&r.line) && r.verdict == Verdict::Refuted),
-                "{}:{lines:?} ({want}) was not refuted",
-                path.display()
+                || format!("{}:{lines:?} ({want}) was not refuted", path.display()),
             );
         }
     }
+    failures.finish();
 }
 
 #[test]
 fn a_true_claim_the_e_graph_cannot_prove_is_verified_and_says_where() {
     let src = "dim n = 2\ninput B : [n]\nclaim exp(log(B * B + 1)) = B * B + 1\n";
-    let p = handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default()).unwrap();
+    let p = common::program(src);
     let r = &check_program(&p, Path::new("t.ht"))[0];
-    assert_eq!(r.verdict, Verdict::Verified, "{}", r.detail);
-    assert!(
-        r.detail.contains("at 3 random rational points (n=2)"),
-        "{}",
-        r.detail
-    );
+    let d = detail(&p, r);
+    assert_eq!(r.verdict, Verdict::Verified, "{d}");
+    assert!(d.contains("at 3 random rational points (n=2)"), "{d}");
 }
 
 #[test]
 fn a_claim_undefined_everywhere_is_an_error_not_a_pass() {
     let src = "dim n = 2\ninput A : [n]\nclaim A / (A - A) = A\nclaim log(-(A * A) - 1) = A\n";
-    let p = handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default()).unwrap();
+    let p = common::program(src);
     for r in check_program(&p, Path::new("t.ht")) {
-        assert_eq!(r.verdict, Verdict::Error, "{}", r.detail);
-        assert!(
-            r.detail.contains("undefined at every one of"),
-            "{}",
-            r.detail
-        );
+        let d = detail(&p, &r);
+        assert_eq!(r.verdict, Verdict::Error, "{d}");
+        assert!(d.contains("undefined at every one of"), "{d}");
     }
 }
 
@@ -325,7 +296,7 @@ fn grad_without_an_output_or_loss_is_an_error() {
     // Either lowering refuses it or the check reports an error; never a pass.
     if let Ok(p) = p {
         for r in check_program(&p, Path::new("t.ht")) {
-            assert_eq!(r.verdict, Verdict::Error, "{}", r.detail);
+            assert_eq!(r.verdict, Verdict::Error, "{}", detail(&p, &r));
         }
     }
 }

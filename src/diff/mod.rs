@@ -10,6 +10,7 @@
 //! gradient graph); every adjoint has exactly its node's shape.
 
 pub mod builder;
+pub mod program;
 pub mod rules;
 
 use crate::diag::{Code, Diagnostic};

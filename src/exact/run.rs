@@ -227,25 +227,67 @@ fn directional_derivative_at(
     .map_err(|e| wrap(program, e))
 }
 
+/// Why the exact backward pass could not be computed.
+#[derive(Debug, Clone)]
+pub enum GradientError {
+    /// The program has no gradient graph (no `output` or `loss`, or a rule failed).
+    Derive(Box<crate::diag::Diagnostic>),
+    /// Evaluating the gradient graph failed at a node.
+    Run(RunError),
+}
+
+impl GradientError {
+    pub fn message(&self, program: &Program) -> String {
+        match self {
+            GradientError::Derive(d) => d.message.clone(),
+            GradientError::Run(e) => e.message(program),
+        }
+    }
+
+    /// The arithmetic failure, when evaluation failed.
+    pub fn num_error(&self) -> Option<&NumError> {
+        match self {
+            GradientError::Derive(_) => None,
+            GradientError::Run(e) => Some(&e.error),
+        }
+    }
+}
+
 /// ∂L/∂NAME for every named tensor that has a gradient (leaves, intermediates, the output
 /// itself), at the point `leaves`; for an output, the upstream gradient is `upstream` or
-/// seeded random small rationals.
+/// seeded random small rationals. Derives the gradient graph first; see [`gradient_values`]
+/// to reuse one.
 pub fn trace_gradients(
     program: &Program,
     leaves: &HashMap<TensorId, Tensor<Num>>,
     upstream: Option<Tensor<Num>>,
     seed: u64,
     target_bits: u32,
-) -> Result<Vec<(TensorId, Tensor<Num>)>, String> {
-    let grads = crate::diff::derive(program).map_err(|d| d.message)?;
-    let target = program.target.as_ref().expect("derive checked the target");
+) -> Result<Vec<(TensorId, Tensor<Num>)>, GradientError> {
+    let grads = crate::diff::derive(program).map_err(|d| GradientError::Derive(Box::new(d)))?;
+    gradient_values(program, &grads, leaves, upstream, seed, target_bits)
+        .map_err(GradientError::Run)
+}
+
+/// [`trace_gradients`] with the program's gradient graph already derived (a check draws many
+/// points of one program).
+pub fn gradient_values(
+    program: &Program,
+    grads: &crate::diff::Gradients,
+    leaves: &HashMap<TensorId, Tensor<Num>>,
+    upstream: Option<Tensor<Num>>,
+    seed: u64,
+    target_bits: u32,
+) -> Result<Vec<(TensorId, Tensor<Num>)>, RunError> {
     let mut env = Env::new(leaves.clone());
-    if target.kind == crate::ir::TargetKind::Output {
-        let up = upstream.unwrap_or_else(|| {
-            let shape = super::inputs::concrete_shape(program, target.tensor);
-            super::inputs::Rng::new(seed ^ 0x5DEE_CE66).tensor(&shape)
-        });
-        env.grads.insert(target.tensor, up);
+    if let Some(target) = &program.target {
+        if target.kind == crate::ir::TargetKind::Output {
+            let up = upstream.unwrap_or_else(|| {
+                let shape = super::inputs::concrete_shape(program, target.tensor);
+                super::inputs::Rng::new(seed ^ 0x5DEE_CE66).tensor(&shape)
+            });
+            env.grads.insert(target.tensor, up);
+        }
     }
     let named: Vec<(TensorId, NodeId)> = (0..program.tensors.len() as u32)
         .map(TensorId)
@@ -260,8 +302,7 @@ pub fn trace_gradients(
                 .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
         })
     };
-    let (values, _) =
-        raising(target_bits, attempt, all_tight).map_err(|e| wrap(program, e).message(program))?;
+    let (values, _) = raising(target_bits, attempt, all_tight).map_err(|e| wrap(program, e))?;
     Ok(named
         .iter()
         .map(|(t, g)| (*t, values[g.0 as usize].clone().expect("evaluated")))

@@ -346,6 +346,30 @@ impl Dims {
     }
 }
 
+/// `T=2,d=3` (the `--dims` flag): names and sizes, in order. Errors are sentences.
+pub fn parse_sizes(text: &str) -> Result<Vec<(String, u64)>, String> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (name, size) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` should look like NAME=SIZE, e.g. T=2"))?;
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(format!("`{pair}` names no dim"));
+            }
+            let size: u64 = size
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{}` is not a positive whole number", size.trim()))?;
+            if size == 0 {
+                return Err(format!("{name}=0: a size must be a positive whole number"));
+            }
+            Ok((name.to_string(), size))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -241,6 +241,26 @@ pub enum Statement {
     Derivation(usize),
 }
 
+/// A `--wrt` name that cannot be differentiated with respect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrtError {
+    /// No tensor has this name.
+    Unknown(String),
+    /// It is `data` or a `const`.
+    NoGradient(String),
+}
+
+impl std::fmt::Display for WrtError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WrtError::Unknown(n) => write!(f, "--wrt {n}: no tensor is named `{n}`"),
+            WrtError::NoGradient(n) => {
+                write!(f, "--wrt {n}: `{n}` is data or a const, it has no gradient")
+            }
+        }
+    }
+}
+
 /// A resolved, shape-checked program.
 #[derive(Debug)]
 pub struct Program {
@@ -279,6 +299,23 @@ impl Program {
             matches!(t.kind, TensorKind::Leaf(LeafKind::Input | LeafKind::Param))
                 .then_some(TensorId(i as u32))
         })
+    }
+
+    /// The tensors named in `--wrt` (each must have a gradient), in the order given.
+    pub fn resolve_wrt(&self, names: &[String]) -> Result<Vec<TensorId>, WrtError> {
+        let mut out = Vec::new();
+        for name in names {
+            match self.tensor_by_name(name) {
+                Some(t) if self.tensor(t).differentiable() => {
+                    if !out.contains(&t) {
+                        out.push(t);
+                    }
+                }
+                Some(_) => return Err(WrtError::NoGradient(name.clone())),
+                None => return Err(WrtError::Unknown(name.clone())),
+            }
+        }
+        Ok(out)
     }
 
     /// Every diagnostic attached to claims and derivation steps.

@@ -5,9 +5,8 @@
 //! ("by RULE, after reordering"), since a reader does not need them spelled out.
 
 use super::expr::Printer;
-use crate::ir::{NodeId, Op, Program};
+use crate::ir::{NodeId, Program};
 use crate::simplify::Proof;
-use std::collections::HashMap;
 
 /// One printed line of a proof.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,23 +16,9 @@ pub struct ProofLine {
     pub why: Option<String>,
 }
 
-/// The names a proof's terms print with: the program's named tensors, and `grad(NAME)`.
-fn names(program: &Program, proof: &Proof) -> HashMap<NodeId, String> {
-    let mut names = HashMap::new();
-    for t in &program.tensors {
-        names.entry(t.node).or_insert_with(|| t.name.clone());
-    }
-    for (id, node) in proof.graph.nodes() {
-        if let Op::GradOf(t) = node.op {
-            names.insert(id, format!("grad({})", program.tensor(t).name));
-        }
-    }
-    names
-}
-
 /// The proof's lines; with `fold`, reordering steps are folded into the next real one.
 pub fn lines(program: &Program, proof: &Proof, fold: bool) -> Vec<ProofLine> {
-    let names = names(program, proof);
+    let names = super::code_names(program, &proof.graph);
     let printer = Printer::new(&proof.graph, &program.dims, &names);
     let print = |n: NodeId| match names.get(&n) {
         Some(name) => name.clone(),

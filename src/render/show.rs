@@ -8,6 +8,8 @@
 use crate::ir::normalize_text;
 use crate::ir::shape::{show_shape, show_sizes};
 use crate::ir::{DimDef, Program, Statement, TargetKind, TensorKind};
+use crate::syntax::ast::LeafKind;
+use serde_json::json;
 
 /// Column where the shape comment starts (statements longer than this get two spaces).
 const SHAPE_COLUMN: usize = 44;
@@ -161,4 +163,46 @@ pub fn show(program: &Program) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `show --format json`: the dims at their sizes, every named tensor (leaves, consts,
+/// statements, the locals of inlined calls) with its kind and shape, and the output or loss.
+pub fn json(program: &Program) -> String {
+    let dims = &program.dims;
+    let tensors: Vec<serde_json::Value> = program
+        .tensors
+        .iter()
+        .map(|t| {
+            let shape = program.graph.shape(t.node);
+            let kind = match t.kind {
+                TensorKind::Leaf(LeafKind::Input) => "input",
+                TensorKind::Leaf(LeafKind::Param) => "param",
+                TensorKind::Leaf(LeafKind::Data) => "data",
+                TensorKind::Const => "const",
+                TensorKind::Statement => "statement",
+                TensorKind::Local => "local",
+            };
+            json!({
+                "name": t.name,
+                "kind": kind,
+                "line": program.sources.line(t.span),
+                "shape": shape.iter().map(|d| dims.show(d)).collect::<Vec<_>>(),
+                "sizes": dims.sizes(shape),
+            })
+        })
+        .collect();
+    let target = program.target.as_ref().map(|t| {
+        json!({
+            "kind": if t.kind == TargetKind::Output { "output" } else { "loss" },
+            "name": program.tensor(t.tensor).name,
+        })
+    });
+    let doc = json!({
+        "dims": super::trace::dims_json(program),
+        "tensors": tensors,
+        "target": target,
+        "claims": program.claims.len(),
+        "derivations": program.derivations.len(),
+    });
+    serde_json::to_string_pretty(&doc).expect("serialises") + "\n"
 }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Every item of a program in order, each tagged with the file it came from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Loaded {
     pub sources: SourceMap,
     pub root: FileId,

@@ -3,6 +3,7 @@
 //! Knows nothing about shapes or gradients; see `ir` for meaning.
 
 pub mod ast;
+mod hints;
 pub mod lexical;
 pub mod loader;
 pub mod parser;

@@ -6,6 +6,7 @@
 //! left to `ir`.
 
 use super::ast::*;
+use super::hints::{comment_mistake, newcomer_mistake};
 use super::lexical::{blank_bracketed_lines, Lexed};
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
@@ -29,6 +30,11 @@ pub fn parse_module(file: FileId, text: &str) -> Result<Module, Diagnostic> {
     let mut pairs = match HtParser::parse(Rule::file, &blanked) {
         Ok(pairs) => pairs,
         Err(err) => {
+            let pos = error_pos(&err);
+            // A `//` or `/*` comment may hold the bracket the lexer found unclosed.
+            if let Some(d) = comment_mistake(file, text, &blanked, pos) {
+                return Err(d);
+            }
             if let Some(open) = unclosed {
                 return Err(Diagnostic::new(
                     Code::UnclosedBracket,
@@ -39,6 +45,9 @@ pub fn parse_module(file: FileId, text: &str) -> Result<Module, Diagnostic> {
                 .with_help(
                     "close it with the matching bracket; inside brackets, line breaks are allowed",
                 ));
+            }
+            if let Some(d) = newcomer_mistake(file, text, &blanked, pos) {
+                return Err(d);
             }
             return Err(syntax_error(file, &blanked, err));
         }
@@ -465,12 +474,17 @@ pub fn is_integer(r: &BigRational) -> bool {
     r.denom().is_one()
 }
 
+/// Where parsing failed, as a byte offset.
+fn error_pos(err: &pest::error::Error<Rule>) -> usize {
+    match err.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    }
+}
+
 fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diagnostic {
-    use pest::error::{ErrorVariant, InputLocation};
-    let pos = match err.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
-    };
+    use pest::error::ErrorVariant;
+    let pos = error_pos(&err);
     let found = describe_found(text, pos);
     let mut expected: Vec<&'static str> = Vec::new();
     if let ErrorVariant::ParsingError { positives, .. } = &err.variant {

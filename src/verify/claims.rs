@@ -1,6 +1,6 @@
 //! Checking one claim (or derivation step) `LHS = RHS`: the strongest verdict that holds.
 //!
-//! Owns [`check_pair`]. Both sides are first evaluated exactly at seeded random rational
+//! Owns [`check_pair`] and what it finds ([`Finding`]: data, which `render` words). Both sides are first evaluated exactly at seeded random rational
 //! points, with every `grad(X)` the true gradient (computed by the reverse-mode engine at that
 //! point): a certainly different entry is a refutation with its point and both values; equal
 //! entries at every point make the claim verified, and then the e-graph tries to prove it for
@@ -12,30 +12,49 @@
 //! "verified" only from exact or certified-tight entries; an undecided comparison is never
 //! counted as equal.
 
+use super::diagnose::{diagnose, Probe, Sides};
+use super::diagnosis::Diagnosis;
+use super::points::{multi_index, values_of, Points, CLAIM_BITS};
 use crate::diff::Gradients;
-use crate::exact::eval::{eval_graph, Env};
 use crate::exact::num::{Num, NumError};
-use crate::exact::run::raising;
-use crate::exact::tensor::entries;
 use crate::ir::{Graph, Node, NodeId, Op, Program, TensorId};
 use crate::simplify::{prove, Limits, Proof, ProofOutcome};
 use std::cmp::Ordering;
 use std::collections::HashMap;
-
-/// Bits every compared entry must be certified to.
-pub const CLAIM_BITS: u32 = 100;
 
 /// A certified counterexample.
 #[derive(Debug, Clone)]
 pub struct Counterexample {
     /// The seed of the random point (`handtrace trace --seed N` shows it).
     pub seed: u64,
-    /// Row-major index of the entry, and its multi-index.
+    /// The multi-index of the entry.
     pub entry: Vec<usize>,
     pub lhs: Num,
     pub rhs: Num,
     /// The common mistake that fits (see [`super::diagnose`]), if one does.
-    pub diagnosis: Option<String>,
+    pub diagnosis: Option<Diagnosis>,
+}
+
+/// Two entries whose enclosures overlap but are too wide to call equal.
+#[derive(Debug, Clone)]
+pub struct Overlap {
+    pub seed: u64,
+    pub entry: Vec<usize>,
+    pub lhs: Num,
+    pub rhs: Num,
+}
+
+/// Why a claim cannot be checked.
+#[derive(Debug, Clone)]
+pub enum ClaimError {
+    /// Its text does not lower (an unknown name, a shape mismatch): the diagnostic.
+    Input(Box<crate::diag::Diagnostic>),
+    /// A side reads `grad(...)` but the program has no gradients (the diagnostic says why).
+    NoGradients(Box<crate::diag::Diagnostic>),
+    /// A side is undefined at every point tried.
+    UndefinedEverywhere { points: u64 },
+    /// Evaluating a side failed for a reason other than being undefined.
+    Evaluation(NumError),
 }
 
 /// What checking a claim found.
@@ -46,9 +65,9 @@ pub enum Finding {
     Verified {
         points: usize,
     },
-    Refuted(Counterexample),
-    Undecided(String),
-    Error(String),
+    Refuted(Box<Counterexample>),
+    Undecided(Overlap),
+    Error(ClaimError),
 }
 
 /// Does `node` (or anything it uses) read `grad(NAME)`?
@@ -56,122 +75,17 @@ fn uses_gradients(graph: &Graph, node: NodeId) -> bool {
     graph.depends_on(node, |n| matches!(n.op, Op::GradOf(_)))
 }
 
-/// The environment of the point drawn from `seed` (leaves in `given` replace the random
-/// ones), with the true gradients when asked. `Ok(None)`: the gradients are undefined there.
-pub(super) fn env_at(
-    program: &Program,
-    seed: u64,
-    given: &HashMap<TensorId, crate::exact::tensor::Tensor<Num>>,
-    with_grads: bool,
-) -> Result<Option<Env<Num>>, String> {
-    let leaves = crate::exact::inputs::leaf_values(program, seed, given);
-    let mut env = Env::new(leaves.clone());
-    if with_grads {
-        let grads = crate::exact::run::trace_gradients(program, &leaves, None, seed, CLAIM_BITS);
-        match grads {
-            Ok(g) => {
-                env.grads.extend(g);
-                // A tensor the target does not depend on has gradient zero.
-                for (i, t) in program.tensors.iter().enumerate() {
-                    let id = TensorId(i as u32);
-                    if t.differentiable() && !env.grads.contains_key(&id) {
-                        let shape = crate::exact::inputs::concrete_shape(program, id);
-                        let zero = crate::exact::tensor::Tensor::from_elem(
-                            ndarray::IxDyn(&shape),
-                            Num::from_int(0),
-                        );
-                        env.grads.insert(id, zero);
-                    }
-                }
-            }
-            Err(why) if undefined_text(&why) => return Ok(None),
-            Err(why) => return Err(why),
-        }
-    }
-    Ok(Some(env))
-}
-
-/// A drawn point: whether it has the true gradients, and its environment (`None` where the
-/// gradients are undefined).
-type Drawn = (bool, Option<std::rc::Rc<Env<Num>>>);
-
-/// The random points of one program, drawn (and their true gradients computed) once and
-/// shared by all its claims: the exact backward pass is the expensive part of a check.
-pub struct Points<'p> {
-    program: &'p Program,
-    /// Per seed: the environment (with gradients if any claim asked), or `None` where the
-    /// gradients are undefined.
-    envs: std::cell::RefCell<HashMap<u64, Drawn>>,
-}
-
-impl<'p> Points<'p> {
-    pub fn new(program: &'p Program) -> Points<'p> {
-        Points {
-            program,
-            envs: Default::default(),
-        }
-    }
-
-    /// The point of `seed` (see [`env_at`]).
-    pub fn env(
-        &self,
-        seed: u64,
-        with_grads: bool,
-    ) -> Result<Option<std::rc::Rc<Env<Num>>>, String> {
-        if let Some((grads, env)) = self.envs.borrow().get(&seed) {
-            if *grads || !with_grads {
-                return Ok(env.clone());
-            }
-        }
-        let env = env_at(self.program, seed, &HashMap::new(), with_grads)?.map(std::rc::Rc::new);
-        self.envs
-            .borrow_mut()
-            .insert(seed, (with_grads, env.clone()));
-        Ok(env)
-    }
-}
-
-/// Shapes and entries of `roots` (nodes of `graph`, which extends the program's graph),
-/// certified to [`CLAIM_BITS`]. `Ok(None)`: one of them is undefined at this point.
-#[allow(clippy::type_complexity)]
-pub(super) fn values_of(
-    program: &Program,
-    graph: &Graph,
-    env: &Env<Num>,
-    roots: &[NodeId],
-) -> Result<Option<Vec<(Vec<usize>, Vec<Num>)>>, String> {
-    let attempt = |prec| eval_graph(program, graph, env, roots, prec);
-    let tight = |values: &Vec<Option<crate::exact::tensor::Tensor<Num>>>| {
-        roots.iter().all(|r| {
-            values[r.0 as usize]
-                .as_ref()
-                .is_some_and(|v| v.iter().all(|x| x.is_tight(CLAIM_BITS)))
-        })
-    };
-    match raising(CLAIM_BITS, attempt, tight) {
-        Ok((values, _)) => Ok(Some(
-            roots
-                .iter()
-                .map(|n| {
-                    let v = values[n.0 as usize].as_ref().expect("evaluated");
-                    (v.shape().to_vec(), entries(v))
-                })
-                .collect(),
-        )),
-        Err(e) if undefined(&e.error) => Ok(None),
-        Err(e) => Err(e.error.to_string()),
-    }
-}
+/// Both sides' values at one point: `(lhs shape, lhs, rhs shape, rhs)`.
+type Pair = (Vec<usize>, Vec<Num>, Vec<usize>, Vec<Num>);
 
 /// Values of both sides at the point drawn from `seed`. `Ok(None)`: a side is undefined there.
-#[allow(clippy::type_complexity)]
 fn values_at(
     cache: &Points,
     lhs: NodeId,
     rhs: NodeId,
     seed: u64,
     with_grads: bool,
-) -> Result<Option<(Vec<usize>, Vec<Num>, Vec<usize>, Vec<Num>)>, String> {
+) -> Result<Option<Pair>, NumError> {
     let program = cache.program;
     let Some(env) = cache.env(seed, with_grads)? else {
         return Ok(None);
@@ -184,72 +98,33 @@ fn values_at(
     Ok(Some((ls, l, rs, r)))
 }
 
-fn undefined(e: &NumError) -> bool {
-    matches!(
-        e,
-        NumError::DivisionByZero
-            | NumError::LogOfNonPositive
-            | NumError::SqrtOfNegative
-            | NumError::BadPower(_)
-            | NumError::NotDifferentiable(_)
-            | NumError::NegInfinity(_)
-    )
-}
-
-fn undefined_text(why: &str) -> bool {
-    [
-        "division by zero",
-        "log of",
-        "square root of",
-        "not differentiable",
-        "Division",
-        "Log",
-        "Sqrt",
-    ]
-    .iter()
-    .any(|w| why.contains(w))
-}
-
-/// The multi-index of row-major entry `i` of a tensor of `shape`.
-fn multi_index(shape: &[usize], mut i: usize) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for (k, &s) in shape.iter().enumerate().rev() {
-        if s > 0 {
-            idx[k] = i % s;
-            i /= s;
-        }
-    }
-    idx
-}
-
-/// Check `lhs = rhs` (nodes of `program.graph`) at `points` random points, then try to prove
-/// it. `gradients` are the program's (needed when a side uses `grad(X)`).
+/// Check `lhs = rhs` (nodes of `program.graph`) at `points` random points of `cache`, then
+/// try to prove it.
 pub fn check_pair(
-    program: &Program,
-    gradients: Option<&Gradients>,
+    cache: &Points,
     lhs: NodeId,
     rhs: NodeId,
     points: usize,
     limits: &Limits,
-    cache: &Points,
 ) -> Finding {
+    let program = cache.program;
     let points = points.max(1);
     let with_grads = uses_gradients(&program.graph, lhs) || uses_gradients(&program.graph, rhs);
-    if with_grads && gradients.is_none() {
-        return Finding::Error(
-            "`grad(...)` needs the file to declare an `output` or a `loss`".into(),
-        );
+    if with_grads {
+        if let Err(d) = &cache.derived {
+            return Finding::Error(ClaimError::NoGradients(d.clone()));
+        }
     }
     let mut good = 0;
     let mut undecided = None;
-    let mut seed = 0u64;
-    while good < points && seed < 4 * points as u64 + 8 {
-        let here = seed;
-        seed += 1;
+    let mut tried = 0u64;
+    while good < points && tried < 4 * points as u64 + 8 {
+        let here = cache.base.wrapping_add(tried);
+        tried += 1;
         let (ls, l, rs, r) = match values_at(cache, lhs, rhs, here, with_grads) {
             Ok(Some(v)) => v,
             Ok(None) => continue,
-            Err(why) => return Finding::Error(why),
+            Err(why) => return Finding::Error(ClaimError::Evaluation(why)),
         };
         // A scalar side broadcasts; otherwise shapes are equal (checked when lowering).
         let (shape, n) = if l.len() >= r.len() {
@@ -264,29 +139,25 @@ pub fn check_pair(
                 Some(Ordering::Less | Ordering::Greater) => {
                     // A second defined point, so a diagnosis cannot rest on a coincidence.
                     let mut second = None;
-                    for s in here + 1..here + 8 {
+                    for s in (1..8).map(|k| here.wrapping_add(k)) {
                         if let Ok(Some(v)) = values_at(cache, lhs, rhs, s, with_grads) {
                             second = Some((s, v));
                             break;
                         }
                     }
-                    let at = super::diagnose::Sides {
+                    let at = Sides {
                         shape: &shape,
                         left: &l,
                         right: &r,
                     };
-                    let again =
-                        second
-                            .as_ref()
-                            .map(|(_, (ls2, l2, rs2, r2))| super::diagnose::Sides {
-                                shape: if l2.len() >= r2.len() { ls2 } else { rs2 },
-                                left: l2,
-                                right: r2,
-                            });
-                    let probe = super::diagnose::Probe {
+                    let again = second.as_ref().map(|(_, (ls2, l2, rs2, r2))| Sides {
+                        shape: if l2.len() >= r2.len() { ls2 } else { rs2 },
+                        left: l2,
+                        right: r2,
+                    });
+                    let probe = Probe {
                         program,
                         cache,
-                        gradients,
                         lhs,
                         rhs,
                         with_grads,
@@ -294,24 +165,26 @@ pub fn check_pair(
                             .chain(second.as_ref().map(|(s, _)| *s))
                             .collect(),
                     };
-                    let diagnosis = super::diagnose::diagnose(&probe, &at, again.as_ref());
-                    return Finding::Refuted(Counterexample {
+                    let diagnosis = diagnose(&probe, &at, again.as_ref());
+                    return Finding::Refuted(Box::new(Counterexample {
                         seed: here,
                         entry: multi_index(&shape, i),
                         lhs: a.clone(),
                         rhs: b.clone(),
                         diagnosis,
-                    });
+                    }));
                 }
                 Some(Ordering::Equal) => {}
                 None => {
                     let tight = a.is_tight(CLAIM_BITS) && b.is_tight(CLAIM_BITS);
                     if !tight {
                         equal = false;
-                        undecided.get_or_insert(format!(
-                            "entry {:?} at point seed {here}: the enclosures {a:?} and {b:?} overlap but are not narrow enough to call equal",
-                            multi_index(&shape, i)
-                        ));
+                        undecided.get_or_insert(Overlap {
+                            seed: here,
+                            entry: multi_index(&shape, i),
+                            lhs: a.clone(),
+                            rhs: b.clone(),
+                        });
                     }
                 }
             }
@@ -320,16 +193,14 @@ pub fn check_pair(
             good += 1;
         }
     }
-    if let Some(why) = undecided {
-        return Finding::Undecided(why);
+    if let Some(overlap) = undecided {
+        return Finding::Undecided(overlap);
     }
     if good == 0 {
-        return Finding::Error(format!(
-            "a side is undefined at every one of the {seed} random points tried (division by zero, log or root of a negative number)"
-        ));
+        return Finding::Error(ClaimError::UndefinedEverywhere { points: tried });
     }
     // Equal wherever tested: try for a proof over every size of the dims.
-    let proof = match (with_grads, gradients) {
+    let proof = match (with_grads, cache.gradients()) {
         (true, Some(g)) => substituted(program, g, lhs, rhs)
             .and_then(|(graph, l, r)| prove(program, &graph, l, r, limits)),
         _ => prove(program, &program.graph, lhs, rhs, limits),

@@ -7,17 +7,17 @@
 //! mean for a sum, a term dropped or with its sign flipped, ...), each evaluated exactly; then
 //! conditions on the inputs (the claim holds only when each row of an input sums to 1).
 //! A diagnosis is reported only when it fits every entry, at both points; otherwise none is,
-//! and the caller says so.
+//! and the caller says so. The result is data ([`Diagnosis`]); `render` words it.
 //!
 //! Invariant: a fit is decided like equality elsewhere: exact, or enclosures that overlap and
 //! are tight; never a float tolerance.
 
-use super::claims::{env_at, values_of};
+use super::diagnosis::{Diagnosis, FactorName, Mistake};
 use super::mutations::Candidates;
-use crate::diff::Gradients;
+use super::points::{env_at, values_of, Points, Values};
 use crate::exact::num::{Num, Prec};
 use crate::exact::tensor::Tensor;
-use crate::ir::{NodeId, Op, Program, TensorId, TensorKind};
+use crate::ir::{Graph, NodeId, Op, Program, TensorId, TensorKind};
 use num_rational::BigRational;
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -40,8 +40,7 @@ fn certainly_nonzero(a: &Num) -> bool {
 /// What the structural and conditional tests need: the claim and where it was refuted.
 pub struct Probe<'a> {
     pub program: &'a Program,
-    pub cache: &'a super::claims::Points<'a>,
-    pub gradients: Option<&'a Gradients>,
+    pub cache: &'a Points<'a>,
     pub lhs: NodeId,
     pub rhs: NodeId,
     pub with_grads: bool,
@@ -50,7 +49,7 @@ pub struct Probe<'a> {
 }
 
 /// Do two value lists agree entry by entry (a single entry broadcasts)?
-fn agree(a: &(Vec<usize>, Vec<Num>), b: &(Vec<usize>, Vec<Num>)) -> bool {
+fn agree(a: &Values, b: &Values) -> bool {
     let (x, y) = (&a.1, &b.1);
     let n = x.len().max(y.len());
     if x.is_empty() || y.is_empty() || (x.len() != y.len() && x.len() != 1 && y.len() != 1) {
@@ -118,7 +117,7 @@ impl Sides<'_> {
 }
 
 /// Named constants a factor may be: sizes of the dims, their roots and inverses, 2 and 1/2.
-fn named_factors(program: &Program) -> Vec<(String, Num)> {
+fn named_factors(program: &Program) -> Vec<(FactorName, Num)> {
     let prec = Prec::new(BITS + 64);
     let mut out = Vec::new();
     for (_, d) in program.dims.declared() {
@@ -130,39 +129,47 @@ fn named_factors(program: &Program) -> Vec<(String, Num)> {
         let name = d.name.clone();
         if let Ok(root) = crate::exact::funcs::sqrt(&s, prec) {
             if let Ok(inv) = root.recip(prec) {
-                out.push((format!("1/√{name}"), inv));
+                out.push((FactorName::InverseRoot(name.clone()), inv));
             }
-            out.push((format!("√{name}"), root));
+            out.push((FactorName::Root(name.clone()), root));
         }
         if let Ok(inv) = s.recip(prec) {
-            out.push((format!("1/{name}"), inv));
+            out.push((FactorName::InverseSize(name.clone()), inv));
         }
-        out.push((name, s));
+        out.push((FactorName::Size(name), s));
     }
-    out.push(("2".into(), Num::from_int(2)));
+    out.push((FactorName::Number(2, 1), Num::from_int(2)));
     out.push((
-        "1/2".into(),
+        FactorName::Number(1, 2),
         Num::exact(BigRational::new(1.into(), 2.into())),
     ));
     out
 }
 
-/// The mistake that fits both points, in words (`left`/`right` name the claim's sides).
-pub fn diagnose(probe: &Probe, at: &Sides, again: Option<&Sides>) -> Option<String> {
+/// The mistake that fits both points.
+pub fn diagnose(probe: &Probe, at: &Sides, again: Option<&Sides>) -> Option<Diagnosis> {
     let both = |f: &dyn Fn(&Sides) -> bool| f(at) && again.is_none_or(f);
+    let whole = |mistake| {
+        Some(Diagnosis {
+            mistake,
+            graph: Graph::default(),
+        })
+    };
     if both(&|s: &Sides| s.negated()) {
-        return Some("the sign is flipped: the right side is minus the left side".into());
+        return whole(Mistake::SignFlipped);
     }
     if both(&|s: &Sides| s.transposed()) {
-        return Some("off by a transpose: the right side is the transpose of the left side".into());
+        return whole(Mistake::Transposed);
     }
     corrections(probe)
-        .or_else(|| constant_factor(probe.program, at, again))
-        .or_else(|| conditions(probe))
+        .or_else(|| constant_factor(probe.program, at, again).and_then(whole))
+        .or_else(|| conditions(probe).and_then(whole))
 }
 
-/// A constant factor between the whole sides, named when it is one of [`named_factors`].
-fn constant_factor(program: &Program, at: &Sides, again: Option<&Sides>) -> Option<String> {
+/// A constant factor between the whole sides, with every name it has at these sizes (the
+/// first is reported, the others said too, since only the person knows which one they
+/// meant).
+fn constant_factor(program: &Program, at: &Sides, again: Option<&Sides>) -> Option<Mistake> {
     let c = at.factor()?;
     if let Some(second) = again {
         let c2 = second.factor()?;
@@ -170,40 +177,12 @@ fn constant_factor(program: &Program, at: &Sides, again: Option<&Sides>) -> Opti
             return None;
         }
     }
-    // Every name the factor has at these sizes (√d and 2 when d = 4): the first is reported,
-    // the others said too, since only the person knows which one they meant.
-    let names: Vec<String> = named_factors(program)
+    let names: Vec<FactorName> = named_factors(program)
         .into_iter()
         .filter(|(_, value)| same(&c, value))
         .map(|(name, _)| name)
         .collect();
-    if let Some((name, others)) = names.split_first() {
-        let hint = match name.strip_prefix("1/") {
-            Some(root) if root.starts_with('√') => {
-                format!(" (a division by {root} where none belongs?)")
-            }
-            Some(size) => {
-                format!(" (a mean where the truth sums, or an extra division by {size}?)")
-            }
-            None if name.starts_with('√') => format!(" (a missing division by {name}?)"),
-            None if name.chars().all(|c| c.is_ascii_digit()) => String::new(),
-            None => {
-                format!(" (a sum where the truth takes the mean, or a missing division by {name}?)")
-            }
-        };
-        let also = if others.is_empty() {
-            String::new()
-        } else {
-            format!(" (equal to {} at these sizes)", others.join(" and to "))
-        };
-        return Some(format!(
-            "off by a constant factor {name}{also}: the right side is {name} × the left side{hint}"
-        ));
-    }
-    Some(format!(
-        "off by a constant factor: the right side is {} × the left side",
-        crate::render::trace::entry_text(&c)
-    ))
+    Some(Mistake::ConstantFactor { value: c, names })
 }
 
 /// Which side is the person's: the right one, unless only the right one is a bare `grad(X)`.
@@ -217,9 +196,9 @@ fn sides(probe: &Probe) -> (NodeId, NodeId) {
 }
 
 /// The first correction of the person's side that makes the claim hold at every probe point.
-fn corrections(probe: &Probe) -> Option<String> {
+fn corrections(probe: &Probe) -> Option<Diagnosis> {
     let (reference, person) = sides(probe);
-    let built = Candidates::build(probe.program, probe.gradients, reference, person);
+    let built = Candidates::build(probe.program, probe.cache.gradients(), reference, person);
     if built.list.is_empty() {
         return None;
     }
@@ -254,7 +233,7 @@ fn corrections(probe: &Probe) -> Option<String> {
             return None;
         }
     }
-    alive.first().map(|&i| built.describe(i))
+    alive.first().map(|&i| built.diagnosis(i))
 }
 
 /// `x` with every row (last axis) divided by its sum; `None` if a row sums to 0.
@@ -282,7 +261,7 @@ fn rows_normalised(x: &Tensor<Num>) -> Option<Tensor<Num>> {
 }
 
 /// A condition on one input under which the claim holds at every probe point.
-fn conditions(probe: &Probe) -> Option<String> {
+fn conditions(probe: &Probe) -> Option<Mistake> {
     let program = probe.program;
     for (i, t) in program.tensors.iter().enumerate() {
         if !matches!(t.kind, TensorKind::Leaf(_)) {
@@ -295,7 +274,12 @@ fn conditions(probe: &Probe) -> Option<String> {
                 return false;
             };
             let given = HashMap::from([(id, normalised)]);
-            let Ok(Some(env)) = env_at(program, seed, &given, probe.with_grads) else {
+            let gradients = if probe.with_grads {
+                probe.cache.gradients()
+            } else {
+                None
+            };
+            let Ok(Some(env)) = env_at(program, seed, &given, gradients) else {
                 return false;
             };
             match values_of(program, &program.graph, &env, &[probe.lhs, probe.rhs]) {
@@ -304,10 +288,7 @@ fn conditions(probe: &Probe) -> Option<String> {
             }
         });
         if holds {
-            return Some(format!(
-                "correct only when each row of `{}` sums to 1: it holds at points where they do, not in general",
-                t.name
-            ));
+            return Some(Mistake::RowsSumToOne { input: id });
         }
     }
     None

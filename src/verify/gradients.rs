@@ -15,28 +15,47 @@ use crate::exact::inputs::{concrete_shape, leaf_values, Rng};
 use crate::exact::num::{Num, NumError, Prec};
 use crate::exact::run::{directional_derivative, raising};
 use crate::exact::tensor::Tensor;
-use crate::ir::{Op, Program, TargetKind, TensorId};
+use crate::ir::{NodeId, Op, Program, TargetKind, TensorId};
 use std::collections::HashMap;
 
 /// Bits asked of every enclosure in a check.
 const CHECK_BITS: u32 = 100;
 
+/// Where a wrong gradient rule is: the first forward node (from the output back) whose
+/// adjoint disagrees with forward mode, and the ops that consume it (one of their rules is
+/// wrong, since their own adjoints agree).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Culprit {
+    pub node: NodeId,
+    pub consumers: Vec<NodeId>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Equal at `points` random points (exact or certified).
     Verified { points: usize },
-    /// A certified disagreement.
+    /// A certified disagreement at the point of `point_seed`: ⟨grad, V⟩ against the
+    /// forward-mode derivative.
     Mismatch {
-        reverse: String,
-        forward: String,
+        reverse: Num,
+        forward: Num,
         point_seed: u64,
         /// The rule found to be wrong, where it could be located.
-        culprit: Option<String>,
+        culprit: Option<Culprit>,
     },
     /// Enclosures stayed too wide to decide.
-    Undecided(String),
-    /// No usable point was found (the program is undefined at every point drawn).
-    Error(String),
+    Undecided {
+        reverse: Num,
+        forward: Num,
+        point_seed: u64,
+    },
+    /// Too few usable points (the program is undefined at the points drawn): how many
+    /// were, and the last reason one was not.
+    Unusable {
+        usable: usize,
+        points: usize,
+        last: Option<NumError>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -54,8 +73,73 @@ fn inner(a: &Tensor<Num>, b: &Tensor<Num>, p: Prec) -> Result<Num, NumError> {
     Ok(acc)
 }
 
-/// Check the gradient of each tensor in `wrt` at `points` random points. Each point's
-/// reverse-mode values come from one evaluation of the gradient graph.
+/// One random point, with every requested gradient's reverse-mode value ⟨grad X, V_X⟩
+/// computed from one evaluation of the gradient graph.
+struct Point {
+    seed: u64,
+    leaves: HashMap<TensorId, Tensor<Num>>,
+    upstream: Tensor<Num>,
+    /// Per requested tensor: its direction V and ⟨grad X, V⟩.
+    reverse: Vec<(Tensor<Num>, Num)>,
+}
+
+/// Check the gradient of each tensor in `wrt` at `points` random points, reporting each
+/// tensor's result as soon as it is known (in `wrt`'s order). Each point's reverse-mode
+/// values come from one evaluation of the gradient graph, shared by every tensor.
+pub fn check_gradients_each(
+    program: &Program,
+    grads: &Gradients,
+    wrt: &[TensorId],
+    points: usize,
+    seed: u64,
+    report: &mut dyn FnMut(GradCheck),
+) {
+    let max_attempts = (points as u64) * 5 + 5;
+    let mut drawn: Vec<Result<Point, NumError>> = Vec::new();
+    for (i, &tensor) in wrt.iter().enumerate() {
+        let mut verified = 0;
+        let mut usable = 0;
+        let mut last = None;
+        let mut outcome = None;
+        let mut attempt = 0u64;
+        while verified < points && outcome.is_none() && attempt < max_attempts {
+            if drawn.len() as u64 <= attempt {
+                let point_seed = seed.wrapping_add(attempt.wrapping_mul(0x9E37_79B9));
+                drawn.push(reverse_at(program, grads, wrt, point_seed));
+            }
+            let at = &drawn[attempt as usize];
+            attempt += 1;
+            let point = match at {
+                Ok(p) => p,
+                Err(e) => {
+                    last = Some(e.clone());
+                    continue;
+                }
+            };
+            match compare(program, grads, tensor, i, point) {
+                Ok(None) => {
+                    verified += 1;
+                    usable += 1;
+                }
+                Ok(Some(o)) => outcome = Some(o),
+                // Undefined at this point (relu at 0, a tie): draw another.
+                Err(e) => last = Some(e),
+            }
+        }
+        let outcome = outcome.unwrap_or(if verified >= points {
+            Outcome::Verified { points }
+        } else {
+            Outcome::Unusable {
+                usable,
+                points,
+                last,
+            }
+        });
+        report(GradCheck { tensor, outcome });
+    }
+}
+
+/// [`check_gradients_each`], collected.
 pub fn check_gradients(
     program: &Program,
     grads: &Gradients,
@@ -63,65 +147,24 @@ pub fn check_gradients(
     points: usize,
     seed: u64,
 ) -> Vec<GradCheck> {
-    let mut verified = vec![0usize; wrt.len()];
-    let mut outcome: Vec<Option<Outcome>> = vec![None; wrt.len()];
-    let mut last_error = String::new();
-    let mut attempt = 0u64;
-    while verified
-        .iter()
-        .zip(&outcome)
-        .any(|(v, o)| *v < points && o.is_none())
-        && attempt < (points as u64) * 5 + 5
-    {
-        let point_seed = seed.wrapping_add(attempt.wrapping_mul(0x9E37_79B9));
-        attempt += 1;
-        match check_point(program, grads, wrt, point_seed) {
-            Ok(results) => {
-                for (i, r) in results.into_iter().enumerate() {
-                    if outcome[i].is_some() || verified[i] >= points {
-                        continue;
-                    }
-                    match r {
-                        Ok(true) => verified[i] += 1,
-                        Ok(false) => {}
-                        Err(o) => outcome[i] = Some(o),
-                    }
-                }
-            }
-            // Undefined at this point (division by zero, relu at 0, a tie): draw another.
-            Err(e) => last_error = e.to_string(),
-        }
-    }
-    wrt.iter()
-        .zip(outcome)
-        .zip(verified)
-        .map(|((&tensor, o), v)| GradCheck {
-            tensor,
-            outcome: o.unwrap_or(if v >= points {
-                Outcome::Verified { points }
-            } else {
-                Outcome::Error(format!(
-                    "only {v} of {points} random points were usable: {last_error}"
-                ))
-            }),
-        })
-        .collect()
+    let mut out = Vec::new();
+    check_gradients_each(program, grads, wrt, points, seed, &mut |c| out.push(c));
+    out
 }
 
-/// One random point: `Ok(true)` agreed, `Err(outcome)` a mismatch or undecided.
-fn check_point(
+/// The point of `point_seed`: leaves, upstream gradient, and ⟨grad X, V_X⟩ for each X in
+/// `wrt` (the directions drawn in `wrt`'s order).
+fn reverse_at(
     program: &Program,
     grads: &Gradients,
     wrt: &[TensorId],
     point_seed: u64,
-) -> Result<Vec<Result<bool, Outcome>>, NumError> {
+) -> Result<Point, NumError> {
     let target = program.target.as_ref().expect("gradients need a target");
-    let target_node = program.tensor(target.tensor).node;
     let leaves = leaf_values(program, point_seed, &HashMap::new());
     let mut rng = Rng::new(point_seed ^ 0x5DEE_CE66);
     let upstream = rng.tensor(&concrete_shape(program, target.tensor));
     let p = Prec::new(CHECK_BITS + 32);
-    // Reverse mode: every gradient at once.
     let roots: Vec<_> = wrt.iter().filter_map(|&x| grads.of(program, x)).collect();
     let mut env = Env::new(leaves.clone());
     env.grads.insert(target.tensor, upstream.clone());
@@ -135,45 +178,68 @@ fn check_point(
         })
     };
     let (values, _) = raising(bits, attempt, all_tight).map_err(|e| e.error)?;
-    let mut out = Vec::new();
+    let mut reverse = Vec::new();
     for &x in wrt {
         let v = rng.tensor(&concrete_shape(program, x));
-        let reverse = match grads.of(program, x) {
+        let r = match grads.of(program, x) {
             None => Num::from_int(0),
             Some(g) => inner(values[g.0 as usize].as_ref().expect("evaluated"), &v, p)?,
         };
-        // Forward mode: d/dt of ⟨dO, O(x + tV)⟩ (or of the loss) at t = 0.
-        let tangent = directional_derivative(
-            program,
-            &leaves,
-            &HashMap::from([(x, v)]),
-            target_node,
-            CHECK_BITS + 24,
-        )
-        .map_err(|e| e.error)?;
-        let forward = match target.kind {
-            TargetKind::Output => inner(&upstream, &tangent, p)?,
-            TargetKind::Loss => tangent.iter().next().cloned().unwrap_or(Num::from_int(0)),
-        };
-        out.push(match reverse.compare(&forward) {
-            Some(std::cmp::Ordering::Equal) => Ok(true),
-            Some(_) => Err(Outcome::Mismatch {
-                reverse: reverse.to_string(),
-                forward: forward.to_string(),
-                point_seed,
-                culprit: locate(program, grads, &leaves, &upstream),
-            }),
-            None if reverse.is_tight(CHECK_BITS) && forward.is_tight(CHECK_BITS) => Ok(true),
-            None => Err(Outcome::Undecided(format!(
-                "⟨grad, V⟩ = {reverse} and the forward derivative {forward} overlap but are not tight"
-            ))),
-        });
+        reverse.push((v, r));
     }
-    Ok(out)
+    Ok(Point {
+        seed: point_seed,
+        leaves,
+        upstream,
+        reverse,
+    })
 }
 
-/// The ops a gradient passes through (for a mismatch report).
-pub fn ops_on_path(program: &Program, x: TensorId) -> Vec<String> {
+/// Compare tensor `x` (the `i`th requested) at one point: `Ok(None)` agreed,
+/// `Ok(Some(outcome))` a mismatch or undecided, `Err` undefined there.
+fn compare(
+    program: &Program,
+    grads: &Gradients,
+    x: TensorId,
+    i: usize,
+    point: &Point,
+) -> Result<Option<Outcome>, NumError> {
+    let target = program.target.as_ref().expect("gradients need a target");
+    let target_node = program.tensor(target.tensor).node;
+    let p = Prec::new(CHECK_BITS + 32);
+    let (v, reverse) = &point.reverse[i];
+    // Forward mode: d/dt of ⟨dO, O(x + tV)⟩ (or of the loss) at t = 0.
+    let tangent = directional_derivative(
+        program,
+        &point.leaves,
+        &HashMap::from([(x, v.clone())]),
+        target_node,
+        CHECK_BITS + 24,
+    )
+    .map_err(|e| e.error)?;
+    let forward = match target.kind {
+        TargetKind::Output => inner(&point.upstream, &tangent, p)?,
+        TargetKind::Loss => tangent.iter().next().cloned().unwrap_or(Num::from_int(0)),
+    };
+    Ok(match reverse.compare(&forward) {
+        Some(std::cmp::Ordering::Equal) => None,
+        Some(_) => Some(Outcome::Mismatch {
+            reverse: reverse.clone(),
+            forward,
+            point_seed: point.seed,
+            culprit: locate(program, grads, &point.leaves, &point.upstream),
+        }),
+        None if reverse.is_tight(CHECK_BITS) && forward.is_tight(CHECK_BITS) => None,
+        None => Some(Outcome::Undecided {
+            reverse: reverse.clone(),
+            forward,
+            point_seed: point.seed,
+        }),
+    })
+}
+
+/// The ops a gradient passes through (for a mismatch report), by their names in the table.
+pub fn ops_on_path(program: &Program, x: TensorId) -> Vec<&'static str> {
     let Some(target) = &program.target else {
         return vec![];
     };
@@ -187,11 +253,7 @@ pub fn ops_on_path(program: &Program, x: TensorId) -> Vec<String> {
         }
         depends[id.0 as usize] = id == x_node || node.args.iter().any(|a| depends[a.0 as usize]);
         if depends[id.0 as usize] && id != x_node && !matches!(node.op, Op::Leaf(_)) {
-            let name = format!("{:?}", node.op)
-                .split(['(', ' ', '{'])
-                .next()
-                .unwrap_or("")
-                .to_string();
+            let name = node.op.name();
             if !ops.contains(&name) {
                 ops.push(name);
             }
@@ -209,7 +271,7 @@ fn locate(
     grads: &Gradients,
     leaves: &HashMap<TensorId, Tensor<Num>>,
     upstream: &Tensor<Num>,
-) -> Option<String> {
+) -> Option<Culprit> {
     let target = program.target.as_ref()?;
     let target_node = program.tensor(target.tensor).node;
     let p = Prec::new(CHECK_BITS + 32);
@@ -217,7 +279,7 @@ fn locate(
     env.grads.insert(target.tensor, upstream.clone());
     let mut rng = Rng::new(0xC0FF_EE00);
     for i in (0..target_node.0 as usize).rev() {
-        let n = crate::ir::NodeId(i as u32);
+        let n = NodeId(i as u32);
         let Some(adj) = grads.adjoint[i] else {
             continue;
         };
@@ -241,17 +303,13 @@ fn locate(
             reverse.compare(&forward),
             Some(std::cmp::Ordering::Less | std::cmp::Ordering::Greater)
         ) {
-            let consumers: Vec<String> = program
+            let consumers: Vec<NodeId> = program
                 .graph
                 .nodes()
                 .filter(|(id, node)| id.0 <= target_node.0 && node.args.contains(&n))
-                .map(|(_, node)| {
-                    let op = format!("{:?}", node.op);
-                    let op = op.split(['(', ' ', '{']).next().unwrap_or("").to_string();
-                    format!("`{op}` at {}", program.sources.location(node.span))
-                })
+                .map(|(id, _)| id)
                 .collect();
-            return Some(format!("the gradient rule of {}", consumers.join(" or ")));
+            return Some(Culprit { node: n, consumers });
         }
     }
     None

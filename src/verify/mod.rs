@@ -4,15 +4,19 @@
 //! step, with the strongest verdict that holds (see [`claims`]): proved (with the rewrites),
 //! verified (equal at random exact points), refuted (a certified counterexample), undecided,
 //! or error (with the diagnostic); a refutation carries the common mistake that fits, if one
-//! does (see [`diagnose`]).
+//! does (see [`diagnose`]). Every result is data; no module here renders text (a test holds
+//! every module below `render` to that).
 
 pub mod claims;
 pub mod diagnose;
+pub mod diagnosis;
 pub mod gradients;
 pub mod mutations;
+pub mod points;
 
-use crate::ir::Program;
-use crate::render::diag_text;
+use crate::ir::{NodeId, Program};
+use claims::{ClaimError, Finding};
+use points::Points;
 use std::path::Path;
 
 /// A claim's or step's verdict.
@@ -24,8 +28,27 @@ pub enum Verdict {
     Refuted,
     Undecided,
     Error,
-    /// Parsed and shape-checked, not verified (kept for callers that only parse).
-    Unchecked,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Proved => "proved",
+            Verdict::Verified => "verified",
+            Verdict::Refuted => "refuted",
+            Verdict::Undecided => "undecided",
+            Verdict::Error => "error",
+        }
+    }
+
+    /// Every verdict, strongest first (the order a summary counts them in).
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Proved,
+        Verdict::Verified,
+        Verdict::Refuted,
+        Verdict::Undecided,
+        Verdict::Error,
+    ];
 }
 
 /// What a claim or step says of its two sides.
@@ -34,6 +57,37 @@ pub enum Verdict {
 pub enum Expect {
     Equal,
     Different,
+}
+
+impl Finding {
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Finding::Proved(_) => Verdict::Proved,
+            Finding::Verified { .. } => Verdict::Verified,
+            Finding::Refuted(_) => Verdict::Refuted,
+            Finding::Undecided(_) => Verdict::Undecided,
+            Finding::Error(_) => Verdict::Error,
+        }
+    }
+}
+
+/// One line of `check`'s report: where the claim or step is, what it says, and what checking
+/// it found (data: `render::check` words it as text, JSON or LaTeX).
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub file: String,
+    pub line: usize,
+    /// The step number within a derivation (1 for the first `=` line); `None` for a claim.
+    pub step: Option<usize>,
+    /// The claim as written (comments dropped, spaces collapsed).
+    pub claim: String,
+    pub verdict: Verdict,
+    /// What the file says of the sides: `equal` (`=`), or `different` (`!=`, a deliberate
+    /// mistake, which passes when it is refuted).
+    pub expect: Expect,
+    /// What the verdict rests on: the proof, the points, the counterexample and its
+    /// diagnosis, the overlap, or why it could not be checked.
+    pub finding: Finding,
 }
 
 impl CheckResult {
@@ -47,45 +101,13 @@ impl CheckResult {
     }
 }
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Proved => "proved",
-            Verdict::Verified => "verified",
-            Verdict::Refuted => "refuted",
-            Verdict::Undecided => "undecided",
-            Verdict::Error => "error",
-            Verdict::Unchecked => "unchecked",
-        }
-    }
-}
-
-/// One line of `check`'s report (the JSON shape of DESIGN.md).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CheckResult {
-    pub file: String,
-    pub line: usize,
-    /// The step number within a derivation (1 for the first `=` line); `None` for a claim.
-    pub step: Option<usize>,
-    pub claim: String,
-    pub verdict: Verdict,
-    pub detail: String,
-    /// A refutation's diagnosis (also the detail's `diagnosis:` line); JSON `null` otherwise.
-    pub diagnosis: Option<String>,
-    /// What the file says of the sides: `equal` (`=`), or `different` (`!=`, a deliberate
-    /// mistake, which passes when it is refuted). An extension of DESIGN's JSON.
-    pub expect: Expect,
-    /// What the verdict rests on, for renderers that show more than the detail text (LaTeX):
-    /// the proof of a proved claim, the counterexample of a refuted one.
-    #[serde(skip)]
-    pub finding: Option<claims::Finding>,
-}
-
 /// Options of `check`.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
     /// Random points for verification (at least 1).
     pub points: usize,
+    /// Seed of the first random point (`--seed`).
+    pub seed: u64,
     pub limits: crate::simplify::Limits,
 }
 
@@ -93,86 +115,10 @@ impl Default for CheckOptions {
     fn default() -> CheckOptions {
         CheckOptions {
             points: 3,
+            seed: 0,
             limits: crate::simplify::Limits::default(),
         }
     }
-}
-
-/// `T=8, d=4`
-fn sizes(program: &Program) -> String {
-    program
-        .dims
-        .declared()
-        .filter_map(|(_, d)| d.size.map(|s| format!("{}={s}", d.name)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The verdict and detail text of one pair of sides.
-fn judge(
-    program: &Program,
-    gradients: Option<&crate::diff::Gradients>,
-    lhs: crate::ir::NodeId,
-    rhs: crate::ir::NodeId,
-    options: &CheckOptions,
-    points: &claims::Points,
-) -> (Verdict, String, Option<String>, Option<claims::Finding>) {
-    use claims::Finding;
-    let finding = claims::check_pair(
-        program,
-        gradients,
-        lhs,
-        rhs,
-        options.points,
-        &options.limits,
-        points,
-    );
-    let (verdict, detail, diagnosis) = match finding.clone() {
-        Finding::Proved(proof) if proof.steps.is_empty() => (
-            Verdict::Proved,
-            format!(
-                "identical once grad(...) is the derived gradient:\n{}",
-                crate::render::proof::text(program, &proof, true)
-            ),
-            None,
-        ),
-        Finding::Proved(proof) => {
-            let steps = crate::render::proof::text(program, &proof, true);
-            (
-                Verdict::Proved,
-                format!("equal for every size of the dims, by these rewrites:\n{steps}"),
-                None,
-            )
-        }
-        Finding::Verified { points } => (
-            Verdict::Verified,
-            format!(
-                "equal, exactly, at {points} random rational point{} ({}); the e-graph found no proof within its limits",
-                if points == 1 { "" } else { "s" },
-                sizes(program)
-            ),
-            None,
-        ),
-        Finding::Refuted(c) => (
-            Verdict::Refuted,
-            format!(
-                "counterexample at the random point of seed {} ({}; `handtrace trace --seed {}` shows it), entry {:?}: left side {}, right side {}",
-                c.seed,
-                sizes(program),
-                c.seed,
-                c.entry,
-                crate::render::trace::entry_text(&c.lhs),
-                crate::render::trace::entry_text(&c.rhs)
-            ) + &match &c.diagnosis {
-                Some(d) => format!("\ndiagnosis: {d}"),
-                None => "\nno common mistake fits (tried: a flipped sign, a transpose, a constant factor, a transpose on one factor, a mean for a sum, a term's sign, a stray or missing term, factors swapped, rows of an input summing to 1)".into(),
-            },
-            c.diagnosis,
-        ),
-        Finding::Undecided(why) => (Verdict::Undecided, why, None),
-        Finding::Error(why) => (Verdict::Error, why, None),
-    };
-    (verdict, detail, diagnosis, Some(finding))
 }
 
 /// The results for every claim and derivation step of `program`'s root file.
@@ -186,84 +132,123 @@ pub fn check_program_with(
     file: &Path,
     options: &CheckOptions,
 ) -> Vec<CheckResult> {
-    let file = file.display().to_string();
     let mut out = Vec::new();
-    let gradients = program
-        .target
-        .as_ref()
-        .and_then(|_| crate::diff::derive(program).ok());
-    let points = claims::Points::new(program);
-    let detail =
-        |error: Option<&crate::diag::Diagnostic>,
-         sides: Option<(crate::ir::NodeId, crate::ir::NodeId)>| match (error, sides) {
-            (Some(d), _) => (Verdict::Error, diag_text(program, d), None, None),
-            (None, Some((l, r))) => judge(program, gradients.as_ref(), l, r, options, &points),
-            (None, None) => (
-                Verdict::Error,
-                "a side could not be lowered".to_string(),
-                None,
-                None,
+    check_each(program, file, options, &mut |r| out.push(r));
+    out.sort_by_key(|r| (r.line, r.step));
+    out
+}
+
+/// Check every claim and derivation step of `program`, handing each result to `report` as
+/// soon as it is known, in file order. The gradient
+/// graph is derived once, and each random point's exact backward pass is computed once.
+pub fn check_each(
+    program: &Program,
+    file: &Path,
+    options: &CheckOptions,
+    report: &mut dyn FnMut(CheckResult),
+) {
+    let file = file.display().to_string();
+    let points = Points::new(program, options.seed);
+    let judge = |error: Option<&crate::diag::Diagnostic>, sides: Option<(NodeId, NodeId)>| match (
+        error, sides,
+    ) {
+        (Some(d), _) => Finding::Error(ClaimError::Input(Box::new(d.clone()))),
+        (None, Some((l, r))) => claims::check_pair(&points, l, r, options.points, &options.limits),
+        (None, None) => Finding::Error(ClaimError::Input(Box::new(
+            crate::diag::Diagnostic::global(
+                crate::diag::Code::Misplaced,
+                "a side could not be lowered",
             ),
-        };
-    for c in &program.claims {
-        let (verdict, detail, diagnosis, finding) = detail(c.error.as_ref(), c.lhs.zip(c.rhs));
-        out.push(CheckResult {
-            file: file.clone(),
-            line: program.sources.line(c.span),
-            step: None,
-            claim: c.text.clone(),
-            verdict,
-            detail,
-            diagnosis,
-            expect: if c.differ {
-                Expect::Different
-            } else {
-                Expect::Equal
-            },
+        ))),
+    };
+    let expect = |differ: bool| {
+        if differ {
+            Expect::Different
+        } else {
+            Expect::Equal
+        }
+    };
+    // In file order (a claim and a derivation are ordered by where they start).
+    let mut order: Vec<(usize, Result<usize, usize>)> = program
+        .claims
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.span.start, Ok(i)))
+        .chain(
+            program
+                .derivations
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.span.start, Err(i))),
+        )
+        .collect();
+    order.sort();
+    for (_, item) in order {
+        match item {
+            Ok(i) => {
+                let c = &program.claims[i];
+                let finding = judge(c.error.as_ref(), c.lhs.zip(c.rhs));
+                report(CheckResult {
+                    file: file.clone(),
+                    line: program.sources.line(c.span),
+                    step: None,
+                    claim: c.text.clone(),
+                    verdict: finding.verdict(),
+                    expect: expect(c.differ),
+                    finding,
+                });
+            }
+            Err(i) => derivation(program, &program.derivations[i], &file, &judge, report),
+        }
+    }
+}
+
+/// Judges one claim or step: its lowering error, or its two sides.
+type Judge<'a> = dyn Fn(Option<&crate::diag::Diagnostic>, Option<(NodeId, NodeId)>) -> Finding + 'a;
+
+/// Report a derivation's steps (and its first line, if that is broken).
+fn derivation(
+    program: &Program,
+    d: &crate::ir::Derivation,
+    file: &str,
+    judge: &Judge,
+    report: &mut dyn FnMut(CheckResult),
+) {
+    let expect = |differ: bool| {
+        if differ {
+            Expect::Different
+        } else {
+            Expect::Equal
+        }
+    };
+    // The first line is what the steps start from; it is reported only if it is broken.
+    let first = &d.steps[0];
+    if let Some(e) = &first.error {
+        report(CheckResult {
+            file: file.to_string(),
+            line: program.sources.line(first.span),
+            step: Some(0),
+            claim: first.text.clone(),
+            verdict: Verdict::Error,
+            expect: Expect::Equal,
+            finding: Finding::Error(ClaimError::Input(Box::new(e.clone()))),
+        });
+    }
+    for (k, step) in d.steps.iter().enumerate().skip(1) {
+        let finding = judge(step.error.as_ref(), d.steps[k - 1].node.zip(step.node));
+        report(CheckResult {
+            file: file.to_string(),
+            line: program.sources.line(step.span),
+            step: Some(k),
+            claim: format!(
+                "{} {} {}",
+                d.steps[k - 1].text,
+                if step.differ { "!=" } else { "=" },
+                step.text
+            ),
+            verdict: finding.verdict(),
+            expect: expect(step.differ),
             finding,
         });
     }
-    for d in &program.derivations {
-        // The first line is what the steps start from; it is reported only if it is broken.
-        let first = &d.steps[0];
-        if let Some(e) = &first.error {
-            out.push(CheckResult {
-                file: file.clone(),
-                line: program.sources.line(first.span),
-                step: Some(0),
-                claim: first.text.clone(),
-                verdict: Verdict::Error,
-                detail: diag_text(program, e),
-                diagnosis: None,
-                expect: Expect::Equal,
-                finding: None,
-            });
-        }
-        for (k, step) in d.steps.iter().enumerate().skip(1) {
-            let (verdict, detail, diagnosis, finding) =
-                detail(step.error.as_ref(), d.steps[k - 1].node.zip(step.node));
-            out.push(CheckResult {
-                file: file.clone(),
-                line: program.sources.line(step.span),
-                step: Some(k),
-                claim: format!(
-                    "{} {} {}",
-                    d.steps[k - 1].text,
-                    if step.differ { "!=" } else { "=" },
-                    step.text
-                ),
-                verdict,
-                detail,
-                diagnosis,
-                expect: if step.differ {
-                    Expect::Different
-                } else {
-                    Expect::Equal
-                },
-                finding,
-            });
-        }
-    }
-    out.sort_by_key(|r| (r.line, r.step));
-    out
 }

@@ -5,7 +5,7 @@
 //! graph, the expressions the claim would hold with if one common mistake were undone: a
 //! transpose too many or missing, a mean where a sum belongs (or the reverse), a term's sign,
 //! a stray scale, a stray term, factors in the wrong order, or a term of the reference missing
-//! (or with its sign flipped). Each comes with the sentence that names the mistake.
+//! (or with its sign flipped). Each comes with the [`Mistake`] it undoes, as data.
 //! [`super::diagnose`] evaluates them exactly and reports the first that fits.
 //!
 //! Invariants: a candidate has exactly the person's side's shape (or one that broadcasts to
@@ -13,10 +13,10 @@
 //! reference's terms are the distributed form of its expression, so each is a sub-sum a
 //! person could have dropped.
 
+use super::diagnosis::{Diagnosis, Fix, Mistake, Reference};
 use crate::diff::Gradients;
 use crate::ir::shape::broadcast;
 use crate::ir::{Graph, Node, NodeId, Op, Program, ReduceKind, Shape, TargetKind, TensorId};
-use crate::render::expr::Printer;
 use std::collections::{HashMap, HashSet};
 
 /// Most terms a reference is expanded into; beyond it the expression stays whole.
@@ -27,17 +27,15 @@ const MAX_CANDIDATES: usize = 96;
 /// One corrected expression and the mistake it undoes.
 pub struct Candidate {
     pub node: NodeId,
-    /// The sentence; `{term}` stands for `term`, printed when the candidate is reported.
-    pub says: String,
-    /// A term of the reference (with its sign), printed in its simplest form.
-    pub term: Option<(bool, NodeId)>,
+    pub mistake: Mistake,
 }
 
-/// The graph the candidates live in, and the names they print with.
+/// The graph the candidates live in, and which of its nodes are named (a named node is
+/// where the person's expression stops: a tensor or `grad(NAME)`).
 pub struct Candidates<'a> {
     program: &'a Program,
     pub graph: Graph,
-    names: HashMap<NodeId, String>,
+    names: HashSet<NodeId>,
     pub list: Vec<Candidate>,
 }
 
@@ -46,13 +44,10 @@ type Term = (bool, NodeId);
 
 impl<'a> Candidates<'a> {
     pub fn new(program: &'a Program) -> Candidates<'a> {
-        let mut names = HashMap::new();
-        for t in &program.tensors {
-            names.entry(t.node).or_insert_with(|| t.name.clone());
-        }
+        let mut names: HashSet<NodeId> = program.tensors.iter().map(|t| t.node).collect();
         for (id, node) in program.graph.nodes() {
-            if let Op::GradOf(t) = node.op {
-                names.insert(id, format!("grad({})", program.tensor(t).name));
+            if let Op::GradOf(_) = node.op {
+                names.insert(id);
             }
         }
         Candidates {
@@ -77,36 +72,25 @@ impl<'a> Candidates<'a> {
         c
     }
 
-    fn text(&self, n: NodeId) -> String {
-        text_in(self.program, &self.graph, &self.names, n)
-    }
-
-    /// Candidate `i`'s sentence, its term (if any) in the simplest form the e-graph finds.
-    pub fn describe(&self, i: usize) -> String {
-        let c = &self.list[i];
-        let Some((negative, term)) = c.term else {
-            return c.says.clone();
-        };
-        let limits = crate::simplify::Limits {
-            iterations: 8,
-            nodes: 10_000,
-            time: std::time::Duration::from_secs(5),
-            ..crate::simplify::Limits::default()
-        };
-        let shown = match crate::simplify::tidy(self.program, &self.graph, term, &limits) {
-            Ok((graph, node)) => {
-                let mut names = self.names.clone();
-                for (id, n) in graph.nodes().skip(self.graph.len()) {
-                    if let Op::GradOf(t) = n.op {
-                        names.insert(id, format!("grad({})", self.program.tensor(t).name));
-                    }
-                }
-                text_in(self.program, &graph, &names, node)
+    /// Candidate `i` as a diagnosis: a term of the reference is put in the simplest form the
+    /// e-graph finds (`P * rowsum(dP * P)`, not its broadcasts), as a node of the graph.
+    pub fn diagnosis(self, i: usize) -> Diagnosis {
+        let mut mistake = self.list[i].mistake.clone();
+        let mut graph = self.graph;
+        if let Mistake::Term { term, .. } = &mut mistake {
+            let limits = crate::simplify::Limits {
+                iterations: 8,
+                nodes: 10_000,
+                time: std::time::Duration::from_secs(5),
+                ..crate::simplify::Limits::default()
+            };
+            if let Ok((tidied, node)) = crate::simplify::tidy(self.program, &graph, *term, &limits)
+            {
+                graph = tidied;
+                *term = node;
             }
-            Err(_) => self.text(term),
-        };
-        let sign = if negative { "-" } else { "" };
-        c.says.replace("{term}", &format!("{sign}{shown}"))
+        }
+        Diagnosis { mistake, graph }
     }
 
     fn add(&mut self, op: Op, args: Vec<NodeId>, shape: Shape, like: NodeId) -> NodeId {
@@ -176,7 +160,7 @@ impl<'a> Candidates<'a> {
                 continue;
             }
             out.push(n);
-            if n != root && self.names.contains_key(&n) {
+            if n != root && self.names.contains(&n) {
                 continue;
             }
             stack.extend(self.graph.node(n).args.iter().rev().copied());
@@ -218,15 +202,22 @@ impl<'a> Candidates<'a> {
         out
     }
 
-    fn push(&mut self, node: NodeId, says: String) {
-        self.push_with(node, says, None);
+    fn push(&mut self, node: NodeId, mistake: Mistake) {
+        if self.list.len() < MAX_CANDIDATES {
+            self.list.push(Candidate { node, mistake });
+        }
     }
 
-    /// A candidate whose sentence names a term of the reference (`{term}` in `says`).
-    fn push_with(&mut self, node: NodeId, says: String, term: Option<(bool, NodeId)>) {
-        if self.list.len() < MAX_CANDIDATES {
-            self.list.push(Candidate { node, says, term });
-        }
+    /// A candidate correcting `spot` of the person's expression to `corrected`.
+    fn push_fix(&mut self, node: NodeId, spot: NodeId, corrected: NodeId, fix: Fix) {
+        self.push(
+            node,
+            Mistake::Correction {
+                spot,
+                corrected,
+                fix,
+            },
+        );
     }
 
     /// Corrections of one spot of what the person wrote.
@@ -234,16 +225,11 @@ impl<'a> Candidates<'a> {
         let written = self.written(person);
         for &n in &written {
             let node = self.graph.node(n).clone();
-            let shown = self.text(n);
             // A transpose too many.
             if self.is_transpose(n) && self.square(node.args[0]) {
                 let a = node.args[0];
                 let fixed = self.replace(person, n, a);
-                let says = format!(
-                    "it holds with `{}` in place of `{shown}`: that transpose does not belong",
-                    self.text(a)
-                );
-                self.push(fixed, says);
+                self.push_fix(fixed, n, a, Fix::TransposeTooMany);
             }
             match &node.op {
                 Op::MatMul => {
@@ -252,12 +238,7 @@ impl<'a> Candidates<'a> {
                         if self.square(a) && !self.is_transpose(a) {
                             let t = self.transpose(a);
                             let fixed = self.replace(person, a, t);
-                            let says = format!(
-                                "it holds with `{}` in place of `{}` in `{shown}`: a transpose is missing",
-                                self.text(t),
-                                self.text(a)
-                            );
-                            self.push(fixed, says);
+                            self.push_fix(fixed, n, t, Fix::TransposeMissing { factor: a });
                         }
                     }
                     // Factors in the wrong order.
@@ -271,11 +252,7 @@ impl<'a> Candidates<'a> {
                     {
                         let swapped = self.add(Op::MatMul, vec![b, a], node.shape.clone(), n);
                         let fixed = self.replace(person, n, swapped);
-                        let says = format!(
-                            "it holds with `{}` in place of `{shown}`: the factors are in the wrong order",
-                            self.text(swapped)
-                        );
-                        self.push(fixed, says);
+                        self.push_fix(fixed, n, swapped, Fix::FactorsSwapped);
                     }
                 }
                 Op::Reduce {
@@ -283,11 +260,9 @@ impl<'a> Candidates<'a> {
                     axes,
                     keepdims,
                 } if matches!(kind, ReduceKind::Sum | ReduceKind::Mean) => {
-                    let (other, says) = match kind {
-                        ReduceKind::Sum => {
-                            (ReduceKind::Mean, "a sum where the truth takes the mean")
-                        }
-                        _ => (ReduceKind::Sum, "a mean where the truth sums"),
+                    let (other, fix) = match kind {
+                        ReduceKind::Sum => (ReduceKind::Mean, Fix::SumForMean),
+                        _ => (ReduceKind::Sum, Fix::MeanForSum),
                     };
                     let op = Op::Reduce {
                         kind: other,
@@ -296,11 +271,7 @@ impl<'a> Candidates<'a> {
                     };
                     let swapped = self.add(op, node.args.clone(), node.shape.clone(), n);
                     let fixed = self.replace(person, n, swapped);
-                    let says = format!(
-                        "it holds with `{}` in place of `{shown}`: {says}",
-                        self.text(swapped)
-                    );
-                    self.push(fixed, says);
+                    self.push_fix(fixed, n, swapped, fix);
                 }
                 Op::Add | Op::Sub => {
                     let (a, b) = (node.args[0], node.args[1]);
@@ -308,12 +279,7 @@ impl<'a> Candidates<'a> {
                     let flipped_op = if node.op == Op::Add { Op::Sub } else { Op::Add };
                     let flipped = self.add(flipped_op, vec![a, b], node.shape.clone(), n);
                     let fixed = self.replace(person, n, flipped);
-                    let says = format!(
-                        "it holds with `{}` in place of `{shown}`: the sign of `{}` is wrong",
-                        self.text(flipped),
-                        self.text(b)
-                    );
-                    self.push(fixed, says);
+                    self.push_fix(fixed, n, flipped, Fix::TermSign { term: b });
                     // A stray term.
                     for (keep, drop) in [(a, b), (b, a)] {
                         if node.op == Op::Sub && keep == b {
@@ -321,11 +287,7 @@ impl<'a> Candidates<'a> {
                         }
                         let kept = self.widened(keep, &node.shape, n);
                         let fixed = self.replace(person, n, kept);
-                        let says = format!(
-                            "it holds without the term `{}` in `{shown}`: that term does not belong",
-                            self.text(drop)
-                        );
-                        self.push(fixed, says);
+                        self.push_fix(fixed, n, kept, Fix::StrayTerm { term: drop });
                     }
                 }
                 Op::Div | Op::Mul => {
@@ -340,16 +302,11 @@ impl<'a> Candidates<'a> {
                         if self.constant(scale) && !self.constant(keep) {
                             let kept = self.widened(keep, &node.shape, n);
                             let fixed = self.replace(person, n, kept);
-                            let verb = if node.op == Op::Div {
-                                "division by"
-                            } else {
-                                "factor"
+                            let fix = Fix::StrayScale {
+                                scale,
+                                division: node.op == Op::Div,
                             };
-                            let says = format!(
-                                "it holds without the {verb} `{}` in `{shown}`: that scale does not belong there",
-                                self.text(scale)
-                            );
-                            self.push(fixed, says);
+                            self.push_fix(fixed, n, kept, fix);
                         }
                     }
                 }
@@ -371,11 +328,11 @@ impl<'a> Candidates<'a> {
     fn missing_terms(&mut self, gradients: Option<&Gradients>, reference: NodeId, person: NodeId) {
         let (expr, whose) = match (&self.graph.node(reference).op, gradients) {
             (Op::GradOf(t), Some(g)) => match self.local_rule(g, *t, person) {
-                Some(e) => (e, "the true gradient"),
+                Some(e) => (e, Reference::TrueGradient),
                 None => return,
             },
             (Op::GradOf(_), None) => return,
-            _ => (reference, "the left side"),
+            _ => (reference, Reference::LeftSide),
         };
         self.missing_factors(expr, person, whose);
         let terms = self.terms(expr);
@@ -392,24 +349,21 @@ impl<'a> Candidates<'a> {
             let once = self.add(op.clone(), vec![person, t], shape.clone(), person);
             let twice = self.add(op, vec![once, t], shape, person);
             let shown = self.implicit_broadcasts(t, &mut HashMap::new());
-            for (node, says) in [
-                (
-                    once,
-                    format!("it matches {whose} without the term `{{term}}`"),
-                ),
-                (
-                    twice,
-                    format!("the term `{{term}}` of {whose} has the wrong sign"),
-                ),
-            ] {
-                self.push_with(node, says, Some((negative, shown)));
+            for (node, wrong_sign) in [(once, false), (twice, true)] {
+                let mistake = Mistake::Term {
+                    term: shown,
+                    negative,
+                    wrong_sign,
+                    whose,
+                };
+                self.push(node, mistake);
             }
         }
     }
 
     /// Factors of the reference (`g` in `g * grad(y)`, the divisor in `a / c`) the person's
     /// side may lack.
-    fn missing_factors(&mut self, expr: NodeId, person: NodeId, whose: &str) {
+    fn missing_factors(&mut self, expr: NodeId, person: NodeId, whose: Reference) {
         let expr = self.implicit_broadcasts(expr, &mut HashMap::new());
         let node = self.graph.node(expr).clone();
         let spots: Vec<(Op, NodeId)> = match node.op {
@@ -423,17 +377,14 @@ impl<'a> Candidates<'a> {
             else {
                 continue;
             };
-            let what = if op == Op::Mul {
-                "factor"
-            } else {
-                "division by"
-            };
+            let division = op == Op::Div;
             let fixed = self.add(op, vec![person, f], shape, person);
-            let says = format!(
-                "it matches {whose} but for the {what} `{}`, which is missing",
-                self.text(f)
-            );
-            self.push(fixed, says);
+            let mistake = Mistake::Factor {
+                factor: f,
+                division,
+                whose,
+            };
+            self.push(fixed, mistake);
         }
     }
 
@@ -491,8 +442,7 @@ impl<'a> Candidates<'a> {
                 args: vec![],
                 ..node
             });
-            self.names
-                .insert(id, format!("grad({})", self.program.tensor(t).name));
+            self.names.insert(id);
             id
         } else {
             let args = node
@@ -511,7 +461,7 @@ impl<'a> Candidates<'a> {
     fn terms(&mut self, n: NodeId) -> Vec<Term> {
         let node = self.graph.node(n).clone();
         let whole = vec![(false, n)];
-        if self.names.contains_key(&n) {
+        if self.names.contains(&n) {
             return whole;
         }
         let out: Vec<Term> = match &node.op {
@@ -583,7 +533,7 @@ impl<'a> Candidates<'a> {
             return m;
         }
         let node = self.graph.node(n).clone();
-        if self.names.contains_key(&n) || (n.0 as usize) < self.program.graph.len() {
+        if self.names.contains(&n) || (n.0 as usize) < self.program.graph.len() {
             return n;
         }
         let mut args: Vec<NodeId> = node
@@ -625,13 +575,5 @@ impl<'a> Candidates<'a> {
                 })
                 .collect()
         }
-    }
-}
-
-/// `n` printed in the language's syntax (a named node prints as its name).
-fn text_in(program: &Program, graph: &Graph, names: &HashMap<NodeId, String>, n: NodeId) -> String {
-    match names.get(&n) {
-        Some(name) => name.clone(),
-        None => Printer::new(graph, &program.dims, names).definition(n),
     }
 }

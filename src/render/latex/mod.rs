@@ -10,6 +10,7 @@
 //! the margins); every number in it comes from the exact evaluator (see `crate::solution`);
 //! long equations break between top-level terms (see [`math::display`]).
 
+mod diagnosis;
 pub mod math;
 pub mod numbers;
 pub mod text;
@@ -17,7 +18,7 @@ pub mod text;
 use crate::exact::num::Num;
 use crate::exact::tensor::Tensor;
 use crate::ir::{Graph, NodeId, Op, Program, TargetKind, TensorId, TensorKind};
-use crate::solution::Solution;
+use crate::solution::{NoExample, Solution};
 use crate::syntax::ast::LeafKind;
 use crate::verify::claims::Finding;
 use crate::verify::Verdict;
@@ -27,7 +28,7 @@ use std::fmt::Write;
 use text::prose;
 
 /// Names of a graph's nodes in math: named forward tensors, and `grad(X)` as `\bar{X}`.
-fn forward_names(program: &Program, graph: &Graph) -> HashMap<NodeId, String> {
+pub(super) fn forward_names(program: &Program, graph: &Graph) -> HashMap<NodeId, String> {
     let mut names = HashMap::new();
     for t in &program.tensors {
         names.entry(t.node).or_insert_with(|| name(&t.name));
@@ -431,7 +432,7 @@ fn backward(out: &mut String, s: &Solution) {
         out.push('\n');
     }
     out.push_str("\\section{The result}\n\n");
-    let listed: Vec<&crate::render::grad::GradLine> = s
+    let listed: Vec<&crate::diff::program::GradLine> = s
         .lines
         .iter()
         .filter(|l| l.tensor.is_some_and(|t| s.wrt.contains(&t)))
@@ -457,17 +458,17 @@ fn backward(out: &mut String, s: &Solution) {
 
 fn example(out: &mut String, s: &Solution) {
     out.push_str("\\section{A tiny numeric example}\n\n");
-    let Some(e) = &s.example else {
-        let _ = writeln!(
-            out,
-            "No numeric example: {}\n",
-            prose(
-                s.example_missing
-                    .as_deref()
-                    .unwrap_or("it could not be evaluated")
-            )
-        );
-        return;
+    let e = match &s.example {
+        Ok(e) => e,
+        Err(why) => {
+            let why = match why {
+                NoExample::Sizes(d) => d.first().map(|d| d.message.clone()).unwrap_or_default(),
+                NoExample::Forward(e) => e.message(&s.program),
+                NoExample::Backward(e) => e.message(&s.program),
+            };
+            let _ = writeln!(out, "No numeric example: {}\n", prose(&why));
+            return;
+        }
     };
     let p = &e.program;
     let sizes: Vec<String> = p
@@ -477,10 +478,11 @@ fn example(out: &mut String, s: &Solution) {
         .collect();
     let _ = writeln!(
         out,
-        "At the sizes {} and the random point of seed 0 (\\texttt{{handtrace trace --seed 0}} \
-         shows it), every value below is exact: a fraction is the value itself, and a number \
-         ending in $\\ldots$ shows only digits the certified enclosure guarantees.\n",
-        sizes.join(", ")
+        "At the sizes {} and the random point of seed 0 ({} shows it), every value below is \
+         exact: a fraction is the value itself, and a number ending in $\\ldots$ shows only \
+         digits the certified enclosure guarantees.\n",
+        sizes.join(", "),
+        text::code(&crate::render::reproduce(p, &s.file, 0))
     );
     let show = |out: &mut String, lhs: String, t: &Tensor<Num>| {
         // A stack of matrices: one per line.
@@ -526,7 +528,6 @@ fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Refuted => "\\textbf{refuted}",
         Verdict::Undecided => "\\textbf{undecided}",
         Verdict::Error => "\\textbf{error}",
-        Verdict::Unchecked => "\\textbf{unchecked}",
     }
 }
 
@@ -605,7 +606,7 @@ fn claims(out: &mut String, s: &Solution) {
             }
         }
         match &r.finding {
-            Some(Finding::Proved(proof)) => {
+            Finding::Proved(proof) => {
                 let names = forward_names(program, &proof.graph);
                 let printer = TexPrinter {
                     graph: &proof.graph,
@@ -648,37 +649,50 @@ fn claims(out: &mut String, s: &Solution) {
                 out.push_str(&rows.join(" \\\\\n"));
                 out.push_str("\n\\end{align*}\n");
             }
-            Some(Finding::Refuted(c)) => {
+            Finding::Refuted(c) => {
                 let _ = writeln!(
                     out,
-                    "At the random point of seed {}, entry $({})$: the left side is ${}$ and the right side ${}$.\n",
+                    "At the random point of seed {}, entry $({})$: the left side is ${}$ and the right side ${}$ ({} shows the point).\n",
                     c.seed,
                     c.entry.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
                     numbers::entry(&c.lhs),
-                    numbers::entry(&c.rhs)
+                    numbers::entry(&c.rhs),
+                    text::code(&crate::render::reproduce(program, &s.file, c.seed))
                 );
                 match &c.diagnosis {
                     Some(d) => {
-                        let _ = writeln!(out, "\\emph{{Diagnosis:}} {}\n", prose(d));
+                        let _ = writeln!(
+                            out,
+                            "\\emph{{Diagnosis:}} {}\n",
+                            diagnosis::sentence(program, d)
+                        );
                     }
                     None => out.push_str("No common mistake fits this refutation.\n\n"),
                 }
             }
-            _ => {
-                let _ = writeln!(out, "{}\n", prose(r.detail.lines().next().unwrap_or("")));
+            Finding::Verified { .. } | Finding::Undecided(_) | Finding::Error(_) => {
+                let detail = crate::render::check::detail(program, r);
+                let _ = writeln!(out, "{}\n", prose(detail.lines().next().unwrap_or("")));
             }
         }
     }
 }
 
 /// The whole document.
-pub fn document(s: &Solution) -> String {
+/// The whole document; `command` is the command line that writes it (the document names
+/// it, so a reader can reproduce it).
+pub fn document(s: &Solution, command: &str) -> String {
     let mut out = String::new();
     let title = std::path::Path::new(&s.file)
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| s.file.clone());
     preamble(&mut out, &title);
+    let _ = writeln!(
+        out,
+        "{{\\small\\raggedright Written by {}; every number in it is exact or certified.\\par}}\n",
+        text::code(command)
+    );
     conventions(&mut out, &s.program);
     shapes_table(&mut out, &s.program);
     forward(&mut out, &s.program);

@@ -117,11 +117,15 @@ pub fn prose(s: &str) -> String {
     out.replace("$$", "")
 }
 
-/// `s` in typewriter type (code as written), escaped.
+/// `s` in typewriter type (code as written), escaped; a long path or command may break
+/// after a `/` or a `,`.
 pub fn code(s: &str) -> String {
     let mut out = String::from("\\texttt{");
     for c in s.chars() {
         escape_char(c, &mut out);
+        if c == '/' || c == ',' {
+            out.push_str("\\allowbreak{}");
+        }
     }
     out.push('}');
     out.replace("$$", "")

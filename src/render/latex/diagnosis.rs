@@ -1,0 +1,124 @@
+//! A diagnosis in a worked solution: the mistake in words, its expressions in math.
+//!
+//! Owns [`sentence`]: the same mistakes `render::check` words in code, here with every
+//! expression (the spot, the correction, a missing term) set as math by [`TexPrinter`], so a
+//! reader sees $P^{\top}$ rather than `P.T`.
+//!
+//! Invariant: the output compiles in text mode; math is always inside `$ $`.
+
+use super::math::TexPrinter;
+use crate::ir::{NodeId, Program};
+use crate::verify::diagnosis::{Diagnosis, FactorName, Fix, Mistake, Reference};
+
+/// `\sqrt{d}`, `1/d`, `2` as math.
+fn factor(f: &FactorName) -> String {
+    let d = |n: &str| super::math::name(n);
+    match f {
+        FactorName::Size(n) => d(n),
+        FactorName::Root(n) => format!("\\sqrt{{{}}}", d(n)),
+        FactorName::InverseSize(n) => format!("1/{}", d(n)),
+        FactorName::InverseRoot(n) => format!("1/\\sqrt{{{}}}", d(n)),
+        FactorName::Number(n, 1) => n.to_string(),
+        FactorName::Number(n, q) => format!("\\tfrac{{{n}}}{{{q}}}"),
+    }
+}
+
+fn whose(r: Reference) -> &'static str {
+    match r {
+        Reference::TrueGradient => "the true gradient",
+        Reference::LeftSide => "the left side",
+    }
+}
+
+/// The mistake that fits, as a sentence with math.
+pub fn sentence(program: &Program, d: &Diagnosis) -> String {
+    let names = super::forward_names(program, &d.graph);
+    let printer = TexPrinter {
+        graph: &d.graph,
+        dims: &program.dims,
+        names: &names,
+    };
+    let m = |n: NodeId| format!("${}$", printer.expr(n));
+    match &d.mistake {
+        Mistake::SignFlipped => "the sign is flipped: the right side is minus the left side.".into(),
+        Mistake::Transposed => {
+            "off by a transpose: the right side is the transpose of the left side.".into()
+        }
+        Mistake::ConstantFactor { value, names } => match names.first() {
+            Some(f) => format!(
+                "off by a constant factor: the right side is ${}$ times the left side.",
+                factor(f)
+            ),
+            None => format!(
+                "off by a constant factor: the right side is ${}$ times the left side.",
+                super::numbers::entry(value)
+            ),
+        },
+        Mistake::Correction {
+            spot,
+            corrected,
+            fix,
+        } => {
+            let (spot, corrected) = (m(*spot), m(*corrected));
+            match fix {
+                Fix::TransposeTooMany => format!(
+                    "it holds with {corrected} in place of {spot}: that transpose does not belong."
+                ),
+                Fix::TransposeMissing { factor } => format!(
+                    "it holds with {corrected} in place of {} in {spot}: a transpose is missing.",
+                    m(*factor)
+                ),
+                Fix::FactorsSwapped => format!(
+                    "it holds with {corrected} in place of {spot}: the factors are in the wrong order."
+                ),
+                Fix::SumForMean => format!(
+                    "it holds with {corrected} in place of {spot}: a sum where the truth takes the mean."
+                ),
+                Fix::MeanForSum => format!(
+                    "it holds with {corrected} in place of {spot}: a mean where the truth sums."
+                ),
+                Fix::TermSign { term } => format!(
+                    "it holds with {corrected} in place of {spot}: the sign of {} is wrong.",
+                    m(*term)
+                ),
+                Fix::StrayTerm { term } => format!(
+                    "it holds without the term {} in {spot}: that term does not belong.",
+                    m(*term)
+                ),
+                Fix::StrayScale { scale, division } => format!(
+                    "it holds without the {} {} in {spot}: that scale does not belong there.",
+                    if *division { "division by" } else { "factor" },
+                    m(*scale)
+                ),
+            }
+        }
+        Mistake::Term {
+            term,
+            negative,
+            wrong_sign,
+            whose: w,
+        } => {
+            let sign = if *negative { "-" } else { "" };
+            let term = format!("${sign}{}$", printer.expr(*term));
+            if *wrong_sign {
+                format!("the term {term} of {} has the wrong sign.", whose(*w))
+            } else {
+                format!("it matches {} without the term {term}.", whose(*w))
+            }
+        }
+        Mistake::Factor {
+            factor,
+            division,
+            whose: w,
+        } => format!(
+            "it matches {} but for the {} {}, which is missing.",
+            whose(*w),
+            if *division { "division by" } else { "factor" },
+            m(*factor)
+        ),
+        Mistake::RowsSumToOne { input } => format!(
+            "correct only when each row of ${}$ sums to $1$: it holds at points where they do, not in general.",
+            super::math::name(&program.tensor(*input).name)
+        ),
+    }
+}

@@ -1,0 +1,165 @@
+//! The random points a file's claims are checked at, drawn once per file.
+//!
+//! Owns [`Points`]: the program's gradient graph (derived once), and per seed the exact
+//! environment of the point (seeded random leaves, and the true gradients computed by the
+//! reverse-mode engine when a claim reads `grad(X)`); [`values_of`] evaluates expressions at
+//! a point to [`CLAIM_BITS`]. Both checking a claim and diagnosing a refuted one read points
+//! from here; the exact backward pass is the expensive part of a check.
+//!
+//! Invariant: a point where the gradients or a side are undefined (division by zero, log of
+//! a non-positive number, ...) is reported as `None`, never as a value; which arithmetic
+//! failures mean "undefined" is decided on the typed error ([`undefined`]).
+
+use crate::diff::Gradients;
+use crate::exact::eval::{eval_graph, Env};
+use crate::exact::num::{Num, NumError};
+use crate::exact::run::raising;
+use crate::exact::tensor::{entries, Tensor};
+use crate::ir::{Graph, NodeId, Program, TensorId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Bits every compared entry must be certified to.
+pub const CLAIM_BITS: u32 = 100;
+
+/// Does this arithmetic failure mean the expression is undefined at the point (rather than
+/// that evaluation went wrong)?
+pub fn undefined(e: &NumError) -> bool {
+    match e {
+        NumError::DivisionByZero
+        | NumError::LogOfNonPositive
+        | NumError::SqrtOfNegative
+        | NumError::BadPower(_)
+        | NumError::NotDifferentiable(_)
+        | NumError::NegInfinity(_) => true,
+        NumError::Undecided(_) | NumError::TooLarge(_) => false,
+    }
+}
+
+/// The environment of the point drawn from `seed` (leaves in `given` replace the random
+/// ones), with the true gradients when `gradients` are given. `Ok(None)`: the gradients are
+/// undefined there.
+pub fn env_at(
+    program: &Program,
+    seed: u64,
+    given: &HashMap<TensorId, Tensor<Num>>,
+    gradients: Option<&Gradients>,
+) -> Result<Option<Env<Num>>, NumError> {
+    let leaves = crate::exact::inputs::leaf_values(program, seed, given);
+    let mut env = Env::new(leaves.clone());
+    if let Some(grads) = gradients {
+        match crate::exact::run::gradient_values(program, grads, &leaves, None, seed, CLAIM_BITS) {
+            Ok(g) => {
+                env.grads.extend(g);
+                // A tensor the target does not depend on has gradient zero.
+                for (i, t) in program.tensors.iter().enumerate() {
+                    let id = TensorId(i as u32);
+                    if t.differentiable() && !env.grads.contains_key(&id) {
+                        let shape = crate::exact::inputs::concrete_shape(program, id);
+                        let zero = Tensor::from_elem(ndarray::IxDyn(&shape), Num::from_int(0));
+                        env.grads.insert(id, zero);
+                    }
+                }
+            }
+            Err(e) if undefined(&e.error) => return Ok(None),
+            Err(e) => return Err(e.error),
+        }
+    }
+    Ok(Some(env))
+}
+
+/// A drawn point: whether it has the true gradients, and its environment (`None` where the
+/// gradients are undefined).
+type Drawn = (bool, Option<Rc<Env<Num>>>);
+
+/// The random points of one program and its gradients, each drawn (and its exact backward
+/// pass computed) once and shared by all its claims.
+pub struct Points<'p> {
+    pub program: &'p Program,
+    /// The seed of the first point; claims use `base`, `base + 1`, ...
+    pub base: u64,
+    /// The gradient graph, derived once, or why there is none (no output or loss, or a
+    /// gradient rule failed).
+    pub derived: Result<Gradients, Box<crate::diag::Diagnostic>>,
+    envs: RefCell<HashMap<u64, Drawn>>,
+}
+
+impl<'p> Points<'p> {
+    /// The points of `program` from seed `base` on; derives its gradients when it has an
+    /// output or loss.
+    pub fn new(program: &'p Program, base: u64) -> Points<'p> {
+        Points {
+            program,
+            base,
+            derived: crate::diff::derive(program).map_err(Box::new),
+            envs: Default::default(),
+        }
+    }
+
+    /// The program's gradients, if it has them.
+    pub fn gradients(&self) -> Option<&Gradients> {
+        self.derived.as_ref().ok()
+    }
+
+    /// The point of `seed` (see [`env_at`]), with the true gradients when asked.
+    pub fn env(&self, seed: u64, with_grads: bool) -> Result<Option<Rc<Env<Num>>>, NumError> {
+        if let Some((grads, env)) = self.envs.borrow().get(&seed) {
+            if *grads || !with_grads {
+                return Ok(env.clone());
+            }
+        }
+        let gradients = if with_grads { self.gradients() } else { None };
+        let env = env_at(self.program, seed, &HashMap::new(), gradients)?.map(Rc::new);
+        self.envs
+            .borrow_mut()
+            .insert(seed, (with_grads, env.clone()));
+        Ok(env)
+    }
+}
+
+/// The shape and entries of one evaluated expression.
+pub type Values = (Vec<usize>, Vec<Num>);
+
+/// Shapes and entries of `roots` (nodes of `graph`, which extends the program's graph),
+/// certified to [`CLAIM_BITS`]. `Ok(None)`: one of them is undefined at this point.
+pub fn values_of(
+    program: &Program,
+    graph: &Graph,
+    env: &Env<Num>,
+    roots: &[NodeId],
+) -> Result<Option<Vec<Values>>, NumError> {
+    let attempt = |prec| eval_graph(program, graph, env, roots, prec);
+    let tight = |values: &Vec<Option<Tensor<Num>>>| {
+        roots.iter().all(|r| {
+            values[r.0 as usize]
+                .as_ref()
+                .is_some_and(|v| v.iter().all(|x| x.is_tight(CLAIM_BITS)))
+        })
+    };
+    match raising(CLAIM_BITS, attempt, tight) {
+        Ok((values, _)) => Ok(Some(
+            roots
+                .iter()
+                .map(|n| {
+                    let v = values[n.0 as usize].as_ref().expect("evaluated");
+                    (v.shape().to_vec(), entries(v))
+                })
+                .collect(),
+        )),
+        Err(e) if undefined(&e.error) => Ok(None),
+        Err(e) => Err(e.error),
+    }
+}
+
+/// The multi-index of row-major entry `i` of a tensor of `shape`.
+pub fn multi_index(shape: &[usize], mut i: usize) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (k, &s) in shape.iter().enumerate().rev() {
+        if s > 0 {
+            idx[k] = i % s;
+            i /= s;
+        }
+    }
+    idx
+}

@@ -1,0 +1,175 @@
+//! Helpers shared by the integration tests: loading files and texts, the shipped examples
+//! and proofs, checking a file and reading its results' words, running the binary, and
+//! collecting every failing case of a data-driven test before failing.
+#![allow(dead_code)]
+
+use handtrace::ir::{LowerOptions, Program};
+use handtrace::verify::claims::Finding;
+use handtrace::verify::CheckResult;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `.ht` files of a directory, sorted.
+pub fn files(dir: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ht"))
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn examples() -> Vec<PathBuf> {
+    files("examples")
+}
+
+pub fn proofs() -> Vec<PathBuf> {
+    files("proofs")
+}
+
+/// Every shipped file: the examples, then the proofs.
+pub fn shipped() -> Vec<PathBuf> {
+    let mut all = examples();
+    all.extend(proofs());
+    all
+}
+
+/// `examples/attention.ht` → `examples_attention` (a snapshot's name).
+pub fn label(path: &Path) -> String {
+    path.with_extension("")
+        .to_string_lossy()
+        .replace(['/', '\\'], "_")
+}
+
+/// Load a file at its declared sizes; a load error fails the test with the diagnostics.
+pub fn load(path: impl AsRef<Path>) -> Program {
+    load_at(path, &[])
+}
+
+/// Load a file with `--dims` overrides.
+pub fn load_at(path: impl AsRef<Path>, sizes: &[(&str, u64)]) -> Program {
+    let path = path.as_ref();
+    let options = LowerOptions {
+        dim_overrides: sizes.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+    };
+    handtrace::load_program(path, &options)
+        .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.render(false)))
+}
+
+/// Load a program from text (as `test.ht` in the working directory).
+pub fn program(src: &str) -> Program {
+    handtrace::load_program_text(Path::new("test.ht"), src, &LowerOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render(false)))
+}
+
+/// Check every claim and step of a file.
+pub fn check(path: impl AsRef<Path>) -> (Program, Vec<CheckResult>) {
+    let path = path.as_ref();
+    let program = load(path);
+    let results = handtrace::verify::check_program(&program, path);
+    (program, results)
+}
+
+/// What a result's verdict rests on, in words (the text report's detail).
+pub fn detail(program: &Program, r: &CheckResult) -> String {
+    handtrace::render::check::detail(program, r)
+}
+
+/// A refutation's diagnosis, in words.
+pub fn diagnosis(program: &Program, r: &CheckResult) -> Option<String> {
+    match &r.finding {
+        Finding::Refuted(c) => c
+            .diagnosis
+            .as_ref()
+            .map(|d| handtrace::render::check::diagnosis(program, d)),
+        _ => None,
+    }
+}
+
+/// Run the binary (no progress bars, no colour).
+pub fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_handtrace"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("HANDTRACE_NO_PROGRESS", "1")
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scratch file with `text`, unique to this test process.
+pub fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("handtrace-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The worked solution of a file, as the `latex` command writes it.
+pub fn tex_of(path: &Path) -> String {
+    tex_and_solution(path).0
+}
+
+/// The worked solution of a file and what it was built from.
+pub fn tex_and_solution(path: &Path) -> (String, handtrace::solution::Solution) {
+    let loaded = handtrace::read_program(path).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let program = handtrace::lower_program(&loaded, &LowerOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let file = path.display().to_string();
+    let s = handtrace::solution::Solution::build(&loaded, program, &file, &[], &Default::default())
+        .unwrap_or_else(|e| panic!("{file}: {}", e.diagnostic().message));
+    let command = handtrace::render::latex_command(&s.program, &file, &[], 0);
+    (handtrace::render::latex::document(&s, &command), s)
+}
+
+/// Failures of a data-driven test, collected so that one failing case never hides the
+/// next: `finish` fails the test with every message.
+#[derive(Default)]
+pub struct Failures(Vec<String>);
+
+impl Failures {
+    pub fn new() -> Failures {
+        Failures::default()
+    }
+
+    /// Record a failure when `ok` is false.
+    pub fn check(&mut self, ok: bool, message: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(message());
+        }
+    }
+
+    pub fn push(&mut self, message: impl Into<String>) {
+        self.0.push(message.into());
+    }
+
+    /// Run `case`, recording a panic as a failure (with its message) instead of stopping.
+    pub fn run(&mut self, name: &str, case: impl FnOnce() + std::panic::UnwindSafe) {
+        if let Err(e) = std::panic::catch_unwind(case) {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into());
+            self.0.push(format!("{name}: {why}"));
+        }
+    }
+
+    pub fn finish(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} failure(s):\n{}",
+            self.0.len(),
+            self.0.join("\n---\n")
+        );
+    }
+}
