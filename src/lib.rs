@@ -12,6 +12,7 @@
 // would cost clarity for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod decimal;
 pub mod diag;
 pub mod diff;
 pub mod exact;

@@ -37,15 +37,15 @@ enum Format {
 #[derive(clap::Args, Clone)]
 struct Sizes {
     /// Sizes for the dims, e.g. T=2,d=3 (overrides the declared sizes; a dim defined from
-    /// others, like `dim d = h*dk`, follows from them).
+    /// others, like `dim d = h*dk`, follows from them); may be repeated.
     #[arg(long, value_name = "NAME=SIZE,...", value_parser = parse_dims)]
-    dims: Option<DimSizes>,
+    dims: Vec<DimSizes>,
 }
 
 impl Sizes {
     fn options(&self) -> LowerOptions {
         LowerOptions {
-            dim_overrides: self.dims.clone().map(|d| d.0).unwrap_or_default(),
+            dim_overrides: self.dims.iter().flat_map(|d| d.0.clone()).collect(),
         }
     }
 }
@@ -302,6 +302,8 @@ fn main() -> ExitCode {
 
 fn help(topic: Option<&str>) -> Run {
     let mut command = Cli::command();
+    // Built, so a subcommand's usage line reads `handtrace check ...`.
+    command.build();
     match topic {
         None => out(&command.render_long_help().to_string())?,
         Some("builtins" | "functions") => out(&render::help::builtins_text())?,
@@ -373,22 +375,27 @@ fn grad(
         }
     };
     let lines = render::grad::program_lines(&program, &grads, &ids);
-    let extras = render::grad::Extras {
+    let mut extras = render::grad::Extras {
         simplify: simplify_report.as_ref(),
         cost: cost.then(|| handtrace::simplify::cost(&program, &grads, &ids)),
+        check: None,
     };
-    match format {
-        Format::Json => out(&render::grad::json(&program, &lines, &extras))?,
-        Format::Text => out(&render::grad::text(&program, &lines, &extras))?,
+    if format == Format::Text {
+        out(&render::grad::text(&program, &lines, &extras))?;
     }
     if !check {
+        if format == Format::Json {
+            out(&render::grad::json(&program, &lines, &extras))?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
+    // Text prints each result as it comes; JSON gathers them into the document.
     let checked: Vec<TensorId> = lines.iter().filter_map(|l| l.tensor).collect();
     let bar = progress(checked.len() as u64, "checking gradients");
     let shown = file.display().to_string();
     let mut all_verified = true;
     let mut stopped = None;
+    let mut results = Vec::new();
     handtrace::verify::gradients::check_gradients_each(
         &program,
         &grads,
@@ -401,17 +408,22 @@ fn grad(
                 handtrace::verify::gradients::Outcome::Verified { .. }
             );
             bar.inc(1);
-            if stopped.is_none() {
+            if format == Format::Text && stopped.is_none() {
                 let line = render::grad::check_line(&program, &shown, &r);
                 if let Err(stop) = bar.suspend(|| out(&line)) {
                     stopped = Some(stop);
                 }
             }
+            results.push(r);
         },
     );
     bar.finish_and_clear();
     if let Some(stop) = stopped {
         return Err(stop);
+    }
+    if format == Format::Json {
+        extras.check = Some((&results, &shown));
+        out(&render::grad::json(&program, &lines, &extras))?;
     }
     Ok(if all_verified {
         ExitCode::SUCCESS
@@ -435,7 +447,10 @@ fn trace(
         Some(path) => {
             let parsed = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))
-                .and_then(|text| handtrace::exact::inputs::parse_inputs(&program, &text));
+                .and_then(|text| {
+                    handtrace::exact::inputs::parse_inputs(&program, &text)
+                        .map_err(|e| e.to_string())
+                });
             match parsed {
                 Ok(g) => g,
                 Err(e) => {
@@ -482,7 +497,11 @@ fn trace(
             let grads = gradient_values.as_deref().unwrap_or(&[]);
             match format {
                 Format::Json => out(&render::trace::json(&program, &trace, grads))?,
-                Format::Text => out(&render::trace::text(&program, &trace, grads, seed))?,
+                Format::Text => {
+                    let mut named: Vec<TensorId> = given.leaves.keys().copied().collect();
+                    named.sort();
+                    out(&render::trace::text(&program, &trace, grads, seed, &named))?
+                }
             }
             if !trace.too_wide.is_empty() {
                 eprintln!(

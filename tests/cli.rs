@@ -1,22 +1,8 @@
 //! The command line contract: exit codes, stderr diagnostics, JSON shapes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_handtrace"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn scratch(name: &str, text: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use common::{run, scratch, stderr, stdout, Failures};
 
 #[test]
 fn bad_input_exits_2_with_file_line_column_on_stderr() {
@@ -24,7 +10,7 @@ fn bad_input_exits_2_with_file_line_column_on_stderr() {
     for cmd in ["show", "check"] {
         let out = run(&[cmd, path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8(out.stderr).unwrap();
+        let err = stderr(&out);
         let first = err.lines().next().unwrap();
         assert!(
             first.ends_with("bad.ht:3:9: error[unknown-name]: unknown name `Wq`"),
@@ -64,12 +50,7 @@ fn check_json_follows_the_design_schema() {
     let path = scratch("claims.ht", src);
     let out = run(&["check", path.to_str().unwrap(), "--format", "json"]);
     // `X = X @ X @ X.T` is false: refuted, exit status 1.
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
@@ -126,14 +107,13 @@ fn check_reports_a_claim_error_and_continues() {
     let path = scratch("claim_error.ht", src);
     let out = run(&["check", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout(&out);
     assert!(text.contains("claim_error.ht:4: error  X = X.T"), "{text}");
     assert!(
         text.contains("claim_error.ht:5: proved  X = X + 0"),
         "{text}"
     );
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
+    assert!(stderr(&out)
         .contains("the two sides of the claim have different shapes: [T, d] and [d, T]"));
 }
 
@@ -146,7 +126,7 @@ fn check_takes_several_files_and_tallies_the_verdicts() {
     );
     let out = run(&["check", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout(&out);
     assert!(
         // exp(log(u)) = u needs u > 0, which the e-graph cannot see for B * B + 1: verified.
         text.contains("2 of 2 files checked; 3 claims and steps: 2 proved, 1 verified"),
@@ -159,7 +139,7 @@ fn check_refutes_with_a_counterexample_and_exits_1() {
     let a = scratch("wrong.ht", "dim m = 2\ndim n = 3\ninput A : [m, n]\ninput B : [n, m]\nclaim trace(A @ B) = trace(B @ A) + 1\nclaim sum(A) = sum(A.T)\n");
     let out = run(&["check", a.to_str().unwrap(), "--points", "2"]);
     assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout(&out);
     assert!(
         text.contains("wrong.ht:5: refuted  trace(A @ B) = trace(B @ A) + 1"),
         "{text}"
@@ -184,7 +164,7 @@ fn check_says_when_a_claim_is_undefined_everywhere() {
     );
     let out = run(&["check", a.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout(&out);
     assert!(text.contains("undefined at every one of"), "{text}");
 }
 
@@ -204,12 +184,7 @@ fn trace_json_follows_the_design_schema() {
         "--format",
         "json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
     assert_eq!(keys, ["dims", "values", "grads"]);
@@ -249,7 +224,7 @@ fn trace_text_shows_fractions_and_certified_digits() {
         inputs.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout(&out);
     assert!(text.contains("\ny  []\n    0.880797077978…\n"), "{text}");
     assert!(text.contains("\nz  []\n    2/3\n"), "{text}");
 }
@@ -262,7 +237,7 @@ fn trace_errors_exit_2_and_name_the_statement() {
     );
     let out = run(&["trace", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = stderr(&out);
     assert!(
         err.contains("trace_err.ht:3:1: error[evaluation]: division by zero in `y` (line 3)"),
         "{err}"
@@ -275,57 +250,44 @@ fn trace_errors_exit_2_and_name_the_statement() {
         bad.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("error[inputs]: \"x\" has shape [3], but the program needs [2]"));
+    assert!(stderr(&out).contains("error[inputs]: \"x\" has shape [3], but the program needs [2]"));
 }
 
 #[test]
 fn trace_works_on_every_example_with_a_fixed_seed() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for f in files {
-        let a = run(&[
+    let mut failures = Failures::new();
+    for f in common::examples() {
+        let args = [
             "trace",
             f.to_str().unwrap(),
             "--seed",
             "3",
             "--format",
             "json",
-        ]);
-        assert_eq!(
-            a.status.code(),
-            Some(0),
-            "{}: {}",
-            f.display(),
-            String::from_utf8_lossy(&a.stderr)
-        );
-        let b = run(&[
-            "trace",
-            f.to_str().unwrap(),
-            "--seed",
-            "3",
-            "--format",
-            "json",
-        ]);
-        assert_eq!(a.stdout, b.stdout, "the same seed gives the same trace");
+        ];
+        let a = run(&args);
+        if a.status.code() != Some(0) {
+            failures.push(format!(
+                "{}: exit status {:?}\n{}",
+                f.display(),
+                a.status.code(),
+                stderr(&a)
+            ));
+            continue;
+        }
+        let b = run(&args);
+        failures.check(a.stdout == b.stdout, || {
+            format!("{}: the same seed gives different traces", f.display())
+        });
     }
+    failures.finish();
 }
 
 #[test]
 fn grad_prints_the_backward_pass_and_checks_it() {
     let out = run(&["grad", "examples/attention.ht", "--check", "--points", "2"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
     assert!(text.contains("dV = P.T @ dO"), "{text}");
     // Simplified by default: FlashAttention's form.
     assert!(text.contains("dS = P * (dP - rowsum(dO * O))"), "{text}");
@@ -351,7 +313,7 @@ fn grad_raw_shows_the_rules_output_and_checks_it() {
         "1",
     ]);
     assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout(&out);
     assert!(
         text.contains("dS = tril(P * (dP - rowsum(dP * P)))"),
         "{text}"
@@ -369,7 +331,7 @@ fn grad_cost_reports_forward_and_backward_flops() {
         "T=1024,d=64",
     ]);
     assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout(&out);
     assert!(
         text.ends_with("# cost at T=1024, d=64: forward 295698433 FLOPs, backward 589561857 FLOPs (1.99× the forward)\n"),
         "{text}"
@@ -417,17 +379,13 @@ fn grad_json_follows_the_design_schema() {
 fn grad_usage_errors_exit_2() {
     let out = run(&["grad", "examples/attention.ht", "--wrt", "Nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("no tensor is named `Nope`"));
+    assert!(stderr(&out).contains("no tensor is named `Nope`"));
     let out = run(&["grad", "examples/xent.ht", "--wrt", "Y"]);
     assert_eq!(out.status.code(), Some(2));
     let path = scratch("no_target.ht", "dim n = 2\ninput x : [n]\ny = x * 2\n");
     let out = run(&["grad", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("error[missing-target]"));
+    assert!(stderr(&out).contains("error[missing-target]"));
 }
 
 #[test]
@@ -443,12 +401,7 @@ fn trace_grad_gives_every_gradient() {
         "--format",
         "json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // dy is the upstream; dx = 2 x dy.
     assert_eq!(v["grads"]["y"]["data"], serde_json::json!(["1", "2"]));
@@ -460,13 +413,8 @@ fn latex_writes_a_document_to_a_file_or_stdout() {
     let src = "dim n = 2\ninput X : [n, n]\nparam W : [n, n]\nY = X @ W\noutput Y\nclaim grad(W) = X.T @ grad(Y)\n";
     let path = scratch("latex.ht", src);
     let out = run(&["latex", path.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tex = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let tex = stdout(&out);
     assert!(tex.starts_with("\\documentclass"));
     assert!(tex.trim_end().ends_with("\\end{document}"));
     // The claim is shown in math with its verdict.
@@ -496,14 +444,14 @@ fn latex_rejects_bad_input_with_exit_2() {
     );
     let out = run(&["latex", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Z"));
+    assert!(stderr(&out).contains("Z"));
     let ok = scratch(
         "latex_wrt.ht",
         "dim n = 2\ninput X : [n, n]\nY = X @ X\noutput Y\n",
     );
     let out = run(&["latex", ok.to_str().unwrap(), "--wrt", "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no tensor is named `nope`"));
+    assert!(stderr(&out).contains("no tensor is named `nope`"));
 }
 
 #[test]
@@ -511,7 +459,7 @@ fn a_deliberate_mistake_passes_when_refuted_and_fails_when_it_holds() {
     let src = "dim n = 2\ninput A : [n, n]\ninput B : [n, n]\nclaim (A @ B).T != A.T @ B.T\n";
     let path = scratch("differ.ht", src);
     let out = run(&["check", path.to_str().unwrap()]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
         text.contains("refuted as claimed  (A @ B).T != A.T @ B.T"),

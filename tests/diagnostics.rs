@@ -1,20 +1,15 @@
 //! One test per kind of diagnostic: its code, message, and the exact span it points at.
 
+mod common;
+
+use common::scratch_dir;
 use handtrace::diag::{Code, Diagnostic};
 use handtrace::ir::LowerOptions;
 use handtrace::{load_program, load_program_text, LoadError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// A fresh directory for files a test writes.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("diagnostics")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
+/// The errors of `src` (as `test.ht`): its load error, or else its claims' errors; a program
+/// without any fails the test.
 fn errors_of(src: &str) -> LoadError {
     errors_with(src, &LowerOptions::default())
 }
@@ -442,7 +437,7 @@ fn empty_files_and_comment_only_files() {
 
 #[test]
 fn bytes_that_are_not_utf8() {
-    let dir = scratch("utf8");
+    let dir = scratch_dir("utf8");
     let path = dir.join("bad.ht");
     std::fs::write(&path, b"dim T = 4\ninput X : [T]\n# caf\xe9\n").unwrap();
     let e = load_program(&path, &LowerOptions::default()).unwrap_err();
@@ -458,7 +453,7 @@ fn unreadable_root_file() {
 
 #[test]
 fn missing_and_cyclic_use() {
-    let dir = scratch("use");
+    let dir = scratch_dir("use");
     std::fs::write(dir.join("main.ht"), "dim T = 4\nuse \"lib/missing.ht\"\n").unwrap();
     let e = load_program(&dir.join("main.ht"), &LowerOptions::default()).unwrap_err();
     expect(

@@ -1,19 +1,16 @@
 //! The exact evaluator: hand-computable values asserted as rationals, masks, errors that name
 //! the statement, and forward-mode derivatives checked against exact difference quotients.
 
+mod common;
+
+use common::{program, Failures};
 use handtrace::exact::inputs::{leaf_values, parse_inputs};
 use handtrace::exact::num::{Num, NumError, Prec};
 use handtrace::exact::run::{directional_derivative, trace, Trace};
 use handtrace::exact::tensor::{self, Tensor};
-use handtrace::ir::{LowerOptions, Program, TensorId};
+use handtrace::ir::{Program, TensorId};
 use num_rational::BigRational;
 use std::collections::HashMap;
-use std::path::Path;
-
-fn program(src: &str) -> Program {
-    handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default())
-        .unwrap_or_else(|e| panic!("{}", e.render(false)))
-}
 
 fn run(p: &Program, inputs: &str) -> Trace {
     let given = parse_inputs(p, inputs).unwrap();
@@ -158,17 +155,33 @@ fn minus_infinity_outside_softmax_is_an_error() {
 #[test]
 fn bad_inputs_are_reported() {
     let p = program("dim n = 2\ninput x : [n]\ndata y : [n]\nz = x * y\noutput z\n");
-    assert!(parse_inputs(&p, r#"{"q": [1, 2]}"#)
-        .unwrap_err()
-        .contains("not an input, param or data leaf"));
-    assert!(parse_inputs(&p, r#"{"x": [1, 2, 3]}"#)
-        .unwrap_err()
-        .contains("has shape [3]"));
-    assert!(parse_inputs(&p, r#"{"x": [[1], 2]}"#).is_err());
-    assert!(parse_inputs(&p, r#"{"x": [1, true]}"#)
-        .unwrap_err()
-        .contains("not a number"));
-    assert!(parse_inputs(&p, r#"[1]"#).is_err());
+    use handtrace::exact::inputs::{EntryError, InputsError};
+    let e = parse_inputs(&p, r#"{"q": [1, 2]}"#).unwrap_err();
+    assert!(matches!(&e, InputsError::NotALeaf { key, .. } if key == "q"));
+    assert!(e.to_string().contains("not an input, param or data leaf"));
+    let e = parse_inputs(&p, r#"{"x": [1, 2, 3]}"#).unwrap_err();
+    assert!(matches!(e, InputsError::Shape { ref found, .. } if found == &[3]));
+    assert!(e.to_string().contains("has shape [3]"));
+    assert!(matches!(
+        parse_inputs(&p, r#"{"x": [[1], 2]}"#),
+        Err(InputsError::Entry {
+            error: EntryError::Ragged,
+            ..
+        })
+    ));
+    let e = parse_inputs(&p, r#"{"x": [1, true]}"#).unwrap_err();
+    assert!(matches!(
+        e,
+        InputsError::Entry {
+            error: EntryError::NotANumber(_),
+            ..
+        }
+    ));
+    assert!(e.to_string().contains("not a number"));
+    assert_eq!(
+        parse_inputs(&p, r#"[1]"#).unwrap_err(),
+        InputsError::NotObject
+    );
     let g = parse_inputs(&p, r#"{"x": ["1/2", 0.25], "grad(z)": [1, 0]}"#).unwrap();
     assert!(g.upstream.is_some());
     assert_eq!(
@@ -259,14 +272,12 @@ fn forward_mode_matches_difference_quotients() {
 
 #[test]
 fn forward_mode_through_every_example_is_tight() {
-    let mut files: Vec<_> = std::fs::read_dir("examples")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for path in files {
-        let p = handtrace::load_program(&path, &LowerOptions::default()).unwrap();
+    let mut failures = Failures::new();
+    for path in common::examples() {
+        let name = path.display().to_string();
+        let Some(p) = failures.attempt(&name, || common::load(&path)) else {
+            continue;
+        };
         let Some(target) = &p.target else { continue };
         let leaves = leaf_values(&p, 1, &HashMap::new());
         let mut rng = handtrace::exact::inputs::Rng::new(2);
@@ -280,12 +291,12 @@ fn forward_mode_through_every_example_is_tight() {
             })
             .collect();
         let out = p.tensor(target.tensor).node;
-        let d = directional_derivative(&p, &leaves, &dir, out, 100)
-            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.message(&p)));
-        assert!(
-            tensor::entries(&d).iter().all(|x| x.is_tight(100)),
-            "{}",
-            path.display()
-        );
+        match directional_derivative(&p, &leaves, &dir, out, 100) {
+            Ok(d) => failures.check(tensor::entries(&d).iter().all(|x| x.is_tight(100)), || {
+                format!("{name}: not tight")
+            }),
+            Err(e) => failures.push(format!("{name}: {}", e.message(&p))),
+        }
     }
+    failures.finish();
 }

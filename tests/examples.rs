@@ -3,27 +3,9 @@
 
 mod common;
 
-use handtrace::ir::LowerOptions;
-use handtrace::verify::{check_program, Verdict};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn files(dir: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ht"))
-        .collect();
-    out.sort();
-    out
-}
-
-fn shipped() -> Vec<PathBuf> {
-    let mut all = files("examples");
-    all.extend(files("proofs"));
-    all
-}
+use common::{files, shipped, Failures};
+use handtrace::verify::Verdict;
+use std::path::Path;
 
 #[test]
 fn the_required_examples_exist() {
@@ -48,66 +30,79 @@ fn the_required_examples_exist() {
 
 #[test]
 fn every_example_and_proof_loads_and_checks() {
+    let mut failures = Failures::new();
     for path in shipped() {
-        let program = handtrace::load_program(&path, &LowerOptions::default())
-            .unwrap_or_else(|e| panic!("{}", e.render(false)));
-        let results = check_program(&program, &path);
+        let name = path.display().to_string();
+        let Some((program, results)) = failures.attempt(&name, || common::check(&path)) else {
+            continue;
+        };
         for r in &results {
-            assert_ne!(
-                r.verdict,
-                Verdict::Error,
-                "{}:{}: {}",
-                r.file,
-                r.line,
-                common::detail(&program, r)
-            );
+            failures.check(r.verdict != Verdict::Error, || {
+                format!("{}:{}: {}", r.file, r.line, common::detail(&program, r))
+            });
         }
-        assert!(program.claim_errors().next().is_none());
+        failures.check(program.claim_errors().next().is_none(), || {
+            format!("{name}: a claim has an error")
+        });
     }
+    failures.finish();
 }
 
 #[test]
 fn the_binary_shows_and_checks_every_file() {
-    let exe = env!("CARGO_BIN_EXE_handtrace");
+    let mut failures = Failures::new();
     for path in shipped() {
         for cmd in ["show", "check"] {
-            let out = Command::new(exe).arg(cmd).arg(&path).output().unwrap();
+            let out = common::run(&[cmd, path.to_str().unwrap()]);
             // proofs/mistakes*.ht write their wrong claims with `!=`: refuted, as they say.
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "handtrace {cmd} {}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(!out.stdout.is_empty());
+            failures.check(out.status.code() == Some(0), || {
+                format!(
+                    "handtrace {cmd} {}: exit status {:?}\n{}",
+                    path.display(),
+                    out.status.code(),
+                    common::stderr(&out)
+                )
+            });
+            failures.check(!out.stdout.is_empty(), || {
+                format!("handtrace {cmd} {}: nothing on stdout", path.display())
+            });
         }
     }
+    failures.finish();
 }
 
+/// The printed `show` output of every example is its snapshot `show_examples@FILE`; a file
+/// that fails to load is reported once the others have run.
 #[test]
-fn show_output_snapshots() {
-    for path in shipped() {
-        let program = handtrace::load_program(&path, &LowerOptions::default()).unwrap();
-        let name = format!(
-            "show_{}_{}",
-            path.parent()
-                .unwrap()
-                .file_name()
-                .unwrap()
-                .to_string_lossy(),
-            path.file_stem().unwrap().to_string_lossy()
-        );
-        insta::assert_snapshot!(name, handtrace::render::show::show(&program));
-    }
+fn show_output_of_the_examples() {
+    let mut failures = Failures::new();
+    insta::glob!("../examples", "*.ht", |path| {
+        let path = common::relative(path);
+        failures.run(&path.display().to_string(), || {
+            let text = handtrace::render::show::show(&common::load(&path));
+            insta::assert_snapshot!("show_examples", text);
+        });
+    });
+    failures.finish();
+}
+
+/// The printed `show` output of every proof file is its snapshot `show_proofs@FILE`.
+#[test]
+fn show_output_of_the_proofs() {
+    let mut failures = Failures::new();
+    insta::glob!("../proofs", "*.ht", |path| {
+        let path = common::relative(path);
+        failures.run(&path.display().to_string(), || {
+            let text = handtrace::render::show::show(&common::load(&path));
+            insta::assert_snapshot!("show_proofs", text);
+        });
+    });
+    failures.finish();
 }
 
 #[test]
 fn show_uses_the_sizes_given_by_dims() {
-    let options = LowerOptions {
-        dim_overrides: vec![("T".into(), 2), ("d".into(), 3)],
-    };
-    let program = handtrace::load_program(Path::new("examples/attention.ht"), &options).unwrap();
+    let program = common::load_at("examples/attention.ht", &[("T", 2), ("d", 3)]);
     let text = handtrace::render::show::show(&program);
     assert!(text.contains("dim T = 2"), "{text}");
     assert!(

@@ -1,29 +1,16 @@
 //! Reverse-mode gradients: every example's gradients agree exactly with forward mode;
 //! hand-computed gradients of small cases.
 
+mod common;
+
+use common::{program, Failures};
 use handtrace::diff::derive;
 use handtrace::exact::eval::{eval_graph, Env};
 use handtrace::exact::inputs::parse_inputs;
 use handtrace::exact::num::{Num, Prec};
 use handtrace::exact::tensor;
-use handtrace::ir::{LowerOptions, Program, TensorId};
+use handtrace::ir::{Program, TensorId};
 use handtrace::verify::gradients::{check_gradients, Outcome};
-use std::path::{Path, PathBuf};
-
-fn examples() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    files
-}
-
-fn program(src: &str) -> Program {
-    handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default())
-        .unwrap_or_else(|e| panic!("{}", e.render(false)))
-}
 
 /// Every gradient of every tensor of `p` that has one agrees with forward mode.
 #[track_caller]
@@ -46,13 +33,23 @@ fn all_verified(p: &Program, label: &str) {
 
 #[test]
 fn every_example_gradient_matches_forward_mode() {
-    for path in examples() {
-        let p = handtrace::load_program(&path, &LowerOptions::default()).unwrap();
+    let mut failures = Failures::new();
+    for path in common::examples() {
+        let name = path.display().to_string();
+        let Some(p) = failures.attempt(&name, || common::load(&path)) else {
+            continue;
+        };
         if p.target.is_none() {
             continue;
         }
         // Leaves and top-level statements (the locals of inlined fns are covered through them).
-        let grads = derive(&p).unwrap();
+        let grads = match derive(&p) {
+            Ok(grads) => grads,
+            Err(d) => {
+                failures.push(format!("{}: {}", path.display(), d.message));
+                continue;
+            }
+        };
         let wrt: Vec<TensorId> = (0..p.tensors.len() as u32)
             .map(TensorId)
             .filter(|&t| {
@@ -60,15 +57,17 @@ fn every_example_gradient_matches_forward_mode() {
             })
             .collect();
         for c in check_gradients(&p, &grads, &wrt, 2, 11) {
-            assert_eq!(
-                c.outcome,
-                Outcome::Verified { points: 2 },
-                "{}: gradient of {}",
-                path.display(),
-                p.tensor(c.tensor).name
-            );
+            failures.check(c.outcome == Outcome::Verified { points: 2 }, || {
+                format!(
+                    "{}: gradient of {}: {:?}",
+                    path.display(),
+                    p.tensor(c.tensor).name,
+                    c.outcome
+                )
+            });
         }
     }
+    failures.finish();
 }
 
 #[test]
@@ -164,21 +163,27 @@ fn residual_connections_sum_both_paths() {
     assert_eq!(got, ["2", "3"]);
 }
 
+/// The backward program of every example with an output or a loss is its snapshot
+/// `grad@FILE`; a file that fails to load or differentiate is reported once the others ran.
 #[test]
 fn gradient_program_snapshots() {
-    for path in examples() {
-        let p = handtrace::load_program(&path, &LowerOptions::default()).unwrap();
-        if p.target.is_none() {
-            continue;
-        }
-        let grads = derive(&p).unwrap();
-        let lines = handtrace::render::grad::program_lines(&p, &grads, &[]);
-        let name = format!("grad_{}", path.file_stem().unwrap().to_string_lossy());
-        insta::assert_snapshot!(
-            name,
-            handtrace::render::grad::text(&p, &lines, &Default::default())
-        );
-    }
+    let mut failures = Failures::new();
+    insta::glob!("../examples", "*.ht", |path| {
+        let path = common::relative(path);
+        failures.run(&path.display().to_string(), || {
+            let p = common::load(&path);
+            if p.target.is_none() {
+                return;
+            }
+            let grads = derive(&p).unwrap();
+            let lines = handtrace::render::grad::program_lines(&p, &grads, &[]);
+            insta::assert_snapshot!(
+                "grad",
+                handtrace::render::grad::text(&p, &lines, &Default::default())
+            );
+        });
+    });
+    failures.finish();
 }
 
 #[test]
@@ -194,8 +199,7 @@ fn no_target_is_a_diagnostic() {
 /// matrix product that produced O.
 #[test]
 fn a_wrong_rule_is_caught_and_named() {
-    let p = handtrace::load_program(Path::new("examples/attention.ht"), &LowerOptions::default())
-        .unwrap();
+    let p = common::load("examples/attention.ht");
     let mut grads = derive(&p).unwrap();
     let v = p.tensor_by_name("V").unwrap();
     let dv = grads.of(&p, v).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{files, tex_of};
+use common::{files, scratch, tex_of, Failures};
 use handtrace::exact::num::Num;
 use num_rational::BigRational;
 use std::path::{Path, PathBuf};
@@ -16,8 +16,7 @@ const OVERFULL_BOUND: f64 = 10.0;
 /// Compile `tex` with pdflatex in a fresh directory; panics with the log's first error, or
 /// when a box is overfull beyond the bound.
 fn compiles(label: &str, tex: &str) {
-    let dir = std::env::temp_dir().join(format!("handtrace-latex-{}-{label}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir(&format!("latex-{label}"));
     std::fs::write(dir.join("doc.tex"), tex).unwrap();
     let out = Command::new("pdflatex")
         .args(["-interaction=nonstopmode", "-halt-on-error", "doc.tex"])
@@ -48,11 +47,14 @@ fn compiles(label: &str, tex: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Build and compile the document of every file; every failing file is reported.
 fn compile_all(paths: &[PathBuf]) {
+    let mut failures = Failures::new();
     for path in paths {
         let label = path.display().to_string().replace('/', "_");
-        compiles(&label, &tex_of(path));
+        failures.run(&label, || compiles(&label, &tex_of(path)));
     }
+    failures.finish();
 }
 
 #[test]
@@ -112,14 +114,10 @@ fn parse_exact(e: &str) -> BigRational {
 
 #[test]
 fn the_numbers_in_the_document_are_the_evaluators_exact_values() {
-    let dir = std::env::temp_dir().join(format!("handtrace-latex-numbers-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("linear.ht");
-    std::fs::write(
-        &path,
+    let path = scratch(
+        "linear.ht",
         "dim n = 3\ndim m = 2\ninput X : [n, m]\nparam W : [m, m]\nY = X @ W\noutput Y\n",
-    )
-    .unwrap();
+    );
     let (tex, s) = common::tex_and_solution(&path);
     let Ok(example) = s.example.as_ref() else {
         panic!("a numeric example");
@@ -159,24 +157,18 @@ fn the_numbers_in_the_document_are_the_evaluators_exact_values() {
         }
     }
     assert_eq!(checked, 2 * 2 + 2 * 2 + 2 * 2 + 2 * 2);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Names a person may choose (Unicode letters, underscores, digits, words that look like
 /// Greek or `hat`) still make a document that compiles.
 #[test]
 fn unusual_names_compile() {
-    let dir = std::env::temp_dir().join(format!("handtrace-latex-names-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("names.ht");
-    std::fs::write(
-        &path,
+    let path = scratch(
+        "names.ht",
         "dim T = 2\ndim d_k = 2\ninput μ : [T, d_k]\ninput x_1 : [T, d_k]\nparam W_q2 : [d_k, d_k]\n\
          param alpha : [d_k]\nparam _b : [d_k]\nσ = x_1 @ W_q2 * alpha + μ\nσhat = σ - _b\n\
          long_name_here = softmax(σhat, axis=-1)\noutput long_name_here\n\
          claim grad(σhat) = grad(σ)\n",
-    )
-    .unwrap();
+    );
     compiles("names", &tex_of(&path));
-    let _ = std::fs::remove_dir_all(&dir);
 }

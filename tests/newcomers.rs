@@ -268,3 +268,56 @@ fn loss_needs_a_name() {
     load(&format!("{HEAD}loss L = mean(x)\n")).unwrap();
     load(&format!("{HEAD}L = mean(x)\nloss L\n")).unwrap();
 }
+
+/// Built-ins called the way other tools call them: the axis positionally, `matmul`, `dim=`,
+/// `keepdim=`, `pow`.
+#[test]
+fn calls_spelled_as_elsewhere_say_how_to_write_them_here() {
+    let cases = [
+        (
+            "y = mean(x, -1)",
+            Code::Arity,
+            "5:13",
+            "the axis is a keyword argument: `mean(…, axis=-1)`",
+        ),
+        (
+            "y = softmax(x, 0)",
+            Code::Arity,
+            "5:16",
+            "`softmax(…, axis=0)`",
+        ),
+        (
+            "y = matmul(x, W)",
+            Code::UnknownFunction,
+            "5:5",
+            "matrix products are written with `@`: `a @ b`",
+        ),
+        ("y = sum(x, dim=0)", Code::BadArgument, "5:12", "`axis=-1`"),
+        (
+            "y = sum(x, axis=0, keepdim=true)",
+            Code::BadArgument,
+            "5:20",
+            "`keepdims=true`",
+        ),
+        (
+            "y = pow(x, 2)",
+            Code::UnknownFunction,
+            "5:5",
+            "powers are written `x ** p`",
+        ),
+    ];
+    for (line, code, at, help) in cases {
+        let err = error_for(line);
+        let rendered = err.render(false);
+        let d = &err.diagnostics[0];
+        assert_eq!(d.code, code, "{rendered}");
+        assert!(
+            rendered.starts_with(&format!("test.ht:{at}:")),
+            "{rendered}"
+        );
+        assert!(
+            d.help.as_deref().unwrap_or("").contains(help),
+            "{line}: {rendered}"
+        );
+    }
+}

@@ -2,14 +2,10 @@
 
 mod common;
 
-use common::{check, detail, diagnosis, Failures};
+use common::{check, detail, diagnosis, proofs, Failures};
 use handtrace::ir::{LowerOptions, Program};
 use handtrace::verify::{check_program, CheckResult, Verdict};
 use std::path::{Path, PathBuf};
-
-fn proof_files() -> Vec<PathBuf> {
-    common::proofs()
-}
 
 /// `(line, step, verdict)` of every result.
 fn verdicts(results: &[CheckResult]) -> Vec<(usize, Option<usize>, Verdict)> {
@@ -22,7 +18,7 @@ fn verdicts(results: &[CheckResult]) -> Vec<(usize, Option<usize>, Verdict)> {
 #[test]
 fn every_proof_file_checks_without_errors_and_proofs_carry_explanations() {
     let mut failures = Failures::new();
-    for path in proof_files() {
+    for path in proofs() {
         let (p, results) = check(&path);
         failures.check(!results.is_empty(), || {
             format!("{}: no results", path.display())
@@ -227,7 +223,7 @@ fn expected_diagnoses(path: &Path) -> Vec<(Vec<usize>, String)> {
 
 #[test]
 fn every_deliberate_mistake_is_refuted_with_its_diagnosis() {
-    let files: Vec<PathBuf> = proof_files()
+    let files: Vec<PathBuf> = proofs()
         .into_iter()
         .filter(|p| {
             p.file_name()

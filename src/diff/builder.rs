@@ -1,7 +1,7 @@
 //! Building gradient nodes with their shapes, kept tidy as they are built.
 //!
 //! Owns construction of new nodes in a gradient graph: each node's shape comes from the one
-//! shape rule (`ir::shape::infer`), and the helpers drop the no-ops a person would not write
+//! shape rule (`ir::op::infer`), and the helpers drop the no-ops a person would not write
 //! (`x * 1`, `--x`, `x ** 1`, a reshape or expand to the same shape). A [`RuleError::Shape`]
 //! means a gradient rule produced inconsistent shapes: a bug, reported with the op's name
 //! rather than a panic.
@@ -64,18 +64,22 @@ impl Builder<'_> {
         }
     }
 
-    pub fn lit(&mut self, r: BigRational) -> NodeId {
-        self.leaf(Op::Literal(r), vec![])
-    }
-
-    /// A node with no arguments and the given shape (numbers, sizes, π, `eye`).
-    pub fn leaf(&mut self, op: Op, shape: Shape) -> NodeId {
+    /// A scalar with no arguments (a number, a size, π): its shape is `[]`.
+    fn scalar(&mut self, op: Op) -> NodeId {
         self.graph.add(crate::ir::Node {
             op,
             args: vec![],
-            shape,
+            shape: vec![],
             span: self.span,
         })
+    }
+
+    pub fn lit(&mut self, r: BigRational) -> NodeId {
+        self.scalar(Op::Literal(r))
+    }
+
+    pub fn pi(&mut self) -> NodeId {
+        self.scalar(Op::Pi)
     }
 
     pub fn int(&mut self, n: i64) -> NodeId {
@@ -83,7 +87,7 @@ impl Builder<'_> {
     }
 
     pub fn dim_size(&mut self, p: DimPoly) -> NodeId {
-        self.leaf(Op::DimSize(p), vec![])
+        self.scalar(Op::DimSize(p))
     }
 
     fn elementwise(&mut self, op: Op, a: NodeId, b: NodeId) -> BResult {

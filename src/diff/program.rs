@@ -30,11 +30,13 @@ pub struct BackwardProgram {
     pub names: HashMap<NodeId, String>,
     /// Every name in use (forward and backward): a printer's temporaries must avoid them.
     pub taken: HashSet<String>,
+    /// Requested tensors the target does not depend on: their gradient is zero.
+    pub independent: Vec<TensorId>,
 }
 
 /// `dX` for a tensor `X`; `d(h.S)` for the local `S` of an inlined call `h`; `d_X` when `dX`
 /// is already a forward name.
-fn grad_name(forward: &HashSet<String>, name: &str) -> String {
+pub fn grad_name(forward: &HashSet<String>, name: &str) -> String {
     if name.contains('.') || name.contains('#') {
         return format!("d({name})");
     }
@@ -164,8 +166,12 @@ pub fn backward_program(program: &Program, grads: &Gradients, wrt: &[TensorId]) 
         .collect();
     // A requested tensor whose gradient is another's node (an alias, or `h` in
     // `y = h + ...` where only the residual path reaches it) still gets its own line.
+    let mut independent = Vec::new();
     for &t in &wrt {
         let Some(g) = grads.of(program, t) else {
+            if program.tensor(t).differentiable() {
+                independent.push(t);
+            }
             continue;
         };
         if lines.iter().any(|l| l.tensor == Some(t)) {
@@ -182,5 +188,6 @@ pub fn backward_program(program: &Program, grads: &Gradients, wrt: &[TensorId]) 
         lines,
         names: all_names,
         taken,
+        independent,
     }
 }

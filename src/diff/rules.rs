@@ -188,8 +188,7 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
             kept.push(DimPoly::constant(1));
             kept.push(DimPoly::constant(1));
             let g1 = b.reshape(g, kept)?;
-            let n = sa[r - 1].clone();
-            let eye = b.leaf(Op::Eye(n.clone()), vec![n.clone(), n]);
+            let eye = b.op(Op::Eye(sa[r - 1].clone()), vec![])?;
             one(b.mul(g1, eye))
         }
         Op::LayerNorm => layernorm(b, &args, g),
@@ -253,7 +252,7 @@ fn func(b: &mut Builder, f: Func, a: NodeId, n: NodeId, g: NodeId) -> BResult {
         }
         Func::Erf => {
             // 2/√π · e^(−a²)
-            let pi = b.leaf(Op::Pi, vec![]);
+            let pi = b.pi();
             let root = b.func(Func::Sqrt, pi)?;
             let two = b.int(2);
             let c = b.div(two, root)?;
@@ -290,7 +289,7 @@ fn func(b: &mut Builder, f: Func, a: NodeId, n: NodeId, g: NodeId) -> BResult {
         Func::GeluTanh => {
             // y = a/2 (1 + tanh u), u = c (a + k a³), c = √(2/π):
             // y' = (1 + tanh u)/2 + a/2 (1 − tanh² u) c (1 + 3k a²)
-            let pi = b.leaf(Op::Pi, vec![]);
+            let pi = b.pi();
             let two = b.int(2);
             let ratio = b.div(two, pi)?;
             let c = b.func(Func::Sqrt, ratio)?;
@@ -331,7 +330,7 @@ fn normal_density(b: &mut Builder, a: NodeId) -> BResult {
     let nh = b.neg(half)?;
     let e = b.func(Func::Exp, nh)?;
     let two = b.int(2);
-    let pi = b.leaf(Op::Pi, vec![]);
+    let pi = b.pi();
     let tp = b.mul(two, pi)?;
     let root = b.func(Func::Sqrt, tp)?;
     b.div(e, root)

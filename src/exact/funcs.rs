@@ -608,7 +608,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> BigRational {
-        crate::syntax::parser::parse_decimal(s)
+        crate::decimal::parse_decimal(s)
     }
 
     /// The enclosure contains a value known to 50 digits (± 1e-50).

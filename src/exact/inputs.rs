@@ -89,55 +89,146 @@ pub struct GivenInputs {
     pub upstream: Option<Tensor<Num>>,
 }
 
-/// Parse `--inputs` JSON against the program's leaves; errors are sentences for the user.
-pub fn parse_inputs(program: &Program, text: &str) -> Result<GivenInputs, String> {
+/// Why `--inputs` could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputsError {
+    /// Not JSON at all (serde's reason).
+    NotJson(String),
+    /// JSON, but not an object of named tensors.
+    NotObject,
+    /// `"grad(X)"` for something other than the `output`.
+    NotUpstream { key: String },
+    /// A name that is not a leaf (the program's leaves are listed).
+    NotALeaf { key: String, leaves: Vec<String> },
+    /// A tensor whose nesting or entries are wrong.
+    Entry { key: String, error: EntryError },
+    /// A tensor of the wrong shape.
+    Shape {
+        key: String,
+        found: Vec<usize>,
+        needed: Vec<usize>,
+    },
+}
+
+/// What is wrong inside one tensor of `--inputs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryError {
+    /// Entries at different depths.
+    Ragged,
+    /// A row of the wrong length.
+    RowLength { found: usize, expected: usize },
+    /// A JSON value that is not a number or a numeric string.
+    NotANumber(String),
+    /// A string that is not an exact number.
+    NotExact(String),
+    /// `p/0`.
+    DividesByZero(String),
+}
+
+impl std::fmt::Display for EntryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryError::Ragged => write!(f, "ragged nesting: entries at different depths"),
+            EntryError::RowLength { found, expected } => write!(
+                f,
+                "ragged array: a row of length {found} where {expected} was expected"
+            ),
+            EntryError::NotANumber(v) => write!(
+                f,
+                "{v} is not a number: use integers or strings like \"-3/4\" or \"0.5\""
+            ),
+            EntryError::NotExact(t) => write!(
+                f,
+                "`{t}` is not an exact number (write integers, p/q or decimals)"
+            ),
+            EntryError::DividesByZero(t) => write!(f, "`{t}` divides by zero"),
+        }
+    }
+}
+
+impl std::fmt::Display for InputsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputsError::NotJson(e) => write!(f, "the inputs are not valid JSON: {e}"),
+            InputsError::NotObject => write!(
+                f,
+                "the inputs must be a JSON object: {{\"X\": [[1, \"1/2\"]], ...}}"
+            ),
+            InputsError::NotUpstream { key } => write!(
+                f,
+                "\"{key}\": only the upstream gradient of the `output` can be given"
+            ),
+            InputsError::NotALeaf { key, leaves } => write!(
+                f,
+                "\"{key}\" is not an input, param or data leaf of this program (its leaves: {})",
+                leaves.join(", ")
+            ),
+            InputsError::Entry { key, error } => write!(f, "\"{key}\": {error}"),
+            InputsError::Shape { key, found, needed } => write!(
+                f,
+                "\"{key}\" has shape {found:?}, but the program needs {needed:?}"
+            ),
+        }
+    }
+}
+
+/// Parse `--inputs` JSON against the program's leaves.
+pub fn parse_inputs(program: &Program, text: &str) -> Result<GivenInputs, InputsError> {
     let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("the inputs are not valid JSON: {e}"))?;
+        serde_json::from_str(text).map_err(|e| InputsError::NotJson(e.to_string()))?;
     let Value::Object(map) = value else {
-        return Err("the inputs must be a JSON object: {\"X\": [[1, \"1/2\"]], ...}".into());
+        return Err(InputsError::NotObject);
     };
     let mut out = GivenInputs::default();
     for (key, v) in map {
-        let (tensor, is_upstream) = match key
-            .strip_prefix("grad(")
-            .and_then(|k| k.strip_suffix(')'))
-        {
-            Some(name) => {
-                let target = program
-                    .target
-                    .as_ref()
-                    .filter(|t| program.tensor(t.tensor).name == name);
-                match target {
-                    Some(t) if t.kind == crate::ir::TargetKind::Output => (t.tensor, true),
-                    _ => {
-                        return Err(format!(
-                            "\"{key}\": only the upstream gradient of the `output` can be given"
-                        ))
+        let (tensor, is_upstream) =
+            match key.strip_prefix("grad(").and_then(|k| k.strip_suffix(')')) {
+                Some(name) => {
+                    let target = program
+                        .target
+                        .as_ref()
+                        .filter(|t| program.tensor(t.tensor).name == name);
+                    match target {
+                        Some(t) if t.kind == crate::ir::TargetKind::Output => (t.tensor, true),
+                        _ => return Err(InputsError::NotUpstream { key }),
                     }
                 }
-            }
-            None => {
-                let id = program
-                    .tensor_by_name(&key)
-                    .filter(|&id| matches!(program.tensor(id).kind, TensorKind::Leaf(_)))
-                    .ok_or_else(|| {
-                        let leaves: Vec<&str> = program.tensors.iter().filter(|t| matches!(t.kind, TensorKind::Leaf(_))).map(|t| t.name.as_str()).collect();
-                        format!("\"{key}\" is not an input, param or data leaf of this program (its leaves: {})", leaves.join(", "))
-                    })?;
-                (id, false)
-            }
-        };
+                None => {
+                    let id = program
+                        .tensor_by_name(&key)
+                        .filter(|&id| matches!(program.tensor(id).kind, TensorKind::Leaf(_)))
+                        .ok_or_else(|| InputsError::NotALeaf {
+                            key: key.clone(),
+                            leaves: program
+                                .tensors
+                                .iter()
+                                .filter(|t| matches!(t.kind, TensorKind::Leaf(_)))
+                                .map(|t| t.name.clone())
+                                .collect(),
+                        })?;
+                    (id, false)
+                }
+            };
         let shape = concrete_shape(program, tensor);
         let mut data = Vec::new();
         let mut found_shape = Vec::new();
-        flatten(&v, 0, &mut found_shape, &mut data).map_err(|e| format!("\"{key}\": {e}"))?;
-        if found_shape != shape {
-            return Err(format!(
-                "\"{key}\" has shape {found_shape:?}, but the program needs {shape:?}"
-            ));
+        if let Err(error) = flatten(&v, 0, &mut found_shape, &mut data) {
+            return Err(InputsError::Entry { key, error });
         }
-        let t = tensor::from_vec(&shape, data.into_iter().map(Num::exact).collect())
-            .map_err(|e| e.to_string())?;
+        if found_shape != shape {
+            return Err(InputsError::Shape {
+                key,
+                found: found_shape,
+                needed: shape,
+            });
+        }
+        let Ok(t) = tensor::from_vec(&shape, data.into_iter().map(Num::exact).collect()) else {
+            return Err(InputsError::Shape {
+                key,
+                found: found_shape,
+                needed: shape,
+            });
+        };
         if is_upstream {
             out.upstream = Some(t);
         } else {
@@ -153,21 +244,20 @@ fn flatten(
     depth: usize,
     shape: &mut Vec<usize>,
     out: &mut Vec<BigRational>,
-) -> Result<(), String> {
+) -> Result<(), EntryError> {
     match v {
         Value::Array(items) => {
             if shape.len() == depth {
                 if out.is_empty() || depth > 0 {
                     shape.push(items.len());
                 } else {
-                    return Err("ragged nesting: entries at different depths".into());
+                    return Err(EntryError::Ragged);
                 }
             } else if shape.len() < depth || shape[depth] != items.len() {
-                return Err(format!(
-                    "ragged array: a row of length {} where {} was expected",
-                    items.len(),
-                    shape.get(depth).copied().unwrap_or(0)
-                ));
+                return Err(EntryError::RowLength {
+                    found: items.len(),
+                    expected: shape.get(depth).copied().unwrap_or(0),
+                });
             }
             for item in items {
                 flatten(item, depth + 1, shape, out)?;
@@ -176,33 +266,31 @@ fn flatten(
         }
         Value::Number(n) => {
             if shape.len() != depth {
-                return Err("ragged nesting: entries at different depths".into());
+                return Err(EntryError::Ragged);
             }
             out.push(parse_entry(&n.to_string())?);
             Ok(())
         }
         Value::String(s) => {
             if shape.len() != depth {
-                return Err("ragged nesting: entries at different depths".into());
+                return Err(EntryError::Ragged);
             }
             out.push(parse_entry(s)?);
             Ok(())
         }
-        other => Err(format!(
-            "{other} is not a number: use integers or strings like \"-3/4\" or \"0.5\""
-        )),
+        other => Err(EntryError::NotANumber(other.to_string())),
     }
 }
 
 /// `3`, `-3/4`, `0.5`, `1e-3` as an exact rational.
-pub fn parse_entry(text: &str) -> Result<BigRational, String> {
+pub fn parse_entry(text: &str) -> Result<BigRational, EntryError> {
     let t = text.trim();
-    let bad = || format!("`{t}` is not an exact number (write integers, p/q or decimals)");
+    let bad = || EntryError::NotExact(t.to_string());
     if let Some((n, d)) = t.split_once('/') {
         let n: BigInt = n.trim().parse().map_err(|_| bad())?;
         let d: BigInt = d.trim().parse().map_err(|_| bad())?;
         if d == BigInt::from(0) {
-            return Err(format!("`{t}` divides by zero"));
+            return Err(EntryError::DividesByZero(t.to_string()));
         }
         return Ok(BigRational::new(n, d));
     }
@@ -218,7 +306,7 @@ pub fn parse_entry(text: &str) -> Result<BigRational, String> {
     if !valid {
         return Err(bad());
     }
-    let r = crate::syntax::parser::parse_decimal(body);
+    let r = crate::decimal::parse_decimal(body);
     Ok(if neg { -r } else { r })
 }
 

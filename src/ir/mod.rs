@@ -12,7 +12,7 @@
 //! - [`Op::GradOf`] appears only under claims and derivations.
 //!
 //! Every op is declared once, in the op table ([`op`]); every op's shape rule is
-//! [`shape::infer`]. The ir neither prints nor evaluates; see `render` and `exact`.
+//! [`op::infer`]. The ir neither prints nor evaluates; see `render` and `exact`.
 
 pub mod dims;
 pub mod einsum;
@@ -59,7 +59,7 @@ impl Graph {
         NodeId(self.nodes.len() as u32 - 1)
     }
 
-    /// Add `op` applied to `args`, its shape given by [`shape::infer`] (the one shape rule).
+    /// Add `op` applied to `args`, its shape given by [`op::infer`] (the one shape rule).
     pub fn apply(
         &mut self,
         dims: &Dims,
@@ -68,7 +68,7 @@ impl Graph {
         span: Span,
     ) -> Result<NodeId, shape::ShapeError> {
         let shapes: Vec<&Shape> = args.iter().map(|&a| self.shape(a)).collect();
-        let shape = shape::infer(dims, &op, &shapes)?;
+        let shape = op::infer(dims, &op, &shapes)?;
         Ok(self.add(Node {
             op,
             args,

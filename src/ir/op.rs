@@ -11,15 +11,16 @@
 //! What stays hand-written per op, outside this file, is only what cannot be a table row:
 //! its vector–Jacobian product (`diff::rules`) and its evaluation (`exact::eval`), each an
 //! exhaustive `match` without a `_` arm, so the compiler names every place a new op needs.
-//! Shape inference for every op is [`super::shape::infer`], used by lowering, the gradient
-//! builder and the e-graph analysis alike.
+//! Shape inference for every op is [`infer`], used by lowering, the gradient builder and the
+//! e-graph analysis alike.
 //!
 //! Invariant: every `match` on [`Op`], [`Func`] and [`ReduceKind`] in this file is
 //! exhaustive; a row's `name` is unique among ops a person can write.
 
 use super::dims::DimPoly;
+use super::dims::Dims;
 use super::einsum::EinsumSpec;
-use super::shape::{Shape, ShapeError};
+use super::shape::{self, Shape, ShapeError};
 use super::TensorId;
 use num_rational::BigRational;
 
@@ -940,6 +941,144 @@ pub fn builtin(name: &str) -> Option<Builtin> {
 /// Names a person cannot define: the built-ins and `pi`.
 pub fn is_reserved(name: &str) -> bool {
     name == "pi" || builtin(name).is_some()
+}
+
+/// The shape of `op` applied to arguments of shapes `args`: the shape rule of every op, in one
+/// place (lowering, the gradient builder and the e-graph analysis all use it).
+pub fn infer(dims: &Dims, op: &Op, args: &[&Shape]) -> Result<Shape, ShapeError> {
+    let want = |n: usize| -> Result<(), ShapeError> {
+        if args.len() != n {
+            return Err(ShapeError::Arity {
+                expected: n,
+                found: args.len(),
+            });
+        }
+        Ok(())
+    };
+    let first = || -> Result<&Shape, ShapeError> {
+        want(1)?;
+        Ok(args[0])
+    };
+    Ok(match op {
+        Op::Leaf(_) | Op::GradOf(_) | Op::FnParam(_) => return Err(ShapeError::Declared),
+        Op::Literal(_) | Op::Pi | Op::DimSize(_) => {
+            want(0)?;
+            vec![]
+        }
+        Op::Neg | Op::Pow(_) | Op::Func(_) => first()?.clone(),
+        Op::Tril | Op::Causal => {
+            let s = first()?;
+            shape::square_last_two(dims, s, 0)?;
+            s.clone()
+        }
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq => {
+            want(2)?;
+            shape::broadcast(dims, args[0], args[1])?
+        }
+        Op::MatMul => {
+            want(2)?;
+            shape::matmul(dims, args[0], args[1])?
+        }
+        Op::Reduce { axes, keepdims, .. } => {
+            let s = first()?;
+            for &a in axes {
+                shape::in_range(a, s.len())?;
+            }
+            shape::reduced(s, axes, *keepdims)
+        }
+        Op::Softmax { axis } | Op::LogSoftmax { axis } => {
+            let s = first()?;
+            shape::in_range(*axis, s.len())?;
+            s.clone()
+        }
+        Op::SwapAxes(i, j) => {
+            let mut s = first()?.clone();
+            shape::in_range((*i).max(*j), s.len())?;
+            s.swap(*i, *j);
+            s
+        }
+        Op::Permute(perm) => {
+            let s = first()?;
+            let mut seen = vec![false; s.len()];
+            let valid = perm.len() == s.len()
+                && perm
+                    .iter()
+                    .all(|&p| p < s.len() && !std::mem::replace(&mut seen[p], true));
+            if !valid {
+                return Err(ShapeError::Permutation {
+                    rank: s.len(),
+                    perm: perm.clone(),
+                });
+            }
+            perm.iter().map(|&i| s[i].clone()).collect()
+        }
+        Op::Reshape(to) => {
+            let s = first()?;
+            if !dims.same(&shape::entries(s), &shape::entries(to)) {
+                return Err(ShapeError::ReshapeCount {
+                    from: s.clone(),
+                    to: to.clone(),
+                });
+            }
+            to.clone()
+        }
+        Op::Expand(to) => {
+            let s = first()?;
+            match shape::broadcast(dims, s, to) {
+                Ok(b) if shape::same_shape(dims, &b, to) => to.clone(),
+                _ => {
+                    return Err(ShapeError::Expand {
+                        from: s.clone(),
+                        to: to.clone(),
+                    })
+                }
+            }
+        }
+        Op::Einsum(spec) => spec.shape(dims, args).map_err(ShapeError::Einsum)?,
+        Op::Trace => {
+            let s = first()?;
+            shape::square_last_two(dims, s, 0)?;
+            s[..s.len() - 2].to_vec()
+        }
+        Op::Eye(n) => {
+            want(0)?;
+            vec![n.clone(), n.clone()]
+        }
+        Op::LayerNorm | Op::RmsNorm => {
+            let params: &[&str] = if *op == Op::LayerNorm {
+                &["g", "b"]
+            } else {
+                &["g"]
+            };
+            want(params.len() + 2)?;
+            let x = args[0];
+            let Some(last) = x.last() else {
+                return Err(ShapeError::NoAxes { arg: 0 });
+            };
+            for (k, name) in params.iter().enumerate() {
+                let s = args[k + 1];
+                let ok = s.len() <= 1
+                    && s.first()
+                        .is_none_or(|d| dims.same(d, last) || dims.is_one(d));
+                if !ok {
+                    return Err(ShapeError::NormParam {
+                        arg: k + 1,
+                        name,
+                        last: last.clone(),
+                        found: s.clone(),
+                    });
+                }
+            }
+            let eps = args.len() - 1;
+            if !args[eps].is_empty() {
+                return Err(ShapeError::NotScalar {
+                    arg: eps,
+                    found: args[eps].clone(),
+                });
+            }
+            x.clone()
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,14 +1,11 @@
 //! Shapes in dims, and the shape rule of every op.
 //!
-//! Owns [`Shape`], [`infer`] (the shape of any op applied to arguments of given shapes: the
-//! one shape inference that lowering, the gradient builder and the e-graph analysis all
-//! use), the pure rules it is built from (numpy broadcasting, `torch.matmul`'s batched
-//! product, axis normalisation), and [`ShapeError`], a typed reason that `lower` turns into a
-//! diagnostic with spans. Invariant: every rule decides equality with [`Dims::same`], so a
+//! Owns [`Shape`], the pure rules every op's shape rule (`op::infer`) is built from (numpy
+//! broadcasting, `torch.matmul`'s batched product, axis normalisation, reductions), and
+//! [`ShapeError`], a typed reason that `lower` turns into a diagnostic with spans. Invariant: every rule decides equality with [`Dims::same`], so a
 //! result holds for every size of the dims, not only the declared ones.
 
 use super::dims::{DimPoly, Dims};
-use super::op::Op;
 
 /// A tensor's shape: one symbolic size per axis; `[]` is a scalar.
 pub type Shape = Vec<DimPoly>;
@@ -275,7 +272,8 @@ pub fn reduced(shape: &[DimPoly], axes: &[usize], keepdims: bool) -> Shape {
         .collect()
 }
 
-fn square_last_two(dims: &Dims, s: &Shape, arg: usize) -> Result<(), ShapeError> {
+/// The last two axes of `s` (argument `arg`) are square.
+pub fn square_last_two(dims: &Dims, s: &Shape, arg: usize) -> Result<(), ShapeError> {
     let r = s.len();
     if r < 2 || !dims.same(&s[r - 2], &s[r - 1]) {
         return Err(ShapeError::NotSquare {
@@ -286,7 +284,8 @@ fn square_last_two(dims: &Dims, s: &Shape, arg: usize) -> Result<(), ShapeError>
     Ok(())
 }
 
-fn in_range(axis: usize, rank: usize) -> Result<(), ShapeError> {
+/// `axis` is an axis of a tensor of rank `rank`.
+pub fn in_range(axis: usize, rank: usize) -> Result<(), ShapeError> {
     if axis >= rank {
         return Err(ShapeError::AxisOutOfRange {
             axis: axis as i64,
@@ -294,141 +293,4 @@ fn in_range(axis: usize, rank: usize) -> Result<(), ShapeError> {
         });
     }
     Ok(())
-}
-
-/// The shape of `op` applied to arguments of shapes `args`: the one shape rule of every op.
-pub fn infer(dims: &Dims, op: &Op, args: &[&Shape]) -> Result<Shape, ShapeError> {
-    let want = |n: usize| -> Result<(), ShapeError> {
-        if args.len() != n {
-            return Err(ShapeError::Arity {
-                expected: n,
-                found: args.len(),
-            });
-        }
-        Ok(())
-    };
-    let first = || -> Result<&Shape, ShapeError> {
-        want(1)?;
-        Ok(args[0])
-    };
-    Ok(match op {
-        Op::Leaf(_) | Op::GradOf(_) | Op::FnParam(_) => return Err(ShapeError::Declared),
-        Op::Literal(_) | Op::Pi | Op::DimSize(_) => {
-            want(0)?;
-            vec![]
-        }
-        Op::Neg | Op::Pow(_) | Op::Func(_) => first()?.clone(),
-        Op::Tril | Op::Causal => {
-            let s = first()?;
-            square_last_two(dims, s, 0)?;
-            s.clone()
-        }
-        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Eq => {
-            want(2)?;
-            broadcast(dims, args[0], args[1])?
-        }
-        Op::MatMul => {
-            want(2)?;
-            matmul(dims, args[0], args[1])?
-        }
-        Op::Reduce { axes, keepdims, .. } => {
-            let s = first()?;
-            for &a in axes {
-                in_range(a, s.len())?;
-            }
-            reduced(s, axes, *keepdims)
-        }
-        Op::Softmax { axis } | Op::LogSoftmax { axis } => {
-            let s = first()?;
-            in_range(*axis, s.len())?;
-            s.clone()
-        }
-        Op::SwapAxes(i, j) => {
-            let mut s = first()?.clone();
-            in_range((*i).max(*j), s.len())?;
-            s.swap(*i, *j);
-            s
-        }
-        Op::Permute(perm) => {
-            let s = first()?;
-            let mut seen = vec![false; s.len()];
-            let valid = perm.len() == s.len()
-                && perm
-                    .iter()
-                    .all(|&p| p < s.len() && !std::mem::replace(&mut seen[p], true));
-            if !valid {
-                return Err(ShapeError::Permutation {
-                    rank: s.len(),
-                    perm: perm.clone(),
-                });
-            }
-            perm.iter().map(|&i| s[i].clone()).collect()
-        }
-        Op::Reshape(to) => {
-            let s = first()?;
-            if !dims.same(&entries(s), &entries(to)) {
-                return Err(ShapeError::ReshapeCount {
-                    from: s.clone(),
-                    to: to.clone(),
-                });
-            }
-            to.clone()
-        }
-        Op::Expand(to) => {
-            let s = first()?;
-            match broadcast(dims, s, to) {
-                Ok(b) if same_shape(dims, &b, to) => to.clone(),
-                _ => {
-                    return Err(ShapeError::Expand {
-                        from: s.clone(),
-                        to: to.clone(),
-                    })
-                }
-            }
-        }
-        Op::Einsum(spec) => spec.shape(dims, args).map_err(ShapeError::Einsum)?,
-        Op::Trace => {
-            let s = first()?;
-            square_last_two(dims, s, 0)?;
-            s[..s.len() - 2].to_vec()
-        }
-        Op::Eye(n) => {
-            want(0)?;
-            vec![n.clone(), n.clone()]
-        }
-        Op::LayerNorm | Op::RmsNorm => {
-            let params: &[&str] = if *op == Op::LayerNorm {
-                &["g", "b"]
-            } else {
-                &["g"]
-            };
-            want(params.len() + 2)?;
-            let x = args[0];
-            let Some(last) = x.last() else {
-                return Err(ShapeError::NoAxes { arg: 0 });
-            };
-            for (k, name) in params.iter().enumerate() {
-                let s = args[k + 1];
-                let ok = s.len() <= 1
-                    && s.first()
-                        .is_none_or(|d| dims.same(d, last) || dims.is_one(d));
-                if !ok {
-                    return Err(ShapeError::NormParam {
-                        arg: k + 1,
-                        name,
-                        last: last.clone(),
-                        found: s.clone(),
-                    });
-                }
-            }
-            let eps = args.len() - 1;
-            if !args[eps].is_empty() {
-                return Err(ShapeError::NotScalar {
-                    arg: eps,
-                    found: args[eps].clone(),
-                });
-            }
-            x.clone()
-        }
-    })
 }

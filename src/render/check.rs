@@ -101,12 +101,17 @@ pub fn detail(program: &Program, r: &CheckResult) -> String {
     let sizes = super::sizes_text(program);
     match &r.finding {
         Finding::Proved(proof) if proof.steps.is_empty() => format!(
-            "identical once grad(...) is the derived gradient:\n{}",
-            super::proof::text(program, proof, true)
+            "identical once {}:\n{}",
+            if r.uses_gradients {
+                "grad(...) is the derived gradient"
+            } else {
+                "names are their definitions and constants are folded"
+            },
+            super::proof::text(program, proof, true).trim_end()
         ),
         Finding::Proved(proof) => format!(
             "equal for every size of the dims, by these rewrites:\n{}",
-            super::proof::text(program, proof, true)
+            super::proof::text(program, proof, true).trim_end()
         ),
         Finding::Verified { points } => format!(
             "equal, exactly, at {points} random rational point{} ({sizes}); the e-graph found no proof within its limits",

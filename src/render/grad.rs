@@ -18,8 +18,9 @@ pub struct PrintedLine {
     pub tensor: Option<TensorId>,
     /// `dX`
     pub name: String,
-    pub node: NodeId,
     pub expr: String,
+    /// Said after the shape (why a gradient is zero).
+    pub note: Option<String>,
     pub shape: String,
     /// Shape as dim names, for JSON.
     pub shape_dims: Vec<String>,
@@ -47,8 +48,8 @@ pub fn printed_lines(
         lines.push(PrintedLine {
             tensor,
             name,
-            node,
             expr,
+            note: None,
             shape: show_shape(&program.dims, &shape),
             shape_dims: shape.iter().map(|d| program.dims.show(d)).collect(),
         });
@@ -64,6 +65,25 @@ pub fn printed_lines(
         }
         push(&mut lines, l.tensor, l.name.clone(), l.node, expr);
     }
+    let forward: std::collections::HashSet<String> =
+        program.tensors.iter().map(|t| t.name.clone()).collect();
+    for &t in &bp.independent {
+        let tensor = program.tensor(t);
+        let shape = program.shape_of(t);
+        let target = program
+            .target
+            .as_ref()
+            .map(|g| program.tensor(g.tensor).name.as_str())
+            .unwrap_or("the target");
+        lines.push(PrintedLine {
+            tensor: Some(t),
+            name: crate::diff::program::grad_name(&forward, &tensor.name),
+            expr: "0".into(),
+            note: Some(format!("{target} does not depend on {}", tensor.name)),
+            shape: show_shape(&program.dims, shape),
+            shape_dims: shape.iter().map(|d| program.dims.show(d)).collect(),
+        });
+    }
     lines
 }
 
@@ -77,6 +97,9 @@ pub fn program_lines(program: &Program, grads: &Gradients, wrt: &[TensorId]) -> 
 pub struct Extras<'a> {
     pub simplify: Option<&'a crate::simplify::Report>,
     pub cost: Option<crate::simplify::Cost>,
+    /// `--check` results, for JSON (text prints them as they come, with [`check_line`]), and
+    /// the file as given on the command line.
+    pub check: Option<(&'a [crate::verify::gradients::GradCheck], &'a str)>,
 }
 
 /// One comment line on how the simplifier ended, when the reader should know.
@@ -112,7 +135,12 @@ pub fn text(program: &Program, lines: &[PrintedLine], extras: &Extras) -> String
         let text = format!("{} = {}", l.name, l.expr);
         let width = text.chars().count();
         let pad = if width < 44 { 44 - width } else { 2 };
-        out.push_str(&format!("{text}{}# {}\n", " ".repeat(pad), l.shape));
+        let note = l
+            .note
+            .as_ref()
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default();
+        out.push_str(&format!("{text}{}# {}{note}\n", " ".repeat(pad), l.shape));
     }
     if let Some(c) = extras.cost {
         let ratio = if c.forward == 0 {
@@ -133,7 +161,7 @@ pub fn text(program: &Program, lines: &[PrintedLine], extras: &Extras) -> String
     out
 }
 
-/// JSON per DESIGN.md: `{"gradients": [{"name", "shape", "expr"}], "cost": {...}}`, and
+/// JSON (docs/json.md): `{"gradients": [{"name", "shape", "expr"}], "cost": {...}}`, and
 /// `"simplify"` with the e-graph's report when it ran.
 pub fn json(program: &Program, lines: &[PrintedLine], extras: &Extras) -> String {
     let gradients: Vec<_> = lines
@@ -168,9 +196,33 @@ pub fn json(program: &Program, lines: &[PrintedLine], extras: &Extras) -> String
                 "enodes": r.enodes,
                 "raw_backward_flops": r.raw_flops,
                 "backward_flops": r.flops,
-                "kept_raw": r.kept_raw,
+                "kept_raw": r.kept_raw.as_ref().map(|w| w.to_string()),
             }),
         );
+    }
+    if let Some((checks, file)) = extras.check {
+        let forward: std::collections::HashSet<String> =
+            program.tensors.iter().map(|t| t.name.clone()).collect();
+        let items: Vec<_> = checks
+            .iter()
+            .map(|c| {
+                use crate::verify::gradients::Outcome;
+                let name = &program.tensor(c.tensor).name;
+                let outcome = match c.outcome {
+                    Outcome::Verified { .. } => "verified",
+                    Outcome::Mismatch { .. } => "mismatch",
+                    Outcome::Undecided { .. } => "undecided",
+                    Outcome::Unusable { .. } => "unusable",
+                };
+                json!({
+                    "name": name,
+                    "grad": crate::diff::program::grad_name(&forward, name),
+                    "outcome": outcome,
+                    "detail": check_line(program, file, c).trim_end(),
+                })
+            })
+            .collect();
+        doc.insert("check".into(), json!(items));
     }
     serde_json::to_string_pretty(&serde_json::Value::Object(doc)).expect("serialises") + "\n"
 }
@@ -184,11 +236,16 @@ pub fn check_line(
     r: &crate::verify::gradients::GradCheck,
 ) -> String {
     use crate::verify::gradients::{ops_on_path, Outcome};
-    let name = &program.tensor(r.tensor).name;
+    let forward: std::collections::HashSet<String> =
+        program.tensors.iter().map(|t| t.name.clone()).collect();
+    let name = crate::diff::program::grad_name(&forward, &program.tensor(r.tensor).name);
     let show = |seed: u64| super::reproduce(program, file, seed);
     let line = match &r.outcome {
         Outcome::Verified { points } => {
-            format!("check: d{name} verified against forward mode at {points} random points")
+            format!(
+                "check: {name} verified against forward mode at {points} random point{}",
+                if *points == 1 { "" } else { "s" }
+            )
         }
         Outcome::Mismatch {
             reverse,
@@ -218,7 +275,7 @@ pub fn check_line(
                 ),
             };
             format!(
-                "check: d{name} MISMATCH at point seed {point_seed}: <grad, V> = {}, forward mode gives {}; wrong: {blame} (`{}` shows the point)",
+                "check: {name} MISMATCH at point seed {point_seed}: <grad, V> = {}, forward mode gives {}; wrong: {blame} (`{}` shows the point)",
                 super::trace::entry_text(reverse),
                 super::trace::entry_text(forward),
                 show(*point_seed)
@@ -229,7 +286,7 @@ pub fn check_line(
             forward,
             point_seed,
         } => format!(
-            "check: d{name} undecided at point seed {point_seed}: <grad, V> = {} and the forward derivative {} overlap but are not tight",
+            "check: {name} undecided at point seed {point_seed}: <grad, V> = {} and the forward derivative {} overlap but are not tight",
             super::trace::entry_text(reverse),
             super::trace::entry_text(forward)
         ),
@@ -238,7 +295,7 @@ pub fn check_line(
             points,
             last,
         } => format!(
-            "check: d{name} could not be checked: only {usable} of {points} random points were usable{}",
+            "check: {name} could not be checked: only {usable} of {points} random points were usable{}",
             last.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
         ),
     };

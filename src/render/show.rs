@@ -185,6 +185,7 @@ pub fn json(program: &Program) -> String {
             json!({
                 "name": t.name,
                 "kind": kind,
+                "file": program.sources.path(t.span.file).display().to_string(),
                 "line": program.sources.line(t.span),
                 "shape": shape.iter().map(|d| dims.show(d)).collect::<Vec<_>>(),
                 "sizes": dims.sizes(shape),

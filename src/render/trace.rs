@@ -3,7 +3,7 @@
 //! Text: a header per tensor (`S  [T, T] = [4, 4]`), then its entries as right-aligned
 //! columns; exact values as fractions, enclosures as the decimal digits the enclosure
 //! certifies (`0.8807970779…`), −∞ as `-inf`. Tensors of rank ≥ 3 print one matrix per
-//! leading index. JSON: the schema of DESIGN.md.
+//! leading index. JSON: the shape of docs/json.md.
 
 use crate::exact::num::{certified_digits, Num};
 use crate::exact::run::Trace;
@@ -53,7 +53,7 @@ pub fn dims_json(program: &Program) -> Value {
     Value::Object(dims)
 }
 
-/// The trace as DESIGN.md's JSON: `{"dims", "values", "grads"}`.
+/// The trace as JSON (docs/json.md): `{"dims", "values", "grads"}`.
 pub fn json(program: &Program, trace: &Trace, grads: &[(TensorId, Tensor<Num>)]) -> String {
     let mut values = Map::new();
     for (id, t) in &trace.values {
@@ -143,6 +143,7 @@ pub fn text(
     trace: &Trace,
     grads: &[(TensorId, Tensor<Num>)],
     seed: u64,
+    given: &[TensorId],
 ) -> String {
     let mut out = String::new();
     let dims: Vec<String> = program
@@ -154,8 +155,27 @@ pub fn text(
             _ => d.name.clone(),
         })
         .collect();
+    let leaves = program
+        .tensors
+        .iter()
+        .filter(|t| matches!(t.kind, crate::ir::TensorKind::Leaf(_)))
+        .count();
+    let inputs = if given.is_empty() {
+        format!("random inputs from seed {seed}")
+    } else if given.len() >= leaves {
+        "inputs from --inputs".to_string()
+    } else {
+        let names: Vec<&str> = given
+            .iter()
+            .map(|&t| program.tensor(t).name.as_str())
+            .collect();
+        format!(
+            "{} from --inputs, the other inputs random from seed {seed}",
+            names.join(", ")
+        )
+    };
     out.push_str(&format!(
-        "# dims: {}; random inputs from seed {seed}; fractions are exact, `…` marks certified digits of an enclosure\n",
+        "# dims: {}; {inputs}; fractions are exact, `…` marks certified digits of an enclosure\n",
         dims.join(", ")
     ));
     for (id, t) in &trace.values {

@@ -66,7 +66,7 @@ impl ShapeInfo {
     }
 
     /// The shape of `op` applied to arguments of shapes `args`: a name's declared shape, or
-    /// the IR op's by the one shape rule (`ir::shape::infer`).
+    /// the IR op's by the one shape rule (`ir::op::infer`).
     pub fn shape_of(&self, op: &EOp, args: &[&Shape]) -> Result<Shape, String> {
         if let EOp::Name(s) | EOp::Grad(s) = op {
             return self
@@ -79,7 +79,7 @@ impl ShapeInfo {
         let ir = op
             .to_ir(&self.tables, &ranks)
             .ok_or_else(|| format!("{op}: a payload that is not in the tables"))?;
-        shape::infer(&self.dims, &ir, args)
+        crate::ir::op::infer(&self.dims, &ir, args)
             .map_err(|e| format!("{op}: {}", e.message(&self.dims, ir.name())))
     }
 

@@ -11,6 +11,7 @@
 
 use super::analysis::EG;
 use super::cost::{entries, op_flops, Work};
+use super::error::SimplifyError;
 use super::lang::{ENode, EOp};
 use crate::ir::op::Cost;
 use egg::{Id, Language};
@@ -103,7 +104,7 @@ pub fn extract(
     roots: &[Id],
     saved: &HashSet<Id>,
     loaded: usize,
-) -> Result<Extraction, String> {
+) -> Result<Extraction, SimplifyError> {
     // When each e-node first appeared: the derived program's nodes first, then in the order
     // rules made them (a rule's own right-hand side before its commuted variants).
     let mut births: HashMap<ENode, usize> = HashMap::new();
@@ -218,7 +219,7 @@ pub fn extract(
         .into_iter()
         .filter_map(|p| program_cost(eg, roots, &p).map(|c| (c, p)))
         .min_by_key(|(c, _)| *c)
-        .ok_or("extraction chose a cycle")?;
+        .ok_or_else(|| SimplifyError::Extraction("extraction chose a cycle".into()))?;
     let picks = reachable(eg, roots, &picks)
         .into_iter()
         .filter_map(|c| picks.take(c).map(|p| (c, p)))

@@ -333,8 +333,7 @@ impl fmt::Display for EOp {
                 axes_text(axes),
                 if *keep { "k" } else { "" }
             ),
-            EOp::SoftmaxAxis(a) => write!(f, "softmax[{a}]"),
-            EOp::LogSoftmaxAxis(a) => write!(f, "logsoftmax[{a}]"),
+            EOp::SoftmaxAxis(a) | EOp::LogSoftmaxAxis(a) => write!(f, "{}[{a}]", self.spec().name),
             EOp::Eye(i) => write!(f, "#eye{i}"),
             EOp::Reshape(i) => write!(f, "#reshape{i}"),
             EOp::Expand(i) => write!(f, "#expand{i}"),
@@ -403,10 +402,10 @@ fn parse_op(op: &str, arity: usize) -> Option<EOp> {
         let axes = parse_axes(a)?;
         return (axes.len() == 2).then(|| EOp::Swap(axes[0], axes[1]));
     }
-    if let Some(a) = bracket("softmax") {
+    if let Some(a) = bracket(EOp::Softmax.spec().name) {
         return a.parse().ok().map(EOp::SoftmaxAxis);
     }
-    if let Some(a) = bracket("logsoftmax") {
+    if let Some(a) = bracket(EOp::LogSoftmax.spec().name) {
         return a.parse().ok().map(EOp::LogSoftmaxAxis);
     }
     if let Some(a) = bracket("permute") {

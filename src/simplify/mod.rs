@@ -16,6 +16,7 @@
 
 mod analysis;
 pub mod cost;
+pub mod error;
 mod extract;
 mod lang;
 pub mod prove;
@@ -27,6 +28,7 @@ use crate::diff::Gradients;
 use crate::ir::{Graph, NodeId, Op, Program, TensorId};
 use analysis::{ShapeInfo, EG};
 use egg::{Id, Runner, StopReason};
+pub use error::SimplifyError;
 use extract::Pick;
 pub use prove::{prove, Proof, ProofOutcome, ProofStep};
 use std::collections::{HashMap, HashSet};
@@ -120,7 +122,7 @@ pub struct Report {
     pub raw_flops: u128,
     pub flops: u128,
     /// Why the raw program was kept, if it was.
-    pub kept_raw: Option<String>,
+    pub kept_raw: Option<SimplifyError>,
 }
 
 /// The simplified gradients and the report of the run.
@@ -211,7 +213,7 @@ pub fn forward_flops(program: &Program) -> u128 {
     cost::program_flops(&program.dims, &program.graph, &roots, &|_| false)
 }
 
-fn internal(program: &Program, why: String) -> Diagnostic {
+fn internal(program: &Program, why: SimplifyError) -> Diagnostic {
     Diagnostic::new(
         Code::Misplaced,
         crate::source::Span::new(program.root, 0, 0),
@@ -259,7 +261,7 @@ pub fn simplify(
         flops: raw_flops,
         kept_raw: None,
     };
-    let keep_raw = |mut report: Report, why: String| {
+    let keep_raw = |mut report: Report, why: SimplifyError| {
         report.kept_raw = Some(why);
         Ok(Simplified {
             gradients: grads.clone(),
@@ -267,7 +269,7 @@ pub fn simplify(
         })
     };
     if let Some(conflict) = eg.analysis.conflicts.first() {
-        return keep_raw(report, format!("a rule merged unequal shapes ({conflict})"));
+        return keep_raw(report, SimplifyError::Conflict(conflict.clone()));
     }
     // Saved classes and the forward node each is printed as (a named one if any).
     let mut saved: HashMap<Id, NodeId> = HashMap::new();
@@ -367,10 +369,7 @@ pub fn simplify(
     let new_roots: Vec<NodeId> = root_classes.iter().map(|c| emitted[c]).collect();
     let flops = backward_flops(program, &simplified, &new_roots);
     if flops > raw_flops {
-        return keep_raw(
-            report,
-            format!("the extracted program ({flops} FLOPs) was not cheaper than the raw one"),
-        );
+        return keep_raw(report, SimplifyError::NotCheaper { flops });
     }
     report.flops = flops;
     Ok(Simplified {
@@ -387,7 +386,7 @@ pub fn tidy(
     graph: &Graph,
     root: NodeId,
     limits: &Limits,
-) -> Result<(Graph, NodeId), String> {
+) -> Result<(Graph, NodeId), SimplifyError> {
     let mut eg: EG = EG::new(ShapeInfo::new(program.dims.clone()));
     let mut loader = translate::Loader::new(program, false);
     loader.declare_names(&mut eg);
@@ -400,7 +399,7 @@ pub fn tidy(
     let loaded = eg.nodes().len();
     let eg = limits.runner(eg).run(&rules::rules()).egraph;
     if let Some(conflict) = eg.analysis.conflicts.first() {
-        return Err(format!("a rule merged unequal shapes ({conflict})"));
+        return Err(SimplifyError::Conflict(conflict.clone()));
     }
     let mut saved: HashMap<Id, NodeId> = HashMap::new();
     for t in &program.tensors {
@@ -438,7 +437,7 @@ fn emit(
     graph: &mut Graph,
     emitted: &mut HashMap<Id, NodeId>,
     root: Id,
-) -> Result<NodeId, String> {
+) -> Result<NodeId, SimplifyError> {
     let mut stack = vec![(root, false)];
     while let Some((c, ready)) = stack.pop() {
         if emitted.contains_key(&c) {
@@ -449,7 +448,9 @@ fn emit(
             continue;
         }
         let Some(Pick::Node(enode)) = picks.get(&c) else {
-            return Err(format!("class {c} was not extracted"));
+            return Err(SimplifyError::Untranslatable(format!(
+                "class {c} was not extracted"
+            )));
         };
         if !ready {
             stack.push((c, true));
@@ -465,13 +466,13 @@ fn emit(
             lang::EOp::Name(s) => {
                 let t = program
                     .tensor_by_name(s.as_str())
-                    .ok_or_else(|| format!("unknown name {s}"))?;
+                    .ok_or_else(|| SimplifyError::Untranslatable(format!("unknown name {s}")))?;
                 program.tensor(t).node
             }
             lang::EOp::Grad(s) => {
                 let t = program
                     .tensor_by_name(s.as_str())
-                    .ok_or_else(|| format!("unknown name {s}"))?;
+                    .ok_or_else(|| SimplifyError::Untranslatable(format!("unknown name {s}")))?;
                 graph.add(translate::ir_node(Op::GradOf(t), vec![], shape, span))
             }
             _ => {

@@ -13,6 +13,7 @@
 //! limits, did not find a chain, never that the sides differ.
 
 use super::analysis::{ShapeInfo, EG};
+use super::error::SimplifyError;
 use super::lang::{ENode, EOp};
 use super::{rules, translate, Limits, Stop};
 use crate::ir::{Graph, NodeId, Op, Program};
@@ -57,7 +58,7 @@ pub fn prove(
     lhs: NodeId,
     rhs: NodeId,
     limits: &Limits,
-) -> Result<ProofOutcome, String> {
+) -> Result<ProofOutcome, SimplifyError> {
     for side in [lhs, rhs] {
         if count_nodes(graph, side) > MAX_PROOF_NODES {
             return Ok(ProofOutcome::NotProved(Stop::Other(format!(
@@ -118,7 +119,7 @@ pub fn prove(
         stop
     };
     if let Some(conflict) = eg.analysis.conflicts.first() {
-        return Err(format!("a rule merged unequal shapes ({conflict})"));
+        return Err(SimplifyError::Conflict(conflict.clone()));
     }
     if eg.find(a) != eg.find(b) {
         return Ok(ProofOutcome::NotProved(stop));
@@ -132,7 +133,7 @@ pub fn prove(
         terms.push((node, rule_of(term)));
     }
     let Some(((start, _), rest)) = terms.split_first() else {
-        return Err("an empty explanation".into());
+        return Err(SimplifyError::EmptyExplanation);
     };
     let steps = rest
         .iter()
@@ -187,7 +188,7 @@ fn rebuild(
     eg: &EG,
     graph: &mut Graph,
     term: &FlatTerm<ENode>,
-) -> Result<NodeId, String> {
+) -> Result<NodeId, SimplifyError> {
     let args: Vec<NodeId> = term
         .children
         .iter()
@@ -198,19 +199,22 @@ fn rebuild(
         EOp::Name(s) => {
             let t = program
                 .tensor_by_name(s.as_str())
-                .ok_or_else(|| format!("unknown name {s}"))?;
+                .ok_or_else(|| SimplifyError::Untranslatable(format!("unknown name {s}")))?;
             Ok(program.tensor(t).node)
         }
         EOp::Grad(s) => {
             let t = program
                 .tensor_by_name(s.as_str())
-                .ok_or_else(|| format!("unknown name {s}"))?;
+                .ok_or_else(|| SimplifyError::Untranslatable(format!("unknown name {s}")))?;
             let shape = program.shape_of(t).clone();
             Ok(graph.add(translate::ir_node(Op::GradOf(t), vec![], shape, span)))
         }
         _ => {
             let shapes: Vec<&crate::ir::Shape> = args.iter().map(|a| graph.shape(*a)).collect();
-            let shape = eg.analysis.shape_of(&term.node.op, &shapes)?;
+            let shape = eg
+                .analysis
+                .shape_of(&term.node.op, &shapes)
+                .map_err(SimplifyError::Untranslatable)?;
             let enode = ENode::new(term.node.op.clone(), vec![Id::from(0usize); args.len()]);
             let op = translate::to_ir_op(eg, &enode, &shapes)?;
             Ok(graph.add(translate::ir_node(op, args, shape, span)))

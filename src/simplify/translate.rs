@@ -10,6 +10,7 @@
 //! (`.T`, `rowsum`, softmax over the last axis) are normalised to their own variants.
 
 use super::analysis::EG;
+use super::error::SimplifyError;
 use super::lang::{ENode, EOp, Sym};
 use crate::ir::{Graph, Node, NodeId, Op, Program, ReduceKind, Shape, TensorKind};
 use egg::{Id, Symbol};
@@ -22,7 +23,7 @@ pub fn to_enode(
     eg: &mut EG,
     n: NodeId,
     args: Vec<Id>,
-) -> Result<ENode, String> {
+) -> Result<ENode, SimplifyError> {
     let node = graph.node(n);
     let rank_of = |i: usize| graph.shape(node.args[i]).len();
     let tables = &mut eg.analysis.tables;
@@ -87,19 +88,23 @@ pub fn to_enode(
         Op::Einsum(spec) => EOp::Einsum(tables.einsum(spec)),
         Op::LayerNorm => EOp::LayerNorm,
         Op::RmsNorm => EOp::RmsNorm,
-        Op::FnParam(_) => return Err("a fn parameter outside a fn".into()),
+        Op::FnParam(_) => {
+            return Err(SimplifyError::Untranslatable(
+                "a fn parameter outside a fn".into(),
+            ))
+        }
     };
     Ok(ENode::new(op, args))
 }
 
 /// The IR op of an extracted e-node, given its arguments' shapes (for the ops whose axes
 /// depend on rank). Names and `grad(NAME)` are resolved by the caller.
-pub fn to_ir_op(eg: &EG, enode: &ENode, arg_shapes: &[&Shape]) -> Result<Op, String> {
+pub fn to_ir_op(eg: &EG, enode: &ENode, arg_shapes: &[&Shape]) -> Result<Op, SimplifyError> {
     let ranks: Vec<usize> = arg_shapes.iter().map(|s| s.len()).collect();
     enode
         .op
         .to_ir(&eg.analysis.tables, &ranks)
-        .ok_or_else(|| "names are resolved by the caller".to_string())
+        .ok_or_else(|| SimplifyError::Untranslatable("names are resolved by the caller".into()))
 }
 
 /// Puts IR nodes into an e-graph, remembering each node's class. A node that a named tensor
@@ -155,7 +160,7 @@ impl<'p> Loader<'p> {
 
     /// Add `root` and everything it depends on in `graph` (iteratively, in id order),
     /// stopping at named nodes (they enter as names).
-    pub fn add(&mut self, graph: &Graph, eg: &mut EG, root: NodeId) -> Result<Id, String> {
+    pub fn add(&mut self, graph: &Graph, eg: &mut EG, root: NodeId) -> Result<Id, SimplifyError> {
         if let Some(&id) = self.class_of.get(&root) {
             return Ok(id);
         }
@@ -194,7 +199,7 @@ impl<'p> Loader<'p> {
     /// Join every named node among `nodes` to its definition (in terms of names), and every
     /// further name of the same node (`B = A`) to the first. Definitions of the names a
     /// definition uses are added too, down to the leaves.
-    pub fn define(&mut self, eg: &mut EG, nodes: &[NodeId]) -> Result<(), String> {
+    pub fn define(&mut self, eg: &mut EG, nodes: &[NodeId]) -> Result<(), SimplifyError> {
         let graph = &self.program.graph;
         let mut todo: Vec<NodeId> = nodes.to_vec();
         let mut done = std::collections::HashSet::new();

@@ -8,11 +8,11 @@
 use super::ast::*;
 use super::hints::{comment_mistake, newcomer_mistake};
 use super::lexical::{blank_bracketed_lines, Lexed};
+use crate::decimal::parse_decimal;
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
-use num_bigint::BigInt;
 use num_rational::BigRational;
-use num_traits::{One, Pow};
+use num_traits::One;
 use pest::iterators::Pair;
 use pest::Parser;
 use pest_derive::Parser;
@@ -445,27 +445,6 @@ impl WithParens for Expr {
                 span,
             }
         }
-    }
-}
-
-/// An exact rational from a decimal literal: `0.044715` is 44715/1000000, `1e-5` is 1/100000.
-pub fn parse_decimal(text: &str) -> BigRational {
-    let (mantissa, exp) = match text.find(['e', 'E']) {
-        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().unwrap_or(0)),
-        None => (text, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = format!("{int}{frac}");
-    let numer: BigInt = digits.parse().unwrap_or_default();
-    let scale = exp - frac.len() as i64;
-    let ten = BigInt::from(10);
-    // Exponents are bounded so an absurd literal cannot allocate without limit.
-    let scale = scale.clamp(-100_000, 100_000);
-    let power: BigInt = Pow::pow(&ten, scale.unsigned_abs());
-    if scale >= 0 {
-        BigRational::from_integer(numer * power)
-    } else {
-        BigRational::new(numer, power)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Diagnosing a refuted claim: which common mistake fits the numbers.
 //!
 //! Owns [`diagnose`]: given both sides' exact values at the refuting point (and at a second
-//! point), it tests, in order, a flipped sign, a transpose, and a constant factor (named when it
-//! is a size of the dims, its square root, or an inverse: the missing 1/√d, a mean where the
-//! truth sums); then the corrections [`super::mutations`] builds (a transpose on one factor, a
-//! mean for a sum, a term dropped or with its sign flipped, ...), each evaluated exactly; then
-//! conditions on the inputs (the claim holds only when each row of an input sums to 1).
+//! point), it tests, in order: the whole side negated or transposed; then the corrections
+//! [`super::mutations`] builds (a transpose on one factor, a mean for a sum, a term dropped or
+//! with its sign flipped, a missing term or factor of the truth, ...), each evaluated exactly
+//! (a named correction says more than a factor); then a constant factor between the sides
+//! (named when it is a size of the dims, its square root, or an inverse: the missing 1/√d, a
+//! mean where the truth sums); then conditions on the inputs (the claim holds only when each
+//! row of an input sums to 1).
 //! A diagnosis is reported only when it fits every entry, at both points; otherwise none is,
 //! and the caller says so. The result is data ([`Diagnosis`]); `render` words it.
 //!

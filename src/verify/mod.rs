@@ -88,6 +88,8 @@ pub struct CheckResult {
     /// What the verdict rests on: the proof, the points, the counterexample and its
     /// diagnosis, the overlap, or why it could not be checked.
     pub finding: Finding,
+    /// A side reads `grad(...)` (so a proof replaces it by the derived gradient).
+    pub uses_gradients: bool,
 }
 
 impl CheckResult {
@@ -196,11 +198,21 @@ pub fn check_each(
                     verdict: finding.verdict(),
                     expect: expect(c.differ),
                     finding,
+                    uses_gradients: reads_gradients(program, [c.lhs, c.rhs]),
                 });
             }
             Err(i) => derivation(program, &program.derivations[i], &file, &judge, report),
         }
     }
+}
+
+/// Does either side read `grad(...)`?
+fn reads_gradients(program: &Program, sides: [Option<NodeId>; 2]) -> bool {
+    sides.into_iter().flatten().any(|n| {
+        program
+            .graph
+            .depends_on(n, |x| matches!(x.op, crate::ir::Op::GradOf(_)))
+    })
 }
 
 /// Judges one claim or step: its lowering error, or its two sides.
@@ -232,6 +244,7 @@ fn derivation(
             verdict: Verdict::Error,
             expect: Expect::Equal,
             finding: Finding::Error(ClaimError::Input(Box::new(e.clone()))),
+            uses_gradients: false,
         });
     }
     for (k, step) in d.steps.iter().enumerate().skip(1) {
@@ -249,6 +262,7 @@ fn derivation(
             verdict: finding.verdict(),
             expect: expect(step.differ),
             finding,
+            uses_gradients: reads_gradients(program, [d.steps[k - 1].node, step.node]),
         });
     }
 }

@@ -35,6 +35,24 @@ pub fn shipped() -> Vec<PathBuf> {
     all
 }
 
+/// A file of `tests/data/`.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// A path relative to the crate's root, as the tests name files (`examples/attention.ht`):
+/// `insta::glob!` hands its closure absolute paths.
+pub fn relative(path: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    path.strip_prefix(&canonical)
+        .or_else(|_| path.strip_prefix(root))
+        .unwrap_or(path)
+        .to_path_buf()
+}
+
 /// `examples/attention.ht` → `examples_attention` (a snapshot's name).
 pub fn label(path: &Path) -> String {
     path.with_extension("")
@@ -114,6 +132,16 @@ pub fn scratch(name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// A fresh, empty directory `name` for files a test writes, unique to this test process.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("handtrace-tests-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// The worked solution of a file, as the `latex` command writes it.
 pub fn tex_of(path: &Path) -> String {
     tex_and_solution(path).0
@@ -154,13 +182,27 @@ impl Failures {
 
     /// Run `case`, recording a panic as a failure (with its message) instead of stopping.
     pub fn run(&mut self, name: &str, case: impl FnOnce() + std::panic::UnwindSafe) {
-        if let Err(e) = std::panic::catch_unwind(case) {
-            let why = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into());
-            self.0.push(format!("{name}: {why}"));
+        self.attempt(name, case);
+    }
+
+    /// Run `case` and return its value; a panic is recorded as a failure (with its message)
+    /// and gives `None`, so that the caller can go on with the next case.
+    pub fn attempt<T>(
+        &mut self,
+        name: &str,
+        case: impl FnOnce() -> T + std::panic::UnwindSafe,
+    ) -> Option<T> {
+        match std::panic::catch_unwind(case) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                let why = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panicked".into());
+                self.0.push(format!("{name}: {why}"));
+                None
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 //! Owns turning `NAME(args)` into a node: the built-in's row ([`op::builtin`]) says which
 //! positional parameters and keywords it takes; each argument is read by its kind (a tensor,
 //! a constant scalar, an axis, a list of axes or sizes, a size, einsum's subscripts), the
-//! row's `build` makes the op, and [`shape::infer`] gives its shape. Every misuse is a
+//! row's `build` makes the op, and [`op::infer`] gives its shape. Every misuse is a
 //! diagnostic naming the function and the argument; a shape error points at the argument it
 //! is about.
 

@@ -132,6 +132,11 @@ impl Lowerer<'_> {
                     .map(|s| s.as_str())
                     .chain(self.dims.declared().map(|(_, d)| d.name.as_str()))
                     .collect();
+                if let Some(f) = &scope.in_fn {
+                    d = d.with_note(format!(
+                        "a generic dim of `{f}` is a name that stands alone in a parameter's shape (`x: [N, {n}]`); inside an expression like `2*{n}` it must already be bound"
+                    ));
+                }
                 if let Some(s) = suggest(n, candidates) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 } else {

@@ -3,7 +3,7 @@
 
 use super::{axes_word, Fail, Global, Lowerer, Scope, R};
 use crate::diag::{Code, Diagnostic};
-use crate::ir::shape::{self, show_shape, Shape};
+use crate::ir::shape::{show_shape, Shape};
 use crate::ir::{Graph, Node, NodeId, Op, TensorKind};
 use crate::source::Span;
 use crate::syntax::ast::{self, Expr, ExprKind};
@@ -24,7 +24,7 @@ impl Lowerer<'_> {
     /// `op` on `args` whose shape rule cannot fail (it holds for any argument shapes).
     fn apply(&mut self, op: Op, args: Vec<NodeId>, span: Span) -> NodeId {
         let shapes: Vec<&Shape> = args.iter().map(|&a| self.graph.shape(a)).collect();
-        let shape = shape::infer(&self.dims, &op, &shapes)
+        let shape = crate::ir::op::infer(&self.dims, &op, &shapes)
             .expect("a shape rule that holds for every argument shape");
         self.node(op, args, shape, span)
     }

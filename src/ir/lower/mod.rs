@@ -241,7 +241,9 @@ impl<'s> Lowerer<'s> {
                 }
             }
             ItemKind::Dim { name, value } => {
-                if let Some(id) = self.report(|l| l.dim_decl(name, value, item.span)) {
+                // A failed dim poisons its name: its uses fail silently (one error, not one
+                // per shape that mentions it).
+                if let Some(id) = self.report_named(name, |l| l.dim_decl(name, value, item.span)) {
                     if is_root {
                         self.statements.push(Statement::Dim(id, item.span));
                     }
@@ -536,23 +538,22 @@ impl<'s> Lowerer<'s> {
             .collect();
         unused.sort();
         for name in unused {
-            if matches!(self.globals.get(name), Some((Global::Dim(_), _))) {
+            if matches!(
+                self.globals.get(name),
+                Some((Global::Dim(_) | Global::Poisoned, _))
+            ) {
                 continue; // a derived dim: reported where it is declared
             }
-            self.diags.push(
-                Diagnostic::global(
-                    Code::BadDim,
-                    format!("--dims sets `{name}`, which is not a dim of this program"),
-                )
-                .with_note(format!(
-                    "its dims are: {}",
-                    self.dims
-                        .declared()
-                        .map(|(_, d)| d.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            );
+            let declared: Vec<&str> = self.dims.declared().map(|(_, d)| d.name.as_str()).collect();
+            let mut d = Diagnostic::global(
+                Code::BadDim,
+                format!("--dims sets `{name}`, which is not a dim of this program"),
+            )
+            .with_note(format!("its dims are: {}", declared.join(", ")));
+            if let Some(s) = crate::diag::suggest(name, declared.iter().copied()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            self.diags.push(d);
         }
     }
 }

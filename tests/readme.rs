@@ -1,0 +1,110 @@
+//! The README's samples are what the tool prints: every ```console block is a command
+//! (`$ handtrace ...`) and its output, which must match line for line (a line `...` stands
+//! for any number of lines). The README and docs point only inside the repository.
+
+mod common;
+
+/// The console blocks of a Markdown text: (command words, expected lines).
+fn samples(markdown: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```console" {
+            continue;
+        }
+        let mut block: Vec<String> = Vec::new();
+        for l in lines.by_ref() {
+            if l.trim() == "```" {
+                break;
+            }
+            block.push(l.trim_end().to_string());
+        }
+        let command = block[0]
+            .strip_prefix("$ handtrace ")
+            .unwrap_or_else(|| panic!("a console block starts with `$ handtrace`: {}", block[0]));
+        let words = command.split_whitespace().map(String::from).collect();
+        out.push((words, block[1..].to_vec()));
+    }
+    out
+}
+
+/// Does `actual` match `expected`, where a `...` line matches any run of lines?
+fn matches(expected: &[String], actual: &[&str]) -> bool {
+    match expected.split_first() {
+        None => actual.is_empty(),
+        Some((e, rest)) if e == "..." => (0..=actual.len()).any(|k| matches(rest, &actual[k..])),
+        Some((e, rest)) => {
+            actual.first().is_some_and(|a| a.trim_end() == e) && matches(rest, &actual[1..])
+        }
+    }
+}
+
+#[test]
+fn every_readme_sample_is_what_the_tool_prints() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let all = samples(&readme);
+    assert!(all.len() >= 8, "only {} samples", all.len());
+    let mut failures = common::Failures::new();
+    for (words, expected) in all {
+        let args: Vec<&str> = words.iter().map(String::as_str).collect();
+        let out = common::run(&args);
+        let text = common::stdout(&out) + &common::stderr(&out);
+        let actual: Vec<&str> = text.lines().collect();
+        failures.check(matches(&expected, &actual), || {
+            format!(
+                "$ handtrace {}\nexpected:\n{}\nprinted:\n{}",
+                words.join(" "),
+                expected.join("\n"),
+                text
+            )
+        });
+    }
+    failures.finish();
+}
+
+#[test]
+fn the_elision_matcher_matches_only_what_it_should() {
+    let e = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert!(matches(&e(&["a", "...", "d"]), &["a", "b", "c", "d"]));
+    assert!(matches(&e(&["...", "c"]), &["c"]));
+    assert!(!matches(&e(&["a", "d"]), &["a", "b", "d"]));
+    assert!(!matches(&e(&["a", "..."]), &["b"]));
+}
+
+#[test]
+fn readme_and_docs_point_only_inside_the_repository() {
+    let mut texts = vec![(
+        "README.md".to_string(),
+        std::fs::read_to_string("README.md").unwrap(),
+    )];
+    for entry in std::fs::read_dir("docs").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            texts.push((
+                path.display().to_string(),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+        }
+    }
+    assert!(texts.len() >= 5, "docs/ has the reference files");
+    for (name, text) in &texts {
+        for bad in ["../shared", "DESIGN.md", "/work/"] {
+            assert!(
+                !text.contains(bad),
+                "{name} points outside the repository ({bad})"
+            );
+        }
+        // Every relative Markdown link names a file that exists.
+        for part in text.split("](").skip(1) {
+            let target = part.split(')').next().unwrap().split('#').next().unwrap();
+            if target.is_empty() || target.contains("://") {
+                continue;
+            }
+            let base = std::path::Path::new(name).parent().unwrap();
+            assert!(
+                base.join(target).exists(),
+                "{name} links to missing {target}"
+            );
+        }
+    }
+}
