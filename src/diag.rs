@@ -18,6 +18,8 @@ pub enum Code {
     EmptyFile,
     Syntax,
     TooDeep,
+    /// A budget (graph size, entries evaluated exactly, a number's size) was exceeded.
+    TooLarge,
     UnclosedBracket,
     UnknownName,
     UnknownFunction,
@@ -48,6 +50,7 @@ impl Code {
             Code::EmptyFile => "empty-file",
             Code::Syntax => "syntax",
             Code::TooDeep => "too-deep",
+            Code::TooLarge => "too-large",
             Code::UnclosedBracket => "unclosed-bracket",
             Code::UnknownName => "unknown-name",
             Code::UnknownFunction => "unknown-function",

@@ -150,6 +150,7 @@ impl Solution {
 }
 
 fn evaluate(program: Program) -> Result<Example, NoExample> {
+    crate::exact::run::check_budget(&program, &program.graph).map_err(NoExample::Forward)?;
     let leaves = crate::exact::inputs::leaf_values(&program, 0, &HashMap::new());
     let bits = crate::exact::run::DEFAULT_TARGET_BITS;
     let trace =

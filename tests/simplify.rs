@@ -177,6 +177,12 @@ fn corpus() -> Vec<Proved> {
     out
 }
 
+/// The seeds of the points: every regime of values but the large one (whose logits overflow
+/// what exp takes exactly, which would make a point unusable, not a rule unsound).
+fn seeds() -> impl Iterator<Item = u64> {
+    (1..).filter(|s| s % 4 != 3).take(SEEDS as usize)
+}
+
 /// Values for every leaf and every `grad(NAME)` symbol at `seed`.
 fn env(p: &Program, seed: u64) -> Env<Num> {
     let mut env = Env::new(leaf_values(p, seed, &HashMap::new()));
@@ -292,7 +298,7 @@ fn every_proof_step_is_exactly_equal() {
     let mut steps = 0;
     for c in corpus() {
         let p = &c.sides.program;
-        let envs: Vec<Env<Num>> = (1..=SEEDS).map(|seed| env(p, seed)).collect();
+        let envs: Vec<Env<Num>> = seeds().map(|seed| env(p, seed)).collect();
         let graph = &c.proof.graph;
         let mut cache = HashMap::new();
         let mut chain = vec![(c.sides.lhs, "the left side".to_string())];
@@ -447,7 +453,7 @@ fn the_exact_recheck_catches_a_false_step() {
         "dim n = 3\ninput A : [n, n]\ninput B : [n, n]\n\
          claim (A @ B).T = A.T @ B.T\nclaim (A @ B).T = B.T @ A.T\n",
     );
-    let envs: Vec<Env<Num>> = (1..=SEEDS).map(|seed| env(&p, seed)).collect();
+    let envs: Vec<Env<Num>> = seeds().map(|seed| env(&p, seed)).collect();
     let (wrong, right) = (&p.claims[0], &p.claims[1]);
     let mut cache = HashMap::new();
     let check = |c: &Claim, cache: &mut _| {

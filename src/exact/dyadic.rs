@@ -41,12 +41,52 @@ impl Dy {
         Dy::new(n, 0)
     }
 
+    /// `m·2^e` (normalised: fixed-point results become dyadics without any division).
+    pub fn from_parts(m: BigInt, e: i64) -> Dy {
+        Dy::new(m, e)
+    }
+
+    pub fn one() -> Dy {
+        Dy {
+            m: BigInt::one(),
+            e: 0,
+        }
+    }
+
+    /// `2^k`, for any `k`: only an exponent, whatever its size.
+    pub fn pow2(k: i64) -> Dy {
+        Dy {
+            m: BigInt::one(),
+            e: k,
+        }
+    }
+
+    /// `self·2^k`: an exponent shift, exact.
+    pub fn mul_pow2(&self, k: i64) -> Dy {
+        if self.is_zero() {
+            return Dy::zero();
+        }
+        Dy {
+            m: self.m.clone(),
+            e: self.e + k,
+        }
+    }
+
+    /// The odd mantissa `m` and exponent `e` of `m·2^e`.
+    pub fn parts(&self) -> (&BigInt, i64) {
+        (&self.m, self.e)
+    }
+
     pub fn is_zero(&self) -> bool {
         self.m.is_zero()
     }
 
     pub fn is_negative(&self) -> bool {
         self.m.is_negative()
+    }
+
+    pub fn is_positive(&self) -> bool {
+        self.m.is_positive()
     }
 
     /// The exact dyadic value of `r`, if its denominator is a power of two.

@@ -1,51 +1,160 @@
 //! Certified enclosures of the transcendental functions.
 //!
-//! Owns exp, log, sqrt (and rational roots), erf, π, ln 2, with Φ, tanh and sigmoid built
-//! from them. Each point function returns `[lo, hi]` proven to contain the true value:
-//! a Taylor/atanh/Machin series whose truncation error is bounded explicitly, evaluated
-//! with directed rounding (lower sums round down, upper sums round up), after argument
-//! reduction (exp: halving and squaring; log: powers of two). Every function here is monotone
-//! increasing, so an interval argument `[a, b]` maps to `[f(a).lo, f(b).hi]`.
+//! Owns exp, log, sqrt (and rational roots), erf, Φ, tanh, sigmoid, the normal density, and
+//! the constants π, ln 2, √π-related factors (cached per precision). Each point function
+//! returns dyadic bounds `[lo, hi]` proven to contain the true value, computed in binary
+//! fixed point (an integer `N` stands for `N·2^-f`) with directed rounding: every lower bound
+//! is rounded toward −∞ and every upper bound toward +∞, so no rounding-error analysis is
+//! needed beyond each series' truncation bound, which is stated where it is used. Working in
+//! integers and dyadics keeps gcds (`BigRational` normalisation) out of every inner loop.
 //!
-//! Invariant: an exact result is returned only where it is exact (exp 0 = 1, log 1 = 0,
-//! sqrt of a perfect square, erf 0 = 0).
+//! Invariants:
+//! - exp, log, the roots, erf, Φ, tanh and σ are increasing, so an interval argument `[a, b]`
+//!   maps to `[f(a).lo, f(b).hi]` (the normal density, which is not, uses interval arithmetic).
+//! - An exact result only where it is exact (exp 0 = 1, log 1 = 0, roots of perfect powers,
+//!   erf 0 = tanh 0 = 0, σ(0) = Φ(0) = 1/2).
+//! - A bound sits on the true side of a limit it approaches: erf, tanh, σ, Φ stay below 1
+//!   (and above −1 or 0 in the lower tail), and exp stays above 0. The tails are computed with
+//!   *relative* precision (1 − erf x and 1 − Φ(x) from continued fractions, 1 − tanh x and
+//!   1 − σ(x) from e^(−x)), so an enclosure of erf(10) excludes 1 as soon as the precision exceeds the
+//!   45 digits of the gap. The only upper bound equal to 1 is the one the requested precision
+//!   forces: when the gap is below 2^-(bits+2), no `bits`-bit number lies between the value
+//!   and 1.
+//! - exp refuses |x| > 2^21 ([`EXP_LIMIT`]) with [`NumError::TooLarge`] at once, before any
+//!   allocation; up to it, e^x = 2^k·e^r keeps 2^k as a dyadic exponent, so e^(−10^6) costs no
+//!   more than e^(−1) and is certainly positive.
 
 use super::dyadic::Dy;
-use super::num::{int, rat, round, Num, NumError, NumResult, Prec};
+use super::num::{int, rat, Num, NumError, NumResult, Prec};
 use num_bigint::BigInt;
+use num_integer::{Integer, Roots};
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// Extra bits carried inside series so the final rounding dominates the error.
-const GUARD: u32 = 24;
+/// Extra bits computed beyond the requested precision: every error below is a few units in
+/// the last of these bits, so the final outward rounding to `bits` dominates.
+const GUARD: u64 = 10;
 
-/// Largest |x| accepted by exp (beyond it the result has millions of bits).
-const EXP_LIMIT: i64 = 1 << 20;
+/// Largest |x| accepted by exp (and so by σ of a negative argument): e^(±2^21) is about
+/// 2^(±3 million), whose exponent alone every later exact operation would pay for.
+pub const EXP_LIMIT: i64 = 1 << 21;
 
-type Bounds = (BigRational, BigRational);
+/// Point bounds: `lo <= f(x) <= hi`.
+type Bounds = (Dy, Dy);
 
-/// The endpoints of a finite enclosure, rounded outward to `bits`.
-fn outward(n: &Num, bits: u32) -> Bounds {
-    let (lo, hi) = n.bounds().expect("a finite enclosure");
-    (down(&lo, bits), up(&hi, bits))
+/// Fixed-point bounds: `lo <= v·2^f <= hi` for a real `v`, with `f` known from context.
+type Fix = (BigInt, BigInt);
+
+// ---------------------------------------------------------------- fixed point
+
+/// ⌊a / 2^s⌋ (num-bigint's `>>` rounds toward −∞, also for negative values).
+fn shr_floor(a: &BigInt, s: u64) -> BigInt {
+    a >> s
 }
 
-fn down(x: &BigRational, bits: u32) -> BigRational {
-    round(x, bits, false)
+/// ⌈a / 2^s⌉.
+fn shr_ceil(a: &BigInt, s: u64) -> BigInt {
+    -((-a) >> s)
 }
 
-fn up(x: &BigRational, bits: u32) -> BigRational {
-    round(x, bits, true)
+/// ⌊a·b / (2^s·n)⌋ for a, b >= 0 and n >= 1: a lower series term from the previous one
+/// (owned, so the product's buffer is reused; nested floors compose).
+fn term_down(a: BigInt, b: &BigInt, s: u64, n: u64) -> BigInt {
+    ((a * b) >> s) / n
 }
 
-fn pow2(e: i64) -> BigRational {
-    let p = BigInt::one() << e.unsigned_abs();
-    if e >= 0 {
-        BigRational::from_integer(p)
-    } else {
-        BigRational::new(BigInt::one(), p)
+/// ⌈a·b / (2^s·n)⌉ for a, b >= 0 and n >= 1: an upper series term (nested ceilings compose).
+fn term_up(a: BigInt, b: &BigInt, s: u64, n: u64) -> BigInt {
+    let p = a * b;
+    let exact = p.is_zero() || p.trailing_zeros().unwrap_or(0) >= s;
+    let q = if exact { p >> s } else { (p >> s) + 1u32 };
+    (q + (n - 1)) / n
+}
+
+/// ⌊x·2^f⌋ and ⌈x·2^f⌉ (one shift for a dyadic x, else one division).
+fn fixed(x: &BigRational, f: u64) -> Fix {
+    let (n, d) = (x.numer(), x.denom());
+    let tz = d.trailing_zeros().unwrap_or(0);
+    if d.bits() == tz + 1 {
+        // d = 2^tz.
+        if f >= tz {
+            let v = n << (f - tz);
+            return (v.clone(), v);
+        }
+        return (shr_floor(n, tz - f), shr_ceil(n, tz - f));
+    }
+    let num = n << f;
+    (num.div_floor(d), num.div_ceil(d))
+}
+
+/// The dyadic bounds `[lo·2^-f, hi·2^-f]` of fixed-point bounds.
+fn to_dy((lo, hi): Fix, f: u64) -> Bounds {
+    (
+        Dy::from_parts(lo, -(f as i64)),
+        Dy::from_parts(hi, -(f as i64)),
+    )
+}
+
+/// Products of positive bounds, rounded outward to `bits` bits.
+fn mul_bounds(a: &Bounds, b: &Bounds, bits: u64) -> Bounds {
+    (
+        a.0.mul(&b.0).round(bits as u32, false),
+        a.1.mul(&b.1).round(bits as u32, true),
+    )
+}
+
+/// 1 − q for 0 < q < 1, rounded to `bits` bits toward +∞ (`up`) or −∞. Below 2^-(bits+2) the
+/// gap cannot be shown at `bits` bits: the neighbours of 1 − q are 1 − 2^-bits and 1 (so an
+/// upper bound of exactly 1 means only that the precision is too low to separate).
+fn one_minus(q: &Dy, bits: u64, up: bool) -> Dy {
+    if q.magnitude() < -(bits as i64) - 2 {
+        return if up {
+            Dy::one()
+        } else {
+            Dy::one().add(&Dy::pow2(-(bits as i64)).neg())
+        };
+    }
+    Dy::one().add(&q.neg()).round(bits as u32, up)
+}
+
+/// `[1 − 2^-bits, 1]`: what [`one_minus`] gives for any gap below 2^-(bits+2); used where
+/// such a bound on the gap is known without computing it.
+fn saturated(bits: u64) -> Bounds {
+    (Dy::one().add(&Dy::pow2(-(bits as i64)).neg()), Dy::one())
+}
+
+/// e/(1 + e) for e > 0, rounded to `bits` bits: σ(−x) for e = e^(−x). For tiny e,
+/// e(1 − 2^-(bits+4)) <= e − e² <= e/(1 + e) < e, which avoids a 1 + e with millions of bits.
+fn e_ratio(e: &Dy, bits: u64, up: bool) -> Dy {
+    if e.magnitude() < -(bits as i64) - 4 {
+        return if up {
+            e.clone()
+        } else {
+            e.add(&e.mul_pow2(-(bits as i64) - 4).neg())
+        };
+    }
+    e.div(&Dy::one().add(e), bits as u32 + 2, up)
+}
+
+/// x·y, without gcds when both are dyadic: a Range endpoint's denominator can be a
+/// million-bit power of two, on which `BigRational`'s binary gcd is slow.
+fn rmul(x: &BigRational, y: &BigRational) -> BigRational {
+    match (Dy::exact(x), Dy::exact(y)) {
+        (Some(a), Some(b)) => a.mul(&b).to_rational(),
+        _ => x * y,
+    }
+}
+
+/// The dyadic bounds of a rational: exact when dyadic, else rounded outward to `bits`.
+fn rat_bounds(x: &BigRational, bits: u64) -> Bounds {
+    match Dy::exact(x) {
+        Some(d) => (d.clone(), d),
+        None => (
+            Dy::round_rational(x, bits as u32, false),
+            Dy::round_rational(x, bits as u32, true),
+        ),
     }
 }
 
@@ -54,90 +163,268 @@ fn monotone(
     x: &Num,
     prec: Prec,
     name: &'static str,
-    f: impl Fn(&BigRational, Prec) -> Result<Bounds, NumError>,
+    f: impl Fn(&BigRational, u32) -> Result<Bounds, NumError>,
 ) -> NumResult {
     match x {
         Num::NegInf => Err(NumError::NegInfinity(name)),
         Num::Exact(a) => {
-            let (lo, hi) = f(a, prec)?;
-            Ok(if lo == hi {
-                Num::Exact(lo)
-            } else {
-                Num::range(lo, hi, prec)
-            })
+            let (lo, hi) = f(a, prec.bits)?;
+            Ok(Num::range_dy(lo, hi, prec))
         }
         Num::Range { lo, hi } => {
-            let (l, _) = f(&lo.to_rational(), prec)?;
-            let (_, h) = f(&hi.to_rational(), prec)?;
-            Ok(Num::range(l, h, prec))
+            let (l, _) = f(&lo.to_rational(), prec.bits)?;
+            let (_, h) = f(&hi.to_rational(), prec.bits)?;
+            Ok(Num::range_dy(l, h, prec))
         }
     }
+}
+
+// ---------------------------------------------------------------- constants
+
+thread_local! {
+    static CONSTANTS: RefCell<HashMap<(&'static str, u64), Fix>> = RefCell::new(HashMap::new());
+}
+
+/// A constant's fixed-point bounds at `f` bits, computed once per thread at `f` rounded up
+/// to a multiple of 64 (so the few precisions the checker uses share one computation).
+fn constant(name: &'static str, f: u64, compute: fn(u64) -> Fix) -> Fix {
+    let g = f.div_ceil(64) * 64;
+    let cached = CONSTANTS.with(|c| c.borrow().get(&(name, g)).cloned());
+    let (lo, hi) = cached.unwrap_or_else(|| {
+        let b = compute(g);
+        CONSTANTS.with(|c| c.borrow_mut().insert((name, g), b.clone()));
+        b
+    });
+    (shr_floor(&lo, g - f), shr_ceil(&hi, g - f))
+}
+
+/// ln 2 = 2 atanh(1/3) = Σ 2/((2n+1)·3^(2n+1)). With p_n = ⌊2^(g+1)/3^(2n+1)⌋ (exactly that,
+/// since nested floors of positive integer divisions compose), each computed term
+/// ⌊p_n/(2n+1)⌋ is below the true one by less than 1; once p_n = 0 the rest of the series is
+/// below (9/8)/(2n+1) < 2.
+fn ln2_fix(f: u64) -> Fix {
+    let g = f + 8;
+    let mut p: BigInt = (BigInt::one() << (g + 1)) / 3u32;
+    let mut sum = BigInt::zero();
+    let mut n = 0u64;
+    while !p.is_zero() {
+        sum += &p / (2 * n + 1);
+        p /= 9u32;
+        n += 1;
+    }
+    let hi = &sum + BigInt::from(n + 2);
+    (shr_floor(&sum, 8), shr_ceil(&hi, 8))
+}
+
+fn ln2(f: u64) -> Fix {
+    constant("ln2", f, ln2_fix)
+}
+
+/// atan(1/k)·2^g up to the returned error: Σ (−1)^n ⌊p_n/(2n+1)⌋ with p_n = ⌊2^g/k^(2n+1)⌋;
+/// each term is low by less than 1, and once p_n = 0 the alternating remainder is below 1.
+fn atan_inv_fix(k: u32, g: u64) -> (BigInt, u64) {
+    let mut p: BigInt = (BigInt::one() << g) / k;
+    let mut sum = BigInt::zero();
+    let mut n = 0u64;
+    while !p.is_zero() {
+        let t = &p / (2 * n + 1);
+        if n.is_multiple_of(2) {
+            sum += t;
+        } else {
+            sum -= t;
+        }
+        p /= k * k;
+        n += 1;
+    }
+    (sum, n + 1)
+}
+
+/// π = 16 atan(1/5) − 4 atan(1/239) (Machin).
+fn pi_fix(f: u64) -> Fix {
+    let g = f + 32;
+    let (a, ea) = atan_inv_fix(5, g);
+    let (b, eb) = atan_inv_fix(239, g);
+    let mid = a * 16u32 - b * 4u32;
+    let err = BigInt::from(16 * ea + 4 * eb);
+    (shr_floor(&(&mid - &err), 32), shr_ceil(&(&mid + &err), 32))
+}
+
+fn pi_fixed(f: u64) -> Fix {
+    constant("pi", f, pi_fix)
+}
+
+/// √(c·π)·2^f from π's bounds: ⌊√(c·Π·2^f)⌋ and that + 1.
+fn sqrt_c_pi(f: u64, c: u32) -> Fix {
+    let (lo, hi) = pi_fixed(f + 4);
+    let lo: BigInt = (lo * c) << (f - 4);
+    let hi: BigInt = (hi * c) << (f - 4);
+    (lo.sqrt(), hi.sqrt() + 1u32)
+}
+
+/// 2^(2f)/[lo, hi], rounded outward: bounds of 1/v from bounds of a positive v.
+fn recip_fix((lo, hi): &Fix, f: u64) -> Fix {
+    let one: BigInt = BigInt::one() << (2 * f);
+    (one.div_floor(hi), one.div_ceil(lo))
+}
+
+/// 2/√π (erf's factor).
+fn two_over_sqrt_pi_fix(f: u64) -> Fix {
+    let s = sqrt_c_pi(f + 8, 1);
+    let (lo, hi) = recip_fix(&s, f + 8);
+    (shr_floor(&lo, 7), shr_ceil(&hi, 7))
+}
+
+/// 1/√π (erfc's factor).
+fn inv_sqrt_pi_fix(f: u64) -> Fix {
+    let s = sqrt_c_pi(f + 8, 1);
+    let (lo, hi) = recip_fix(&s, f + 8);
+    (shr_floor(&lo, 8), shr_ceil(&hi, 8))
+}
+
+/// 1/√(2π) (the normal density's factor).
+fn inv_sqrt_2pi_fix(f: u64) -> Fix {
+    let s = sqrt_c_pi(f + 8, 2);
+    let (lo, hi) = recip_fix(&s, f + 8);
+    (shr_floor(&lo, 8), shr_ceil(&hi, 8))
+}
+
+/// √(2/π) (the tanh form of GELU): 2·(1/√(2π)).
+fn sqrt_two_over_pi_fix(f: u64) -> Fix {
+    let (lo, hi) = inv_sqrt_2pi_fix(f + 1);
+    (lo, hi)
+}
+
+/// A cached constant as dyadic bounds good to `bits` bits.
+fn constant_dy(name: &'static str, bits: u64, compute: fn(u64) -> Fix) -> Bounds {
+    let f = bits + 4;
+    to_dy(constant(name, f, compute), f)
+}
+
+fn constant_num(name: &'static str, prec: Prec, compute: fn(u64) -> Fix) -> Num {
+    let (lo, hi) = constant_dy(name, prec.bits as u64 + GUARD, compute);
+    Num::range_dy(lo, hi, prec)
+}
+
+pub fn pi(prec: Prec) -> Num {
+    constant_num("pi", prec, pi_fix)
+}
+
+/// 2/√π, cached per precision (the derivative of erf is 2/√π · e^(−x²)).
+pub fn two_over_sqrt_pi(prec: Prec) -> Num {
+    constant_num("2/sqrt(pi)", prec, two_over_sqrt_pi_fix)
+}
+
+/// √(2/π), cached per precision (the tanh form of GELU).
+pub fn sqrt_two_over_pi(prec: Prec) -> Num {
+    constant_num("sqrt(2/pi)", prec, sqrt_two_over_pi_fix)
+}
+
+/// 1/√(2π), cached per precision (the normal density).
+pub fn inv_sqrt_two_pi(prec: Prec) -> Num {
+    constant_num("1/sqrt(2pi)", prec, inv_sqrt_2pi_fix)
 }
 
 // ---------------------------------------------------------------- exp
 
-/// e^x for rational x.
-fn exp_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
+/// Halvings before the Taylor series: y/2^s needs about f/(s + log2 n) terms and s squarings
+/// undo it; s ≈ √f/2 balances the two.
+fn halvings(f: u64) -> u64 {
+    f.sqrt() / 2
+}
+
+/// e^x for rational x, |x| <= 2^21.
+///
+/// Range reduction x = k·ln2 + r with k = round(x/ln2) exact and |r| <= ln2/2 (+ a float's
+/// error): e^x = 2^k·e^r, where 2^k is only the exponent of the dyadic result. r is bounded
+/// from ln 2's bounds (which side depends on k's sign), and e^r from the Taylor series on
+/// r/2^s followed by s squarings. The lower bound is positive whatever x.
+fn exp_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
     if x.is_zero() {
-        return Ok((int(1), int(1)));
+        return Ok((Dy::one(), Dy::one()));
     }
-    if x < &-int(EXP_LIMIT) {
-        // e^x < 2^(−⌊|x|·1.44⌋) since log2 e > 1.44: a tiny, certain enclosure.
-        let k = (-x * rat(144, 100)).floor().to_integer();
-        let k: i64 = k.try_into().unwrap_or(i64::MAX / 2);
-        return Ok((int(0), pow2(-k)));
-    }
-    if x.abs() > int(EXP_LIMIT) {
+    // |x| >= 2^(numer bits − denom bits − 1): the bit lengths settle most cases at once.
+    let beyond = x.numer().bits() > x.denom().bits() + 22 || x.abs() > int(EXP_LIMIT);
+    if beyond {
         return Err(NumError::TooLarge(format!(
-            "exp of an argument of magnitude above 2^20 ({})",
+            "exp of an argument of magnitude above 2^21 ({:e}): the result is beyond 2^(±3 million)",
             x.to_f64().unwrap_or(f64::INFINITY)
         )));
     }
-    // Halve s times so that |y| <= 1/2, then e^x = (e^y)^(2^s).
-    let mag = x.numer().bits() as i64 - x.denom().bits() as i64; // |x| < 2^(mag+1)
-    let s = (mag + 2).max(0) as u64;
-    let bits = prec.bits + GUARD + 2 * s as u32;
-    let y = BigRational::new_raw(x.numer().clone(), x.denom() << s);
-    // e^y is increasing: round y outward and bound each side.
-    let lo = exp_series(&Dy::round_rational(&y, bits + 8, false), bits, false);
-    let hi = exp_series(&Dy::round_rational(&y, bits + 8, true), bits, true);
-    let (mut lo, mut hi) = (lo, hi);
-    for _ in 0..s {
-        lo = lo.mul(&lo).round(bits, false);
-        hi = hi.mul(&hi).round(bits, true);
-    }
-    Ok((lo.to_rational(), hi.to_rational()))
+    let k = (x.to_f64().unwrap_or(0.0) / std::f64::consts::LN_2).round() as i64;
+    let w = bits as u64 + GUARD;
+    let s = halvings(w);
+    let f = w + s + 8;
+    let (xl, xh) = fixed(x, f);
+    let (rl, rh) = if k == 0 {
+        (xl, xh)
+    } else {
+        // ln 2 to f + 24 bits: k·ln2 (|k| < 2^22) stays within a few units at f bits.
+        let (ll, lh) = ln2(f + 24);
+        let kk = BigInt::from(k);
+        // The bounds of k·ln2 are k·[ll, lh] for k > 0, k·[lh, ll] for k < 0.
+        let (kl, kh) = if k > 0 {
+            (&kk * &ll, &kk * &lh)
+        } else {
+            (&kk * &lh, &kk * &ll)
+        };
+        (xl - shr_ceil(&kh, 24), xh - shr_floor(&kl, 24))
+    };
+    // k = round(x/ln2) from a float: |r| <= ln2/2 + 2^-30 < 1/2, which the series' tail
+    // bound needs; checked, since a wrong k would make that bound unsound.
+    let half = BigInt::one() << (f - 1);
+    assert!(
+        rl.abs() < half && rh.abs() < half,
+        "exp: range reduction left |r| >= 1/2"
+    );
+    let (el, eh) = exp_reduced(&rl, &rh, f, s);
+    Ok((
+        Dy::from_parts(el, k - f as i64),
+        Dy::from_parts(eh, k - f as i64),
+    ))
 }
 
-/// Lower (`upper = false`) or upper bound of e^y for |y| <= 1/2: Taylor terms carried as
-/// outward-rounded dyadic intervals, plus a bound on the tail.
-fn exp_series(y: &Dy, bits: u32, upper: bool) -> Dy {
-    let w = bits + 8;
-    let small = -(bits as i64) - 4;
-    let (mut sl, mut sh) = (Dy::zero(), Dy::zero());
-    let (mut tl, mut th) = (Dy::from_int(BigInt::one()), Dy::from_int(BigInt::one()));
+/// Bounds of e^r·2^f for r in [rl, rh]·2^-f, |r| <= 1/2. A negative r goes through
+/// e^r = 1/e^(−r), so the series only ever sums positive terms.
+fn exp_reduced(rl: &BigInt, rh: &BigInt, f: u64, s: u64) -> Fix {
+    let one2: BigInt = BigInt::one() << (2 * f);
+    if !rl.is_negative() {
+        exp_positive(rl, rh, f, s)
+    } else if !rh.is_positive() {
+        let (a, b) = exp_positive(&-rh, &-rl, f, s);
+        (one2.div_floor(&b), one2.div_ceil(&a))
+    } else {
+        // r straddles 0 (x itself within a few units of 0): e^r in [1/e^m, e^m], m = max |r|.
+        let m = (-rl).max(rh.clone());
+        let (_, b) = exp_positive(&BigInt::zero(), &m, f, s);
+        (one2.div_floor(&b), b)
+    }
+}
+
+/// Bounds of e^y·2^f for 0 <= yl <= y <= yh, y <= 1/2 (·2^f): Σ (y/2^s)^n/n! with lower terms
+/// rounded down and upper terms up, then s squarings. The ratio of consecutive terms is
+/// (y/2^s)/(n+1) <= 1/2, so the tail after a term is at most that term again.
+fn exp_positive(yl: &BigInt, yh: &BigInt, f: u64, s: u64) -> Fix {
+    let shift = f + s;
+    let one = BigInt::one() << f;
+    let (mut tl, mut th) = (one.clone(), one);
+    let (mut sl, mut sh) = (BigInt::zero(), BigInt::zero());
     let mut n = 0u64;
     loop {
-        sl = sl.add(&tl).round(w, false);
-        sh = sh.add(&th).round(w, true);
+        sl += &tl;
+        sh += &th;
         n += 1;
-        // term · y / n, keeping [tl, th] ordered whatever the sign of y.
-        let (a, b) = (tl.mul(y), th.mul(y));
-        let (a, b) = if a <= b { (a, b) } else { (b, a) };
-        tl = a.div_int(n, w, false);
-        th = b.div_int(n, w, true);
-        let largest = tl.abs().max(th.abs());
-        if largest.is_zero() || largest.magnitude() < small {
+        tl = term_down(tl, yl, shift, n);
+        th = term_up(th, yh, shift, n);
+        if th.bits() <= 1 {
+            sh += &th << 1;
             break;
         }
     }
-    // Tail: |sum_{k>=n} y^k/k!| <= 2|term| since ratios are below 1/2.
-    let tail = tl.abs().max(th.abs()).mul(&Dy::from_int(2.into()));
-    if upper {
-        sh.add(&tail).round(bits, true)
-    } else {
-        sl.add(&tail.neg()).round(bits, false)
+    for _ in 0..s {
+        sl = term_down(sl.clone(), &sl, f, 1);
+        sh = term_up(sh.clone(), &sh, f, 1);
     }
+    (sl, sh)
 }
 
 pub fn exp(x: &Num, prec: Prec) -> NumResult {
@@ -147,174 +434,109 @@ pub fn exp(x: &Num, prec: Prec) -> NumResult {
     monotone(x, prec, "exp", exp_point)
 }
 
-// ---------------------------------------------------------------- log, ln 2, π
-
-/// atanh(z) = z + z^3/3 + z^5/5 + ... for a dyadic |z| <= 1/3, as dyadic bounds.
-fn atanh_series(z: &Dy, bits: u32) -> (Dy, Dy) {
-    if z.is_zero() {
-        return (Dy::zero(), Dy::zero());
-    }
-    if z.is_negative() {
-        let (l, h) = atanh_series(&z.neg(), bits);
-        return (h.neg(), l.neg());
-    }
-    let w = bits + 8;
-    let small = -(bits as i64) - 4;
-    let z2 = z.mul(z);
-    let (mut pl, mut ph) = (z.clone(), z.clone());
-    let (mut sl, mut sh) = (Dy::zero(), Dy::zero());
-    let mut k = 1u64;
+/// e^y − 1 for rational 0 < y <= 1/2, with relative precision (y·Σ y^n/(n+1)!): tanh of a
+/// small x without the cancellation of 1 − 2/(e^(2x) + 1). Ratios y/(n+2) <= 1/4 bound the
+/// tail by the last term.
+fn expm1_small(y: &BigRational, w: u64) -> Bounds {
+    let f = w + 8;
+    let (yl, yh) = fixed(y, f);
+    let one = BigInt::one() << f;
+    let (mut tl, mut th) = (one.clone(), one);
+    let (mut sl, mut sh) = (BigInt::zero(), BigInt::zero());
+    let mut n = 0u64;
     loop {
-        sl = sl.add(&pl.div_int(k, w, false)).round(w, false);
-        sh = sh.add(&ph.div_int(k, w, true)).round(w, true);
-        pl = pl.mul(&z2).round(w, false);
-        ph = ph.mul(&z2).round(w, true);
-        k += 2;
-        if ph.magnitude() - (k as f64).log2() as i64 + 1 < small {
+        sl += &tl;
+        sh += &th;
+        tl = term_down(tl, &yl, f, n + 2);
+        th = term_up(th, &yh, f, n + 2);
+        n += 1;
+        if th.bits() <= 1 {
+            sh += &th << 1;
             break;
         }
     }
-    // Tail <= z^k / (k (1 - z²)) <= z^k/k · 9/8.
-    let tail = ph
-        .div_int(k, w, true)
-        .mul(&Dy::from_int(9.into()))
-        .div_int(8, w, true);
-    (sl.round(bits, false), sh.add(&tail).round(bits, true))
+    let sum = to_dy((sl, sh), f);
+    mul_bounds(&rat_bounds(y, f), &sum, f)
 }
 
-thread_local! {
-    static CONSTANTS: RefCell<HashMap<(&'static str, u32), Bounds>> = RefCell::new(HashMap::new());
-}
+// ---------------------------------------------------------------- log
 
-fn cached(name: &'static str, bits: u32, compute: impl FnOnce() -> Bounds) -> Bounds {
-    if let Some(b) = CONSTANTS.with(|c| c.borrow().get(&(name, bits)).cloned()) {
-        return b;
-    }
-    let b = compute();
-    CONSTANTS.with(|c| c.borrow_mut().insert((name, bits), b.clone()));
-    b
-}
-
-/// ln 2 = 2 atanh(1/3); atanh is increasing, so bound 1/3 from both sides.
-fn ln2(bits: u32) -> Bounds {
-    cached("ln2", bits, || {
-        let third = rat(1, 3);
-        let (l, _) = atanh_series(&Dy::round_rational(&third, bits + 16, false), bits + 4);
-        let (_, h) = atanh_series(&Dy::round_rational(&third, bits + 16, true), bits + 4);
-        let two = Dy::from_int(2.into());
-        (
-            l.mul(&two).round(bits, false).to_rational(),
-            h.mul(&two).round(bits, true).to_rational(),
-        )
-    })
-}
-
-/// π = 16 atan(1/5) − 4 atan(1/239) (Machin).
-fn pi_bounds(bits: u32) -> Bounds {
-    cached("pi", bits, || {
-        let (a_lo, a_hi) = atan_inv(5, bits + 8);
-        let (b_lo, b_hi) = atan_inv(239, bits + 8);
-        (
-            down(&(a_lo * int(16) - b_hi * int(4)), bits),
-            up(&(a_hi * int(16) - b_lo * int(4)), bits),
-        )
-    })
-}
-
-/// atan(1/k) for an integer k >= 2: an alternating series with decreasing terms, so the
-/// partial sums bracket the value.
-fn atan_inv(k: i64, bits: u32) -> Bounds {
-    let eps = pow2(-(bits as i64) - 4);
-    let x = rat(1, k);
-    let x2 = &x * &x;
-    let mut power = x.clone();
-    let mut sum = BigRational::zero();
-    let mut n = 0i64;
-    loop {
-        let term = &power / int(2 * n + 1);
-        if n % 2 == 0 {
-            sum += &term;
-        } else {
-            sum -= &term;
-        }
-        power = &power * &x2;
-        n += 1;
-        let next = &power / int(2 * n + 1);
-        if next < eps {
-            // The next term would move the sum by `next` in the direction of its sign.
-            let other = if n % 2 == 0 {
-                &sum + &next
-            } else {
-                &sum - &next
-            };
-            let (lo, hi) = if sum < other {
-                (sum, other)
-            } else {
-                (other, sum)
-            };
-            return (down(&lo, bits), up(&hi, bits));
-        }
-    }
-}
-
-pub fn pi(prec: Prec) -> Num {
-    let (lo, hi) = pi_bounds(prec.bits + GUARD);
-    Num::range(lo, hi, prec)
-}
-
-fn log_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
+/// log x for rational x > 0: x = 2^k·m with m in [2/3, 4/3], log x = k·ln2 + 2·atanh(z) with
+/// z = (m−1)/(m+1) in [−1/5, 1/7]. For k = 0 the fixed point is scaled to z's size, so
+/// log(1 + tiny) keeps its relative accuracy.
+fn log_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
     if !x.is_positive() {
         return Err(NumError::LogOfNonPositive);
     }
     if x.is_one() {
-        return Ok((int(0), int(0)));
+        return Ok((Dy::zero(), Dy::zero()));
     }
-    let bits = prec.bits + GUARD;
-    // x = 2^k m with m in [2/3, 4/3]: log x = k ln2 + 2 atanh((m−1)/(m+1)), |z| <= 1/7.
-    let mut k = x.numer().bits() as i64 - x.denom().bits() as i64;
-    let scaled = |k: i64| {
-        if k >= 0 {
-            BigRational::new_raw(x.numer().clone(), x.denom() << k as u64)
-        } else {
-            BigRational::new_raw(x.numer() << (-k) as u64, x.denom().clone())
-        }
+    let (n, d) = (x.numer(), x.denom());
+    let mut k = n.bits() as i64 - d.bits() as i64;
+    // m = a/b in (1/2, 2), then moved into [2/3, 4/3].
+    let (mut a, mut b) = if k >= 0 {
+        (n.clone(), d << k as u64)
+    } else {
+        (n << (-k) as u64, d.clone())
     };
-    while scaled(k) > rat(4, 3) {
+    if &a * 3u32 > &b * 4u32 {
+        b <<= 1;
         k += 1;
-    }
-    while scaled(k) < rat(2, 3) {
+    } else if &a * 3u32 < &b * 2u32 {
+        a <<= 1;
         k -= 1;
     }
-    let m = scaled(k);
-    let one = Dy::from_int(BigInt::one());
-    let (ml, mh) = (
-        Dy::round_rational(&m, bits + 16, false),
-        Dy::round_rational(&m, bits + 16, true),
-    );
-    // z = (m−1)/(m+1) is increasing in m.
-    // z from the exact m, so log(1 + tiny) keeps its relative accuracy.
-    let z = (&m - int(1)) / (&m + int(1));
-    let (zl, zh) = (
-        Dy::round_rational(&z, bits + 16, false),
-        Dy::round_rational(&z, bits + 16, true),
-    );
-    let _ = (ml, mh, one);
-    let (al, _) = atanh_series(&zl, bits + 4);
-    let (_, ah) = atanh_series(&zh, bits + 4);
-    let (l2l, l2h) = ln2(bits + 8 + (k.unsigned_abs().max(1)).ilog2());
-    let kk = int(k);
-    let (kl, kh) = if k >= 0 {
-        (&kk * &l2l, &kk * &l2h)
+    let num = &a - &b;
+    let den = &a + &b;
+    let w = bits as u64 + GUARD;
+    // |z| >= 2^(zmag − 1): for k = 0 the result is about 2z, so carry bits below z's size.
+    let zmag = num.bits() as i64 - den.bits() as i64;
+    let f = w + 8 + if k == 0 { (-zmag).max(0) as u64 } else { 0 };
+    let z = BigRational::new_raw(num.abs(), den);
+    let (zl, zh) = fixed(&z, f);
+    let (al, ah) = atanh_fixed(&zl, &zh, f);
+    // log m = 2 atanh z; atanh is odd.
+    let (ml, mh) = if num.is_negative() {
+        (-(ah << 1u32), -(al << 1u32))
     } else {
-        (&kk * &l2h, &kk * &l2l)
+        (al << 1u32, ah << 1u32)
     };
-    let two = Dy::from_int(2.into());
-    let lo = Dy::round_rational(&kl, bits + 8, false).add(&al.mul(&two));
-    let hi = Dy::round_rational(&kh, bits + 8, true).add(&ah.mul(&two));
-    Ok((
-        lo.round(bits, false).to_rational(),
-        hi.round(bits, true).to_rational(),
-    ))
+    let (kl, kh) = if k == 0 {
+        (BigInt::zero(), BigInt::zero())
+    } else {
+        let extra = 4 + 64 - k.unsigned_abs().leading_zeros() as u64;
+        let (ll, lh) = ln2(f + extra);
+        let kk = BigInt::from(k);
+        let (lo, hi) = if k > 0 {
+            (&kk * &ll, &kk * &lh)
+        } else {
+            (&kk * &lh, &kk * &ll)
+        };
+        (shr_floor(&lo, extra), shr_ceil(&hi, extra))
+    };
+    Ok(to_dy((kl + ml, kh + mh), f))
+}
+
+/// Bounds of atanh(z)·2^f for 0 <= zl <= z·2^f <= zh, z <= 1/5: Σ z^(2j+1)/(2j+1), positive
+/// terms; the tail after a power p is below p·Σ z^(2i) <= p·25/24 < 2p.
+fn atanh_fixed(zl: &BigInt, zh: &BigInt, f: u64) -> Fix {
+    let z2l = term_down(zl.clone(), zl, f, 1);
+    let z2h = term_up(zh.clone(), zh, f, 1);
+    let (mut pl, mut ph) = (zl.clone(), zh.clone());
+    let (mut sl, mut sh) = (BigInt::zero(), BigInt::zero());
+    let mut j = 0u64;
+    loop {
+        sl += &pl / (2 * j + 1);
+        sh += (&ph + 2 * j) / (2 * j + 1);
+        pl = term_down(pl, &z2l, f, 1);
+        ph = term_up(ph, &z2h, f, 1);
+        j += 1;
+        if ph.bits() <= 1 {
+            sh += &ph << 1;
+            break;
+        }
+    }
+    (sl, sh)
 }
 
 pub fn log(x: &Num, prec: Prec) -> NumResult {
@@ -333,8 +555,11 @@ pub fn log(x: &Num, prec: Prec) -> NumResult {
 
 // ---------------------------------------------------------------- roots
 
-/// x^(1/q) for rational x, exact when x is a perfect q-th power.
-fn root_point(x: &BigRational, q: u32, prec: Prec) -> Result<Bounds, NumError> {
+/// x^(1/q) for rational x. A dyadic x = m·2^e = (m·2^r)·2^(q·j), 0 <= r < q, has the root
+/// 2^j·(m·2^r)^(1/q): an integer root of the small mantissa (exact for a perfect power),
+/// whatever the exponent. Otherwise x^(1/q) = (n·d^(q−1))^(1/q)/d, scaled by 2^(q·s) for s
+/// fractional bits. The integer root r = ⌊·⌋ brackets the value in [r, r + 1].
+fn root_point(x: &BigRational, q: u32, bits: u32) -> Result<Bounds, NumError> {
     if x.is_negative() {
         if q.is_multiple_of(2) {
             return Err(if q == 2 {
@@ -343,27 +568,47 @@ fn root_point(x: &BigRational, q: u32, prec: Prec) -> Result<Bounds, NumError> {
                 NumError::BadPower(format!("an even root (1/{q}) of a negative number"))
             });
         }
-        let (l, h) = root_point(&-x, q, prec)?;
-        return Ok((-h, -l));
+        let (l, h) = root_point(&-x, q, bits)?;
+        return Ok((h.neg(), l.neg()));
     }
     if x.is_zero() {
-        return Ok((int(0), int(0)));
+        return Ok((Dy::zero(), Dy::zero()));
+    }
+    let w = bits as u64 + GUARD;
+    if let Some(d) = Dy::exact(x) {
+        let (m, e) = d.parts();
+        let (j, r) = (e.div_euclid(q as i64), e.rem_euclid(q as i64));
+        let c: BigInt = m << r as u64;
+        let root = c.nth_root(q);
+        if num_traits::pow::Pow::pow(&root, q) == c {
+            let v = Dy::from_parts(root, j);
+            return Ok((v.clone(), v));
+        }
+        let s = (w as i64 + 2 - c.bits() as i64 / q as i64).max(0) as u64;
+        let r = (&c << (q as u64 * s)).nth_root(q);
+        let e = j - s as i64;
+        return Ok((Dy::from_parts(r.clone(), e), Dy::from_parts(r + 1u32, e)));
     }
     let (n, d) = (x.numer(), x.denom());
-    let (rn, rd) = (n.nth_root(q), d.nth_root(q));
-    if num_traits::pow::Pow::pow(&rn, q) == *n && num_traits::pow::Pow::pow(&rd, q) == *d {
-        let r = BigRational::new(rn, rd);
-        return Ok((r.clone(), r));
-    }
-    // x^(1/q) = (n d^(q-1))^(1/q) / d; scale by 2^(q*s) for s fractional bits.
-    let bits = prec.bits + GUARD;
-    let s = bits as i64 + (d.bits() as i64);
-    let scaled: BigInt = (n * num_traits::pow::Pow::pow(d, q - 1)) << (q as u64 * s as u64);
+    let s = w + d.bits();
+    let scaled: BigInt = (n * num_traits::pow::Pow::pow(d, q - 1)) << (q as u64 * s);
     let r = scaled.nth_root(q);
-    let denom: BigInt = d << s as u64;
+    let denom: BigInt = d << s;
     let lo = BigRational::new_raw(r.clone(), denom.clone());
-    let hi = BigRational::new_raw(r + 1, denom);
-    Ok((down(&lo, bits), up(&hi, bits)))
+    let hi = BigRational::new_raw(r + 1u32, denom);
+    Ok((
+        Dy::round_rational(&lo, w as u32, false),
+        Dy::round_rational(&hi, w as u32, true),
+    ))
+}
+
+/// The q-th root of a rational whose numerator and denominator are perfect q-th powers
+/// (an odd root of a negative number keeps its sign).
+fn exact_root(x: &BigRational, q: u32) -> Option<BigRational> {
+    let (n, d) = (x.numer().abs(), x.denom());
+    let (rn, rd) = (n.nth_root(q), d.nth_root(q));
+    let perfect = num_traits::pow::Pow::pow(&rn, q) == n && num_traits::pow::Pow::pow(&rd, q) == *d;
+    perfect.then(|| BigRational::new_raw(if x.is_negative() { -rn } else { rn }, rd))
 }
 
 pub fn sqrt(x: &Num, prec: Prec) -> NumResult {
@@ -386,7 +631,16 @@ pub fn root(x: &Num, q: u32, prec: Prec) -> NumResult {
             ));
         }
     }
-    monotone(x, prec, "sqrt", |a, p| root_point(a, q, p))
+    if let Num::Exact(a) = x {
+        // A non-dyadic perfect power (4/9) is exact too; dyadic ones are found by root_point.
+        let even_of_negative = a.is_negative() && q.is_multiple_of(2);
+        if !even_of_negative && Dy::exact(a).is_none() {
+            if let Some(r) = exact_root(a, q) {
+                return Ok(Num::Exact(r));
+            }
+        }
+    }
+    monotone(x, prec, "sqrt", |a, bits| root_point(a, q, bits))
 }
 
 /// x ** (p/q) for a rational exponent.
@@ -444,171 +698,273 @@ pub fn pow(x: &Num, e: &BigRational, prec: Prec) -> NumResult {
     root(x, q, prec)?.powi(p, prec)
 }
 
-// ---------------------------------------------------------------- erf and friends
+// ---------------------------------------------------------------- erf, Φ, tanh, sigmoid
 
-/// erf(x) for rational x >= 0:
-/// erf x = (2/√π) e^(−x²) Σ 2^n x^(2n+1) / (1·3···(2n+1)), all terms positive.
-fn erf_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
+/// x·e^(−t)·Σ (2t)^n/(1·3···(2n+1)) for rational x > 0 and t = x² or x²/2, as bounds good to
+/// `w` bits: (√π/2)·erf x for t = x², √(2π)·(Φ(x) − 1/2) for t = x²/2. All terms are
+/// positive; once 2·(2t) <= 2n+3 every later ratio 2t/(2m+3) is at most 1/2, so the tail is
+/// at most the current term again. e^(−t) is computed once, at the exact t.
+fn gauss_series(x: &BigRational, t: &BigRational, w: u64) -> Result<Bounds, NumError> {
+    let f = w + 8;
+    let (vl, vh) = fixed(&rmul(t, &int(2)), f);
+    let one = BigInt::one() << f;
+    let (mut tl, mut th) = (one.clone(), one);
+    let (mut sl, mut sh) = (BigInt::zero(), BigInt::zero());
+    // Ratios v/(2n+3) are at most 1/2 from n = n_half on (2v <= 2n+3).
+    let n_half = (&vh >> f).to_u64().unwrap_or(u64::MAX / 4) + 1;
+    let mut n = 0u64;
+    loop {
+        sl += &tl;
+        sh += &th;
+        let d = 2 * n + 3;
+        tl = term_down(tl, &vl, f, d);
+        th = term_up(th, &vh, f, d);
+        n += 1;
+        // The sum is at least 1 (2^f here): stop when the tail is below 2^-(w+4) of it.
+        if n >= n_half && th.bits() + w + 5 <= sl.bits() {
+            sh += &th << 1;
+            break;
+        }
+    }
+    let (el, eh) = exp_point(&-t, w as u32)?;
+    let prod = mul_bounds(&rat_bounds(x, f), &(el, eh), f);
+    Ok(mul_bounds(&prod, &to_dy((sl, sh), f), f))
+}
+
+/// The continued fraction 1/(x + c/(x + 2c/(x + 3c/(x + …)))) for rational x > 0: with
+/// c = 1/2 it is √π·e^(x²)·erfc x (Abramowitz & Stegun 7.1.14), with c = 1 the Mills ratio
+/// (1 − Φ(x))/φ(x) (A&S 26.2.14). Every partial numerator and denominator is positive, so
+/// the value lies between any two consecutive convergents (it is a monotone Möbius function
+/// of the positive tail, which the two convergents replace by 0 and by ∞). Convergents are
+/// exact integer ratios A_n/B_n (the fraction is scaled by x's denominator so that every
+/// element is an integer), and |C_n − C_(n−1)| = Π a_i/(B_n·B_(n−1)) says when to stop.
+/// It converges fast for large x: used where the series would need many terms.
+fn mills_cf(x: &BigRational, half: bool, w: u64) -> Bounds {
+    let (p, q) = (x.numer(), x.denom());
+    // Equivalence transform by c_i = 2q (c = 1/2) or q (c = 1): b = 2p, a_1 = 2q,
+    // a_i = 2q²·(i−1); or b = p, a_1 = q, a_i = q²·(i−1).
+    let (b, a1, q2) = if half {
+        (p << 1u32, q << 1u32, (q * q) << 1u32)
+    } else {
+        (p.clone(), q.clone(), q * q)
+    };
+    let (mut a_prev, mut a_cur) = (BigInt::one(), BigInt::zero()); // A_(−1), A_0
+    let (mut b_prev, mut b_cur) = (BigInt::zero(), BigInt::one()); // B_(−1), B_0
+    let mut prod = BigInt::one();
+    let mut i = 0u64;
+    loop {
+        i += 1;
+        let ai = if i == 1 { a1.clone() } else { &q2 * (i - 1) };
+        let a_next = &b * &a_cur + &ai * &a_prev;
+        let b_next = &b * &b_cur + &ai * &b_prev;
+        prod *= &ai;
+        a_prev = std::mem::replace(&mut a_cur, a_next);
+        b_prev = std::mem::replace(&mut b_cur, b_next);
+        // Stop once Π a_i·2^(w+4) < A_i·B_(i−1), i.e. the bracket is 2^-(w+4) of C_i.
+        if i >= 2 && prod.bits() + w + 6 <= a_cur.bits() + b_prev.bits() {
+            break;
+        }
+    }
+    // A_i B_(i−1) − A_(i−1) B_i = (−1)^(i−1) Π a: odd convergents are the upper bounds.
+    let ((ln, ld), (hn, hd)) = if i % 2 == 1 {
+        ((a_prev, b_prev), (a_cur, b_cur))
+    } else {
+        ((a_cur, b_cur), (a_prev, b_prev))
+    };
+    let bits = w as u32 + 8;
+    (
+        Dy::from_int(ln).div(&Dy::from_int(ld), bits, false),
+        Dy::from_int(hn).div(&Dy::from_int(hd), bits, true),
+    )
+}
+
+/// erfc x = e^(−x²)/√π · K(x) for rational x > 0, with relative precision (so 1 − erfc x is
+/// strictly below 1).
+fn erfc_tail(x: &BigRational, w: u64) -> Result<Bounds, NumError> {
+    let k = mills_cf(x, true, w);
+    let e = exp_point(&-rmul(x, x), w as u32)?;
+    let c = constant_dy("1/sqrt(pi)", w + 8, inv_sqrt_pi_fix);
+    Ok(mul_bounds(&mul_bounds(&c, &e, w + 8), &k, w + 8))
+}
+
+/// 1 − Φ(x) = φ(x)·R(x) for rational x > 0, with relative precision.
+fn normal_tail(x: &BigRational, w: u64) -> Result<Bounds, NumError> {
+    let r = mills_cf(x, false, w);
+    let e = exp_point(&-rmul(&rmul(x, x), &rat(1, 2)), w as u32)?;
+    let c = constant_dy("1/sqrt(2pi)", w + 8, inv_sqrt_2pi_fix);
+    Ok(mul_bounds(&mul_bounds(&c, &e, w + 8), &r, w + 8))
+}
+
+/// Where the series gives way to the continued fraction: the series needs about e·2t terms,
+/// the fraction about w²/(11·2t); they cross near 8t = w (t = x² for erf, x²/2 for Φ).
+fn use_fraction(t: &BigRational, w: u64) -> bool {
+    t * int(8) >= int(w as i64)
+}
+
+/// erf x for rational x: the series for small x, 1 − erfc x beyond.
+fn erf_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
     if x.is_zero() {
-        return Ok((int(0), int(0)));
+        return Ok((Dy::zero(), Dy::zero()));
     }
     if x.is_negative() {
-        let (l, h) = erf_point(&-x, prec)?;
-        return Ok((-h, -l));
+        let (l, h) = erf_point(&-x, bits)?;
+        return Ok((h.neg(), l.neg()));
     }
-    let bits = prec.bits + GUARD;
-    let x2 = x * x;
-    // erfc x <= e^(−x²): beyond (bits+2)·ln 2 < x², erf x is within 2^-(bits+2) of 1.
-    if x2 > int(bits as i64 + 2) * rat(7, 10) {
-        return Ok((int(1) - pow2(-(bits as i64) - 2), int(1)));
+    let w = bits as u64 + GUARD;
+    let u = rmul(x, x);
+    // erfc x <= e^(−x²) < 2^-(w+2) once x² > w + 2: no w-bit number lies strictly between.
+    if u > int(w as i64 + 2) {
+        return Ok(saturated(w));
     }
-    let w = bits + 8;
-    let (xl, xh) = (
-        Dy::round_rational(x, w, false),
-        Dy::round_rational(x, w, true),
-    );
-    // Σ 2^n x^(2n+1) / (2n+1)!!: positive terms, t_(n+1) = t_n · 2x² / (2n+3).
-    let series = |x: &Dy, upper: bool| -> Dy {
-        let two_x2 = x.mul(x).mul(&Dy::from_int(2.into()));
-        let four_x2 = two_x2.mul(&Dy::from_int(2.into()));
-        let mut term = x.clone();
-        let mut sum = Dy::zero();
-        let mut n = 0u64;
-        loop {
-            sum = sum.add(&term).round(w, upper);
-            term = term.mul(&two_x2).div_int(2 * n + 3, w, upper);
-            n += 1;
-            // Once 4x² <= 2n+3 every later ratio is at most 1/2: the tail is <= 2·term.
-            if four_x2 <= Dy::from_int((2 * n + 3).into())
-                && term.magnitude() < sum.magnitude() - bits as i64 - 8
-            {
-                break;
-            }
+    if !use_fraction(&u, w) {
+        let s = gauss_series(x, &u, w)?;
+        let c = constant_dy("2/sqrt(pi)", w + 8, two_over_sqrt_pi_fix);
+        let (lo, hi) = mul_bounds(&c, &s, w + 8);
+        // Here erfc x > 2^(−0.2w) dwarfs the series' 2^-w error; checked, not assumed.
+        if hi < Dy::one() {
+            return Ok((lo, hi));
         }
-        if upper {
-            sum.add(&term.mul(&Dy::from_int(2.into()))).round(w, true)
-        } else {
-            sum
-        }
-    };
-    let s_lo = series(&xl, false).to_rational();
-    let s_hi = series(&xh, true).to_rational();
-    let (xl, xh) = (xl.to_rational(), xh.to_rational());
-    // e^(−x²) is decreasing in x: its lower bound at xh, upper at xl.
-    let (el, _) = exp_point(&-(&xh * &xh), Prec::new(bits + 8))?;
-    let (_, eh) = exp_point(&-(&xl * &xl), Prec::new(bits + 8))?;
-    let w = Prec::new(bits + 8);
-    let c = Num::from_int(2).div(&sqrt(&pi(w), w)?, w)?;
-    let e = Num::range(el, eh, w);
-    let series = Num::range(s_lo, s_hi, w);
-    let v = c.mul(&e, w)?.mul(&series, w)?;
-    let (lo, hi) = v.bounds().expect("finite");
-    Ok((down(&lo, bits).min(int(1)), up(&hi, bits).min(int(1))))
+    }
+    let (cl, ch) = erfc_tail(x, w)?;
+    Ok((one_minus(&ch, w, false), one_minus(&cl, w, true)))
 }
 
 pub fn erf(x: &Num, prec: Prec) -> NumResult {
     monotone(x, prec, "erf", erf_point)
 }
 
-/// tanh x = 1 − 2/(e^(2x) + 1), increasing in x.
-fn tanh_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
+/// Φ(x) for rational x: 1/2 ± the series for small |x|, the tail φ(x)·R(x) beyond (as is for
+/// x < 0, so Φ(−15) = 3.67e-51 has relative precision; 1 − it for x > 0).
+fn phi_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
     if x.is_zero() {
-        return Ok((int(0), int(0)));
+        let half = Dy::pow2(-1);
+        return Ok((half.clone(), half));
     }
-    if x.is_negative() {
-        let (l, h) = tanh_point(&-x, prec)?;
-        return Ok((-h, -l));
+    let w = bits as u64 + GUARD;
+    let ax = x.abs();
+    let t = rmul(&rmul(&ax, &ax), &rat(1, 2));
+    let upper = x.is_positive();
+    // 1 − Φ(x) <= e^(−x²/2)/2 < 2^-(w+2) once x²/2 > w + 2.
+    if upper && t > int(w as i64 + 2) {
+        return Ok(saturated(w));
     }
-    let bits = prec.bits + GUARD;
-    // Small x: the series x − x³/3 + 2x⁵/15 − … alternates with decreasing terms, so
-    // x − x³/3 <= tanh x <= x − x³/3 + 2x⁵/15; relatively tight once x⁴ < 2^−bits.
-    if x.numer().bits() as i64 - x.denom().bits() as i64 <= -(bits as i64 / 4) - 2 {
-        let x3 = x * x * x;
-        let lo = x - &x3 / int(3);
-        let hi = &lo + &x3 * x * x * rat(2, 15);
-        return Ok((down(&lo, bits), up(&hi, bits)));
+    if !use_fraction(&t, w) {
+        // Φ(−x) = 1/2 − D loses log2(1/Φ(−x)) <= 1.45·x²/2 + 8 bits to cancellation:
+        // carry them.
+        let ws = if upper {
+            w
+        } else {
+            w + 16 + (t.to_f64().unwrap_or(0.0) * 1.5).ceil() as u64
+        };
+        let s = gauss_series(&ax, &t, ws)?;
+        let c = constant_dy("1/sqrt(2pi)", ws + 8, inv_sqrt_2pi_fix);
+        let (dl, dh) = mul_bounds(&c, &s, ws + 8);
+        let half = Dy::pow2(-1);
+        let (lo, hi) = if upper {
+            (half.add(&dl), half.add(&dh))
+        } else {
+            (half.add(&dh.neg()), half.add(&dl.neg()))
+        };
+        if lo.is_positive() && hi < Dy::one() {
+            return Ok((lo.round(ws as u32, false), hi.round(ws as u32, true)));
+        }
     }
-    // 1 − tanh x < 2e^(−2x): tiny beyond 2x > (bits+2) ln 2.
-    if x * int(2) > int(bits as i64 + 4) * rat(7, 10) {
-        return Ok((int(1) - pow2(-(bits as i64) - 2), int(1)));
-    }
-    let w = Prec::new(bits + 4);
-    let (el, eh) = exp_point(&(x * int(2)), w)?;
-    // 1 − 2/(E + 1): E appears once, so interval arithmetic is tight.
-    let e = Num::range(el, eh, w);
-    let t = Num::from_int(1).sub(&Num::from_int(2).div(&e.add(&Num::from_int(1), w)?, w)?, w)?;
-    Ok(outward(&t, bits))
-}
-
-pub fn tanh(x: &Num, prec: Prec) -> NumResult {
-    monotone(x, prec, "tanh", tanh_point)
-}
-
-/// σ(x) = 1/(1 + e^(−x)), increasing in x.
-fn sigmoid_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
-    if x.is_zero() {
-        return Ok((rat(1, 2), rat(1, 2)));
-    }
-    let bits = prec.bits + GUARD;
-    let limit = int(bits as i64 + 4) * rat(7, 10);
-    if x > &limit {
-        return Ok((int(1) - pow2(-(bits as i64) - 2), int(1)));
-    }
-    if x < &-limit.clone() {
-        // σ(x) < e^x: tiny but positive; compute e^x directly for a relative bound.
-        // σ(x) = e^x/(1 + e^x) >= e^x (1 − e^x).
-        let (el, eh) = exp_point(x, Prec::new(bits + 4))?;
-        let lo = Dy::round_rational(&el, bits + 8, false);
-        let lo = lo
-            .mul(&Dy::from_int(BigInt::one()).add(&Dy::round_rational(&eh, bits + 8, true).neg()));
-        return Ok((lo.round(bits, false).to_rational(), up(&eh, bits)));
-    }
-    let w = Prec::new(bits + 4);
-    let (el, eh) = exp_point(&-x, w)?;
-    let e = Num::range(el, eh, w);
-    let v = Num::from_int(1).div(&e.add(&Num::from_int(1), w)?, w)?;
-    Ok(outward(&v, bits))
-}
-
-pub fn sigmoid(x: &Num, prec: Prec) -> NumResult {
-    monotone(x, prec, "sigmoid", sigmoid_point)
-}
-
-/// Φ(x) = (1 + erf(x/√2))/2, increasing in x.
-fn phi_point(x: &BigRational, prec: Prec) -> Result<Bounds, NumError> {
-    if x.is_zero() {
-        return Ok((rat(1, 2), rat(1, 2)));
-    }
-    let bits = prec.bits + GUARD;
-    let w = Prec::new(bits + 8);
-    let a = Num::exact(x.clone()).mul(&sqrt(&Num::exact(rat(1, 2)), w)?, w)?;
-    let (al, ah) = a.bounds().expect("finite");
-    let (el, _) = erf_point(&al, Prec::new(bits + 4))?;
-    let (_, eh) = erf_point(&ah, Prec::new(bits + 4))?;
-    let v = Num::from_int(1)
-        .add(&Num::range(el, eh, w), w)?
-        .div(&Num::from_int(2), w)?;
-    Ok(outward(&v, bits))
+    let (ql, qh) = normal_tail(&ax, w)?;
+    Ok(if upper {
+        (one_minus(&qh, w, false), one_minus(&ql, w, true))
+    } else {
+        (ql, qh)
+    })
 }
 
 pub fn phi(x: &Num, prec: Prec) -> NumResult {
     monotone(x, prec, "Phi", phi_point)
 }
 
-/// The standard normal density φ(x) = e^(−x²/2)/√(2π) (for derivatives of Φ).
+/// tanh x for rational x: e^(2x) − 1 over e^(2x) + 1 for small x (relative precision near
+/// 0), 1 − 2e^(−2x)/(1 + e^(−2x)) beyond (strictly below 1); odd.
+fn tanh_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
+    if x.is_zero() {
+        return Ok((Dy::zero(), Dy::zero()));
+    }
+    if x.is_negative() {
+        let (l, h) = tanh_point(&-x, bits)?;
+        return Ok((h.neg(), l.neg()));
+    }
+    let w = bits as u64 + GUARD;
+    // 1 − tanh x < 2e^(−2x) < 2^-(w+2) once 2x > w + 3.
+    let two_x = rmul(x, &int(2));
+    if two_x > int(w as i64 + 3) {
+        return Ok(saturated(w));
+    }
+    if x <= &rat(1, 4) {
+        // tanh x = M/(M + 2) with M = e^(2x) − 1, increasing in M.
+        let (ml, mh) = expm1_small(&two_x, w);
+        let two = Dy::from_int(2.into());
+        let bits = w as u32 + 4;
+        return Ok((
+            ml.div(&ml.add(&two), bits, false),
+            mh.div(&mh.add(&two), bits, true),
+        ));
+    }
+    // 1 − tanh x = 2·E/(1 + E) with E = e^(−2x), increasing in E.
+    let (el, eh) = exp_point(&-two_x, w as u32)?;
+    let (ql, qh) = (
+        e_ratio(&el, w, false).mul_pow2(1),
+        e_ratio(&eh, w, true).mul_pow2(1),
+    );
+    Ok((one_minus(&qh, w, false), one_minus(&ql, w, true)))
+}
+
+pub fn tanh(x: &Num, prec: Prec) -> NumResult {
+    monotone(x, prec, "tanh", tanh_point)
+}
+
+/// σ(x) = 1/(1 + e^(−x)): for x > 0 as 1 − σ(−x) with σ(−x) = E/(1 + E), E = e^(−x)
+/// (strictly below 1); for x < 0 as E/(1 + E) with E = e^x (relative precision, strictly
+/// positive; an error below −2^21, like exp).
+fn sigmoid_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
+    if x.is_zero() {
+        let half = Dy::pow2(-1);
+        return Ok((half.clone(), half));
+    }
+    let w = bits as u64 + GUARD;
+    if x.is_positive() {
+        // 1 − σ(x) < e^(−x) < 2^-(w+2) once x > w + 2.
+        if x > &int(w as i64 + 2) {
+            return Ok(saturated(w));
+        }
+        let (el, eh) = exp_point(&-x, w as u32)?;
+        return Ok((
+            one_minus(&e_ratio(&eh, w, true), w, false),
+            one_minus(&e_ratio(&el, w, false), w, true),
+        ));
+    }
+    let (el, eh) = exp_point(x, w as u32)?;
+    Ok((e_ratio(&el, w, false), e_ratio(&eh, w, true)))
+}
+
+pub fn sigmoid(x: &Num, prec: Prec) -> NumResult {
+    monotone(x, prec, "sigmoid", sigmoid_point)
+}
+
+/// The standard normal density φ(x) = e^(−x²/2)/√(2π) (for derivatives of Φ). Not monotone:
+/// x² of an interval is formed by interval arithmetic first (tight through 0).
 pub fn normal_density(x: &Num, prec: Prec) -> NumResult {
-    let half_sq = x.mul(x, prec)?.div(&Num::from_int(-2), prec)?;
-    let e = exp(&half_sq, prec)?;
-    let two_pi = pi(prec).mul(&Num::from_int(2), prec)?;
-    e.div(&sqrt(&two_pi, prec)?, prec)
+    let half_sq = x.powi(2, prec)?.div(&Num::from_int(-2), prec)?;
+    exp(&half_sq, prec)?.mul(&inv_sqrt_two_pi(prec), prec)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Ordering;
 
     fn parse(s: &str) -> BigRational {
-        crate::decimal::parse_decimal(s)
+        match s.strip_prefix('-') {
+            Some(rest) => -parse(rest),
+            None => crate::decimal::parse_decimal(s).expect("a decimal"),
+        }
     }
 
     /// The enclosure contains a value known to 50 digits (± 1e-50).
@@ -622,6 +978,24 @@ mod tests {
             "{n:?} does not contain {digits}"
         );
         assert!(n.is_tight(120), "{n} is too wide");
+    }
+
+    /// The enclosure contains `digits` up to its last digit (relative 1e-60), and is
+    /// narrower than 2^-(bits−4) relative to the value.
+    #[track_caller]
+    fn contains_rel(n: &Num, digits: &str, bits: u32) {
+        let v = parse(digits);
+        let slack = v.abs() * parse("1e-60");
+        let (lo, hi) = n.bounds().unwrap();
+        assert!(
+            lo <= &v + &slack && &v - &slack <= hi,
+            "{n:?} does not contain {digits}"
+        );
+        let width = &hi - &lo;
+        assert!(
+            width <= v.abs() / int(2).pow(bits as i32 - 4),
+            "{n:?} is wider than 2^-{bits} of {digits}"
+        );
     }
 
     const P: Prec = Prec { bits: 160 };
@@ -668,6 +1042,77 @@ mod tests {
             &exp(&Num::from_int(-30), P).unwrap(),
             "0.0000000000000935762296884017460491583222337870674495832268893588",
         );
+        contains(
+            &two_over_sqrt_pi(P),
+            "1.12837916709551257389615890312154517168810125865799",
+        );
+        contains(
+            &sqrt_two_over_pi(P),
+            "0.79788456080286535587989211986876373695171726232986",
+        );
+        contains(
+            &inv_sqrt_two_pi(P),
+            "0.39894228040143267793994605993438186847585863116493",
+        );
+    }
+
+    /// Points on both sides of every switch (series or continued fraction, small or large
+    /// argument), against 70-digit references, at the checker's range of precisions.
+    #[test]
+    fn reference_values_at_every_precision() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("erf", "3/2", "0.9661051464753107270669762616459478586814104792576367804499678464421329"),
+            ("erf", "9/2", "0.9999999998033839558457112523720839632335667339422329400388353024318814"),
+            ("erf", "5", "0.9999999999984625402055719651498116565146166211098819496852766200693121"),
+            ("erf", "-7/3", "-0.9990325715497522541260363354086670041548132574654671715483539952955602"),
+            ("erf", "1/1000", "0.001128378790969236379948477656904812599246863212646642138797562381177285"),
+            ("erf", "21/4", "0.9999999999998868968673311284611721319520088814074200230930580854036243"),
+            ("erf", "8", "0.9999999999999999999999999999887757028270170729200321115568297209065681"),
+            ("phi", "-3", "0.001349898031630094526651814767594977377829368158380649364221985355805721"),
+            ("phi", "4", "0.9999683287581668800787462292432778487015561666245197234914506682779214"),
+            ("phi", "-7", "0.000000000001279812543885835004383623690780832998032844154198717929022204325228526"),
+            ("phi", "-1/3", "0.3694413401817636382727922820695735833282543699575503593950003584658024"),
+            ("phi", "9", "0.9999999999999999998871411594046159352264497924031252742019958099181835"),
+            ("phi", "-12", "1.776482112077678997696171001845557092392666434178953185038661173349444e-33"),
+            ("phi", "5/2", "0.9937903346742238648330218954258077788721022530769072317314371452966698"),
+            ("tanh", "1/8", "0.1243530017715962080546472758058927076759187925153387504146699908722562"),
+            ("tanh", "1/4", "0.24491866240370912927780113149101695750655873061782032611887432531709"),
+            ("tanh", "3", "0.9950547536867304513318801852554884750978138547002824918238788151306647"),
+            ("tanh", "-2/7", "-0.2781854903257024404718000872414661067796944945515440594503463377701806"),
+            ("tanh", "30", "0.9999999999999999999999999824869784746069593230225345518746294013257777"),
+            ("sigmoid", "-20", "0.000000002061153618190203581430862129474592690752490018869299652281599059550617"),
+            ("sigmoid", "7/2", "0.9706877692486436811347104418858184161058178702016199487234252298457515"),
+            ("sigmoid", "-1/3", "0.4174297935376853231336053860387704409471534895507395305267671310446676"),
+            ("sigmoid", "60", "0.9999999999999999999999999912434892373034796615112672759373147006628888"),
+            ("exp", "-745/3", "1.413200103899524101661332266335852102332598198978798338873616541561597e-108"),
+            ("exp", "1/3", "1.395612425086089528628125319602586837597906515199406982617516706031739"),
+            ("exp", "-1/1024", "0.9990239141819756622347117896103294303192020807785251855101678865957983"),
+            ("exp", "700", "1.014232054735004509455329595231267615204679572243073348780536281249352e304"),
+            ("exp", "-9", "0.0001234098040866795494976366907300338260721528322889390525344820451451763"),
+            ("log", "1/3", "-1.098612288668109691395245236922525704647490557822749451734694333637494"),
+            ("log", "1000001/1000000", "0.0000009999995000003333330833335333331666668095236845239206348206350115439282"),
+            ("log", "7", "1.94591014905531330510535274344317972963708472958186118845939014993758"),
+            ("log", "2/3", "-0.4054651081081643819780131154643491365719904234624941976140143241441007"),
+            ("log", "4/3", "0.287682072451780927439219005993827431503509710897761056506665685349293"),
+            ("log", "3/1000000000000", "-26.53240882726043851682065221928984478656572730572252626066524047797338"),
+        ];
+        for bits in [24, 64, 132, 200] {
+            let p = Prec::new(bits);
+            for (f, x, value) in cases {
+                let (n, d) = x.split_once('/').unwrap_or((x, "1"));
+                let x = Num::exact(rat(n.parse().unwrap(), d.parse().unwrap()));
+                let y = match *f {
+                    "erf" => erf(&x, p),
+                    "phi" => phi(&x, p),
+                    "tanh" => tanh(&x, p),
+                    "sigmoid" => sigmoid(&x, p),
+                    "exp" => exp(&x, p),
+                    _ => log(&x, p),
+                }
+                .unwrap();
+                contains_rel(&y, value, bits);
+            }
+        }
     }
 
     #[test]
@@ -676,6 +1121,14 @@ mod tests {
             sqrt(&Num::exact(rat(9, 4)), P).unwrap(),
             Num::exact(rat(3, 2))
         );
+        assert_eq!(
+            sqrt(&Num::exact(rat(4, 9)), P).unwrap(),
+            Num::exact(rat(2, 3))
+        );
+        assert_eq!(
+            root(&Num::exact(rat(-27, 8)), 3, P).unwrap(),
+            Num::exact(rat(-3, 2))
+        );
         assert_eq!(exp(&Num::from_int(0), P).unwrap(), Num::from_int(1));
         assert_eq!(log(&Num::from_int(1), P).unwrap(), Num::from_int(0));
         assert_eq!(
@@ -683,46 +1136,227 @@ mod tests {
             Num::exact(rat(4, 9))
         );
         assert_eq!(exp(&Num::NegInf, P).unwrap(), Num::from_int(0));
+        for f in [erf, tanh] {
+            assert_eq!(f(&Num::from_int(0), P).unwrap(), Num::from_int(0));
+        }
+        for f in [phi, sigmoid] {
+            assert_eq!(f(&Num::from_int(0), P).unwrap(), Num::exact(rat(1, 2)));
+        }
     }
 
     #[test]
     fn enclosures_shrink_as_precision_rises() {
-        let mut last: Option<BigRational> = None;
-        for bits in [32, 64, 128, 256] {
-            let w = erf(&Num::exact(rat(3, 7)), Prec::new(bits))
-                .unwrap()
-                .width();
-            if let Some(prev) = last {
-                assert!(w < prev, "width did not shrink at {bits} bits");
+        for f in [erf, phi, tanh, sigmoid, exp] {
+            for x in [rat(3, 7), rat(-9, 2), rat(11, 1)] {
+                let mut last: Option<BigRational> = None;
+                for bits in [32, 64, 128, 256] {
+                    let w = f(&Num::exact(x.clone()), Prec::new(bits)).unwrap().width();
+                    if let Some(prev) = last {
+                        assert!(
+                            w < prev,
+                            "width did not shrink at {bits} bits for {x}: {} {}",
+                            w,
+                            prev
+                        );
+                    }
+                    last = Some(w);
+                }
             }
-            last = Some(w);
         }
     }
 
     #[test]
     fn small_arguments_keep_relative_accuracy() {
-        let x = Num::exact(pow2(-1000));
+        let x = Num::exact(BigRational::new(BigInt::one(), BigInt::one() << 1000));
         let t = tanh(&x, P).unwrap();
-        assert_eq!(t.sign(), Some(std::cmp::Ordering::Greater));
+        assert_eq!(t.sign(), Some(Ordering::Greater));
         let (lo, hi) = t.bounds().unwrap();
-        assert!(&hi - &lo < pow2(-1100));
-        let l = log(&Num::exact(int(1) + pow2(-300)), P).unwrap();
+        assert!(&hi - &lo < BigRational::new(BigInt::one(), BigInt::one() << 1100));
+        let tiny = BigRational::new(BigInt::one(), BigInt::one() << 300);
+        let l = log(&Num::exact(int(1) + &tiny), P).unwrap();
         let (lo, _) = l.bounds().unwrap();
         assert!(lo > int(0), "log(1 + 2^-300) must be certainly positive");
+        let e = erf(&Num::exact(tiny.clone()), P).unwrap();
+        assert!(e.is_tight(P.bits - 2) && e.width() < &tiny / int(2).pow(150));
         // A large root goes through exp/log, quickly.
         let r = pow(&Num::exact(rat(3, 7)), &rat(1, 100_000), P).unwrap();
-        assert!(
-            !r.contains(&int(1)) && r.compare(&Num::from_int(1)) == Some(std::cmp::Ordering::Less)
-        );
+        assert!(!r.contains(&int(1)) && r.compare(&Num::from_int(1)) == Some(Ordering::Less));
     }
 
     #[test]
     fn domain_errors() {
         assert_eq!(log(&Num::from_int(0), P), Err(NumError::LogOfNonPositive));
         assert_eq!(sqrt(&Num::from_int(-1), P), Err(NumError::SqrtOfNegative));
-        assert!(exp(&Num::from_int(1 << 21), P).is_err());
-        // Very negative: a tiny enclosure, not an error.
-        let tiny = exp(&Num::from_int(-(1 << 21)), P).unwrap();
-        assert!(tiny.contains(&int(0)) && tiny.is_tight(120));
+        assert!(matches!(
+            root(&Num::from_int(-16), 4, P),
+            Err(NumError::BadPower(_))
+        ));
+        // Beyond 2^21 on either side: a clear error at once, never an allocation the size
+        // of the answer (e^(−10^30) would have 10^30 bits of exponent).
+        for x in [1i64 << 22, -(1 << 22), (1 << 21) + 1, -(1 << 21) - 1] {
+            assert!(matches!(
+                exp(&Num::from_int(x), P),
+                Err(NumError::TooLarge(_))
+            ));
+        }
+        let huge = parse("1e30");
+        assert!(matches!(
+            exp(&Num::exact(-huge.clone()), P),
+            Err(NumError::TooLarge(_))
+        ));
+        assert!(matches!(
+            sigmoid(&Num::exact(-huge.clone()), P),
+            Err(NumError::TooLarge(_))
+        ));
+        // Saturating the other way is no error: tanh, erf, σ and Φ of a huge argument.
+        for f in [tanh, erf, sigmoid, phi] {
+            let y = f(&Num::exact(huge.clone()), P).unwrap();
+            assert!(y.contains(&int(1)) && y.is_tight(P.bits - 2));
+        }
+    }
+
+    /// The gap to the limit is certified: erf(10), tanh(50), σ(100) lie 1e-44..1e-45 below 1
+    /// (≈ 2^-148), Φ(−15) 3.7e-51 above 0. Each enclosure contains the true gap and, once
+    /// the precision exceeds the gap, excludes the limit; Φ(−15) and the lower tails have
+    /// relative precision at any precision.
+    #[test]
+    fn saturation_stays_strictly_inside() {
+        type F = fn(&Num, Prec) -> NumResult;
+        let upper: [(F, i64, &str); 4] = [
+            (
+                erf,
+                10,
+                "2.088487583762544757000786294957788611560818119321163727012213713938175e-45",
+            ),
+            (
+                tanh,
+                50,
+                "7.44015195204167192591939160772623667471778430797425858689372162359029e-44",
+            ),
+            (
+                sigmoid,
+                100,
+                "3.720075976020835962959695803863118337358892153987129293446860811795145e-44",
+            ),
+            (
+                phi,
+                15,
+                "3.670966199312750885786089655334743486416251628040157474659379870556429e-51",
+            ),
+        ];
+        for bits in [100u32, 200, 256, 400] {
+            let p = Prec::new(bits);
+            for (f, x, gap) in upper {
+                // The reference has 70 digits: [gl, gh] contains the true gap.
+                let gap = parse(gap);
+                let ulp = &gap * parse("1e-69");
+                let (gl, gh) = (&gap - &ulp, &gap + &ulp);
+                let y = f(&Num::from_int(x), p).unwrap();
+                let (lo, hi) = y.bounds().unwrap();
+                assert!(
+                    lo <= int(1) - &gl && int(1) - &gh <= hi,
+                    "{x} at {bits}: {y:?}"
+                );
+                if bits >= 200 {
+                    assert!(hi < int(1), "{x} at {bits} bits: the enclosure reaches 1");
+                }
+                // The mirror image: above −1 for the odd erf and tanh (once the precision
+                // shows the gap), above 0 for σ and Φ with relative precision at any precision.
+                let y = f(&Num::from_int(-x), p).unwrap();
+                let (lo, hi) = y.bounds().unwrap();
+                let odd = lo.is_negative();
+                let floor = if odd { int(-1) } else { int(0) };
+                let d = (&lo - &floor, &hi - &floor);
+                assert!(d.0 <= gh && gl <= d.1, "-{x} at {bits} bits: {y:?}");
+                if !odd || bits >= 200 {
+                    assert!(d.0 > int(0), "-{x} at {bits} bits reaches the limit: {y:?}");
+                }
+                if !odd {
+                    let rel = BigRational::new(BigInt::one(), BigInt::one() << (bits - 4));
+                    assert!(&d.1 - &d.0 <= &gap * rel, "-{x} at {bits} bits: too wide");
+                }
+            }
+        }
+    }
+
+    /// exp is fast whatever the argument (2^k is an exponent), positive, and certain: the
+    /// round trip through log comes back to the argument.
+    #[test]
+    fn exp_of_large_arguments() {
+        let p = Prec::new(128);
+        for x in [
+            -2_097_152i64,
+            -1_048_577,
+            -1_000_000,
+            -300_000,
+            1000,
+            2_097_152,
+        ] {
+            let t = std::time::Instant::now();
+            let y = exp(&Num::from_int(x), p).unwrap();
+            assert_eq!(y.sign(), Some(Ordering::Greater));
+            assert!(y.is_tight(120));
+            let back = log(&y, p).unwrap();
+            assert!(
+                back.contains(&int(x)) && back.is_tight(100),
+                "{x}: {back:?}"
+            );
+            // Generous: the release build takes well under a millisecond.
+            assert!(t.elapsed().as_secs() < 2, "exp({x}) took {:?}", t.elapsed());
+        }
+        // A non-integer argument just inside the limit: separated from 0 at once.
+        let y = exp(&Num::exact(rat(-4_194_303, 2)), p).unwrap();
+        assert_eq!(y.compare(&Num::from_int(0)), Some(Ordering::Greater));
+        // An interval argument maps endpoint-wise.
+        let r = Num::range(int(-300_001), int(-300_000), p);
+        let y = exp(&r, p).unwrap();
+        let a = exp(&Num::from_int(-300_001), p).unwrap();
+        let b = exp(&Num::from_int(-300_000), p).unwrap();
+        let (lo, hi) = y.bounds().unwrap();
+        assert!(lo <= a.bounds().unwrap().0 && b.bounds().unwrap().1 <= hi);
+    }
+
+    /// The series and the continued fraction agree where both are valid: two independent
+    /// computations of erf and Φ must overlap.
+    #[test]
+    fn series_and_fraction_agree() {
+        for x in [rat(3, 2), rat(3, 1), rat(17, 4), rat(6, 1)] {
+            let w = 200;
+            let u = &x * &x;
+            let s = gauss_series(&x, &u, w).unwrap();
+            let c = constant_dy("2/sqrt(pi)", w + 8, two_over_sqrt_pi_fix);
+            let (sl, sh) = mul_bounds(&c, &s, w + 8);
+            let (cl, ch) = erfc_tail(&x, w).unwrap();
+            let (fl, fh) = (one_minus(&ch, w, false), one_minus(&cl, w, true));
+            assert!(
+                sl <= fh && fl <= sh,
+                "erf({x}): series and fraction disjoint"
+            );
+            let t = &u / int(2);
+            let s = gauss_series(&x, &t, w).unwrap();
+            let c = constant_dy("1/sqrt(2pi)", w + 8, inv_sqrt_2pi_fix);
+            let (dl, dh) = mul_bounds(&c, &s, w + 8);
+            let (ql, qh) = normal_tail(&x, w).unwrap();
+            // Φ(x) − 1/2 = 1/2 − (1 − Φ(x)).
+            let half = Dy::pow2(-1);
+            assert!(
+                dl <= half.add(&ql.neg()) && half.add(&qh.neg()) <= dh,
+                "Φ({x})"
+            );
+        }
+    }
+
+    #[test]
+    fn interval_arguments_map_endpoint_wise() {
+        let p = Prec::new(100);
+        let (a, b) = (rat(-13, 4), rat(7, 4));
+        let r = Num::range(a.clone(), b.clone(), p);
+        for f in [erf, phi, tanh, sigmoid, exp] {
+            let y = f(&r, p).unwrap();
+            let (lo, hi) = y.bounds().unwrap();
+            let fa = f(&Num::exact(a.clone()), p).unwrap().bounds().unwrap();
+            let fb = f(&Num::exact(b.clone()), p).unwrap().bounds().unwrap();
+            assert!(lo <= fa.0 && fb.1 <= hi && fa.1 < fb.0);
+        }
     }
 }

@@ -1,9 +1,13 @@
-//! Check-point inputs: seeded random small rationals, or values read from JSON.
+//! Check-point inputs: seeded random rationals, or values read from JSON.
 //!
 //! Owns the reproducible generator (SplitMix64: the same seed gives the same inputs on every
-//! machine) and the `--inputs` JSON format: `{"X": [[1, "1/2"], ["-3/4", 2]], "grad(O)": ...}`
-//! with integers or exact rational/decimal strings. Leaves not named get random values.
-//! Random entries are n/d with n in −9..=9 and d in 1..=4.
+//! machine), the regimes a point's values are drawn from ([`Regime`]: the seed picks one, so
+//! `trace --seed N` shows exactly the point a check used), and the `--inputs` JSON format:
+//! `{"X": [[1, "1/2"], ["-3/4", 2]], "grad(O)": ...}` with integers or exact rational/decimal
+//! strings. Leaves not named get random values.
+//!
+//! Invariant: seed 0 (and every seed ≡ 0 mod 4) is the gentle regime, multiples of 1/4 in
+//! [−1, 1], so a trace or a worked solution shows well-conditioned values by default.
 
 use super::num::Num;
 use super::tensor::{self, Tensor};
@@ -43,11 +47,76 @@ impl Rng {
     }
 
     pub fn tensor(&mut self, shape: &[usize]) -> Tensor<Num> {
+        self.tensor_in(shape, Regime::Small)
+    }
+
+    /// A whole number in ±1..=n (never 0: an exact zero in an input makes most divisions,
+    /// logs and relu's derivative undefined at the point, so it would rarely be usable).
+    fn signed(&mut self, n: u64) -> i64 {
+        let k = self.below(n) as i64 + 1;
+        if self.below(2) == 0 {
+            k
+        } else {
+            -k
+        }
+    }
+
+    /// One value of `regime`.
+    pub fn value(&mut self, regime: Regime) -> BigRational {
+        let r = |n: i64, d: i64| BigRational::new(n.into(), d.into());
+        match regime {
+            Regime::Gentle => r(self.signed(4), 4),
+            Regime::Small => r(self.signed(9), self.below(4) as i64 + 1),
+            Regime::NearZero => r(self.signed(9), 1000 * (self.below(4) as i64 + 1)),
+            Regime::Large => {
+                let n = self.below(90) as i64 + 10;
+                r(if self.below(2) == 0 { n } else { -n }, 1)
+            }
+        }
+    }
+
+    pub fn tensor_in(&mut self, shape: &[usize], regime: Regime) -> Tensor<Num> {
         let count: usize = shape.iter().product();
-        let data = (0..count)
-            .map(|_| Num::exact(self.small_rational()))
-            .collect();
+        let data = (0..count).map(|_| Num::exact(self.value(regime))).collect();
         tensor::from_vec(shape, data).expect("shape and data agree")
+    }
+}
+
+/// Where a random point's values come from. A claim is checked at points of every regime:
+/// one narrow box would never reach `relu(x - 10)`'s positive part or the band where
+/// `relu(1/100 - x*x)` and `relu(1/100 - 2*x*x)` differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Regime {
+    /// Nonzero multiples of 1/4 in [−1, 1]: logits stay of order 1 (seeds ≡ 0 mod 4; the
+    /// default).
+    Gentle,
+    /// n/d with n in ±1..=9 and d in 1..=4.
+    Small,
+    /// n/(1000 d), n in ±1..=9: values near zero, of both signs.
+    NearZero,
+    /// Whole numbers from 10 to 99, of both signs: large magnitudes (beyond them, products
+    /// of a few such values already overflow what exp can take exactly).
+    Large,
+}
+
+impl Regime {
+    /// The regime of a seed: seeds cycle through the four.
+    pub fn of_seed(seed: u64) -> Regime {
+        match seed % 4 {
+            0 => Regime::Gentle,
+            1 => Regime::Small,
+            2 => Regime::NearZero,
+            _ => Regime::Large,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Regime::Gentle => "nonzero multiples of 1/4 in [-1, 1]",
+            Regime::Small => "small rationals n/d, 1 <= |n| <= 9, d <= 4",
+            Regime::NearZero => "values near zero, n/(1000 d)",
+            Regime::Large => "large magnitudes, whole numbers 10 to 99 of both signs",
+        }
     }
 }
 
@@ -60,14 +129,16 @@ pub fn concrete_shape(program: &Program, t: TensorId) -> Vec<usize> {
         .expect("sizes are checked when the program is lowered")
 }
 
-/// Values for every leaf: from `given` where named, else random from `seed` (drawn in
-/// declaration order, so adding a JSON value for one leaf does not change the others).
+/// Values for every leaf: from `given` where named, else random from `seed` in the seed's
+/// regime (drawn in declaration order, so adding a JSON value for one leaf does not change
+/// the others).
 pub fn leaf_values(
     program: &Program,
     seed: u64,
     given: &HashMap<TensorId, Tensor<Num>>,
 ) -> HashMap<TensorId, Tensor<Num>> {
     let mut rng = Rng::new(seed);
+    let regime = Regime::of_seed(seed);
     let mut out = HashMap::new();
     for (i, t) in program.tensors.iter().enumerate() {
         if !matches!(t.kind, TensorKind::Leaf(_)) {
@@ -75,10 +146,18 @@ pub fn leaf_values(
         }
         let id = TensorId(i as u32);
         let shape = concrete_shape(program, id);
-        let random = rng.tensor(&shape);
+        let random = rng.tensor_in(&shape, regime);
         out.insert(id, given.get(&id).cloned().unwrap_or(random));
     }
     out
+}
+
+/// The random upstream gradient `grad(O)` of an output at the point of `seed` (in the seed's
+/// regime): the same for `trace --grad`, `check` and `grad --check`, so a reported point can
+/// be shown exactly.
+pub fn upstream(program: &Program, output: TensorId, seed: u64) -> Tensor<Num> {
+    let shape = concrete_shape(program, output);
+    Rng::new(seed ^ 0x5DEE_CE66).tensor_in(&shape, Regime::of_seed(seed))
 }
 
 /// Values read from `--inputs` JSON.
@@ -306,7 +385,7 @@ pub fn parse_entry(text: &str) -> Result<BigRational, EntryError> {
     if !valid {
         return Err(bad());
     }
-    let r = crate::decimal::parse_decimal(body);
+    let r = crate::decimal::parse_decimal(body).map_err(|_| bad())?;
     Ok(if neg { -r } else { r })
 }
 

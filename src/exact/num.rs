@@ -11,6 +11,7 @@
 
 use super::dyadic::Dy;
 use num_bigint::{BigInt, Sign};
+use num_integer::Integer;
 use num_rational::BigRational;
 use num_traits::{One, Signed, Zero};
 use std::cmp::Ordering;
@@ -410,28 +411,42 @@ pub fn certified_digits(lo: &BigRational, hi: &BigRational, max_digits: i64) -> 
     if mag.is_zero() {
         return "0".into();
     }
-    let ten = BigRational::from_integer(BigInt::from(10));
-    let pow10 = |e: i64| -> BigRational {
-        let p = num_traits::pow::Pow::pow(&ten, e.unsigned_abs());
+    // Integer arithmetic on numerators and denominators only: a `BigRational` product would
+    // normalise with gcds, which on the million-bit power-of-two denominator of e^(−10^6)
+    // take minutes.
+    let ten_pow = |a: u64| -> BigInt { num_traits::pow(BigInt::from(10u32), a as usize) };
+    let (mn, md) = (mag.numer(), mag.denom());
+    // mag >= 10^e?
+    let at_least = |e: i64| -> bool {
+        let p = ten_pow(e.unsigned_abs());
         if e >= 0 {
-            p
+            *mn >= md * p
         } else {
-            p.recip()
+            mn * p >= *md
         }
     };
     // Decimal exponent of the larger endpoint: 10^e <= mag < 10^(e+1).
-    let mut e = ((mag.numer().bits() as f64 - mag.denom().bits() as f64)
-        * std::f64::consts::LOG10_2)
-        .floor() as i64;
-    while mag >= pow10(e + 1) {
+    let mut e = ((mn.bits() as f64 - md.bits() as f64) * std::f64::consts::LOG10_2).floor() as i64;
+    while at_least(e + 1) {
         e += 1;
     }
-    while mag < pow10(e) {
+    while !at_least(e) {
         e -= 1;
     }
-    let half = rat(1, 2);
-    let round_at =
-        |x: &BigRational, k: i64| -> BigInt { (x * pow10(k - e) + &half).floor().to_integer() };
+    let big = ten_pow(e.unsigned_abs());
+    // round(x·10^(k−e)) = ⌊(2·n·mul + d·div) / (2·d·div)⌋ with 10^(k−e) = mul/div.
+    let round_at = |x: &BigRational, k: i64| -> BigInt {
+        let (mul, div) = if e <= 0 {
+            (&big * ten_pow(k as u64), BigInt::from(1))
+        } else if k >= e {
+            (ten_pow((k - e) as u64), BigInt::from(1))
+        } else {
+            (BigInt::from(1), &big / ten_pow(k as u64))
+        };
+        let (n, d) = (x.numer(), x.denom());
+        let den = d * &div;
+        ((n * &mul) * 2u32 + &den).div_floor(&(den * 2u32))
+    };
     let mut best: Option<(BigInt, i64)> = None;
     for k in 0..max_digits.max(1) {
         // Agreement at k digits certifies k digits even where k − 1 digits disagree (a
@@ -569,5 +584,22 @@ mod tests {
             certified_decimal(&rat(-1, 2), &rat(1, 2)),
             "[-5.000e-1, 5.000e-1]"
         );
+    }
+
+    #[test]
+    fn certified_decimals_of_tiny_dyadics_are_quick() {
+        // 2^-100000 (1 ± 2^-80) = 1.0009989037986941668162647131933…e-30103: the
+        // denominator has 100,080 bits; integer arithmetic only, no gcd.
+        let t = std::time::Instant::now();
+        let tiny = |d: i32| {
+            let m = (BigInt::one() << 80u32) + d;
+            Dy::from_parts(m, -100_080).to_rational()
+        };
+        let s = certified_decimal(&tiny(-1), &tiny(1));
+        assert!(
+            s.starts_with("1.00099890379869416681") && s.ends_with("e-30103…"),
+            "{s}"
+        );
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
     }
 }

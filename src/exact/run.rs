@@ -13,6 +13,66 @@ use super::tensor::{self, MapvRef, Tensor};
 use crate::ir::{NodeId, Program, TensorId};
 use std::collections::HashMap;
 
+/// Most entries one tensor may have to be evaluated exactly (each is a big rational).
+pub const MAX_EXACT_ENTRIES: u64 = 1 << 20;
+
+/// Most multiply-adds one matrix product or einsum may take in exact arithmetic.
+pub const MAX_EXACT_WORK: u64 = 1 << 28;
+
+/// Is every node of `graph` small enough to evaluate exactly at the sizes in use? The first
+/// that is not is the error (a located `TooLarge`), before anything is allocated.
+pub fn check_budget(program: &Program, graph: &crate::ir::Graph) -> Result<(), RunError> {
+    let entries = |shape: &[crate::ir::DimPoly]| -> u64 {
+        program
+            .dims
+            .sizes(shape)
+            .map(|s| s.iter().fold(1u64, |a, &n| a.saturating_mul(n as u64)))
+            .unwrap_or(0)
+    };
+    for (id, node) in graph.nodes() {
+        let out = entries(&node.shape);
+        let work = match &node.op {
+            crate::ir::Op::MatMul => {
+                let inner = graph
+                    .shape(node.args[0])
+                    .last()
+                    .map(|d| entries(std::slice::from_ref(d)))
+                    .unwrap_or(1);
+                out.saturating_mul(inner)
+            }
+            crate::ir::Op::Einsum(spec) => {
+                let mut sizes = std::collections::BTreeMap::new();
+                for (letters, a) in spec.inputs.iter().zip(&node.args) {
+                    for (c, d) in letters.iter().zip(graph.shape(*a)) {
+                        sizes.insert(*c, entries(std::slice::from_ref(d)));
+                    }
+                }
+                sizes.values().fold(1u64, |a, &s| a.saturating_mul(s))
+            }
+            _ => out,
+        };
+        let why = if out > MAX_EXACT_ENTRIES {
+            Some(format!(
+                "{out} entries at these sizes; exact evaluation takes at most {MAX_EXACT_ENTRIES} per tensor (use --dims with smaller sizes)"
+            ))
+        } else if work > MAX_EXACT_WORK {
+            Some(format!(
+                "{work} multiply-adds at these sizes; exact evaluation takes at most {MAX_EXACT_WORK} per product (use --dims with smaller sizes)"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(RunError {
+                node: id,
+                error: NumError::TooLarge(why),
+                tensor: owner(program, id),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// How many times the working precision is raised before giving up.
 pub const MAX_RAISES: u32 = 4;
 
@@ -282,10 +342,8 @@ pub fn gradient_values(
     let mut env = Env::new(leaves.clone());
     if let Some(target) = &program.target {
         if target.kind == crate::ir::TargetKind::Output {
-            let up = upstream.unwrap_or_else(|| {
-                let shape = super::inputs::concrete_shape(program, target.tensor);
-                super::inputs::Rng::new(seed ^ 0x5DEE_CE66).tensor(&shape)
-            });
+            let up =
+                upstream.unwrap_or_else(|| super::inputs::upstream(program, target.tensor, seed));
             env.grads.insert(target.tensor, up);
         }
     }

@@ -22,6 +22,10 @@ pub struct DimId(pub u32);
 /// A product of dim variables with integer exponents, sorted by id, no zero exponents.
 type Monomial = Vec<(DimId, i32)>;
 
+/// The largest size a dim may have (2^40): sizes are counted, priced and allocated as
+/// machine integers, and no tensor that large can be evaluated exactly anyway.
+pub const MAX_SIZE: u64 = 1 << 40;
+
 /// A symbolic size.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct DimPoly {
@@ -222,6 +226,7 @@ impl DimPoly {
         (value.denom().is_one() && value.is_positive())
             .then(|| value.numer().to_u64())
             .flatten()
+            .filter(|&v| v <= MAX_SIZE)
     }
 }
 

@@ -77,6 +77,11 @@ impl Graph {
         }))
     }
 
+    /// Drop every node from `len` on (a fn body checked generically leaves nothing behind).
+    pub fn truncate(&mut self, len: usize) {
+        self.nodes.truncate(len);
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]
     }
@@ -275,9 +280,41 @@ pub struct Program {
     pub derivations: Vec<Derivation>,
     /// What the root file says, in order (used files appear as their `use` line).
     pub statements: Vec<Statement>,
+    /// The parsed items it was lowered from, and the options (`--dims`) it was lowered with:
+    /// what [`Program::resized`] lowers again at other sizes.
+    pub items: std::rc::Rc<Vec<(FileId, crate::syntax::ast::Item)>>,
+    pub options: LowerOptions,
 }
 
 impl Program {
+    /// The same program at other sizes of its base dims (`sizes` replace the ones in use).
+    pub fn resized(
+        &self,
+        sizes: &[(String, u64)],
+    ) -> Result<Program, Vec<crate::diag::Diagnostic>> {
+        let mut options = self.options.clone();
+        for (name, size) in sizes {
+            options.dim_overrides.retain(|(n, _)| n != name);
+            options.dim_overrides.push((name.clone(), *size));
+        }
+        lower::lower_items(
+            self.sources.clone(),
+            self.root,
+            self.items.clone(),
+            &options,
+        )
+        .map_err(|(_, d)| d)
+    }
+
+    /// The base dims (declared with a number) at the sizes in use, in declaration order.
+    pub fn base_sizes(&self) -> Vec<(String, u64)> {
+        self.dims
+            .declared()
+            .filter(|(_, d)| matches!(d.def, DimDef::Base))
+            .filter_map(|(_, d)| d.size.map(|s| (d.name.clone(), s)))
+            .collect()
+    }
+
     pub fn tensor(&self, id: TensorId) -> &Tensor {
         &self.tensors[id.0 as usize]
     }

@@ -336,7 +336,8 @@ pub enum Op {
     /// Elementwise `a == b` as 1 or 0, with broadcasting (where max/min's gradient goes).
     /// Gradient graphs only.
     Eq,
-    /// A fn parameter while a fn body is checked generically (never in a program's graph).
+    /// A fn parameter while a fn body is checked generically, or (`usize::MAX`) the result
+    /// of a call of a fn already checked (never in a program's graph).
     FnParam(usize),
 }
 

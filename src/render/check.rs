@@ -7,7 +7,7 @@
 
 use super::expr::Printer;
 use crate::ir::{Graph, NodeId, Program};
-use crate::verify::claims::{ClaimError, Finding};
+use crate::verify::claims::{Agreement, ClaimError, Finding};
 use crate::verify::diagnosis::{Diagnosis, FactorName, Fix, Mistake, Reference};
 use crate::verify::{CheckResult, Expect, Verdict};
 use serde_json::json;
@@ -50,13 +50,35 @@ pub fn text(program: &Program, results: &[CheckResult]) -> String {
 }
 
 /// `2 of 2 files checked; 14 claims and steps: 13 proved, 1 verified`.
-pub fn summary(files: usize, checked: usize, results: &[Verdict]) -> String {
-    let count = |v: Verdict| results.iter().filter(|r| **r == v).count();
-    let tally: Vec<String> = Verdict::ALL
-        .into_iter()
-        .filter(|v| count(*v) > 0)
-        .map(|v| format!("{} {}", count(v), v.as_str()))
-        .collect();
+/// A result as the summary counts it: its verdict, and for a verified one how it was
+/// verified (agreement of enclosures is counted apart from exact equality).
+pub fn tally_of(r: &CheckResult) -> (Verdict, Option<Agreement>) {
+    match &r.finding {
+        Finding::Verified { agreement, .. } => (r.verdict, Some(*agreement)),
+        _ => (r.verdict, None),
+    }
+}
+
+pub fn summary(files: usize, checked: usize, results: &[(Verdict, Option<Agreement>)]) -> String {
+    let count = |v: Verdict| results.iter().filter(|(r, _)| *r == v).count();
+    let mut tally: Vec<String> = Vec::new();
+    for v in Verdict::ALL {
+        if v == Verdict::Verified {
+            let exact = results
+                .iter()
+                .filter(|(_, a)| *a == Some(Agreement::Exact))
+                .count();
+            let close = count(v) - exact;
+            if exact > 0 {
+                tally.push(format!("{exact} verified exactly"));
+            }
+            if close > 0 {
+                tally.push(format!("{close} verified to certified precision only"));
+            }
+        } else if count(v) > 0 {
+            tally.push(format!("{} {}", count(v), v.as_str()));
+        }
+    }
     let s = |n: usize| if n == 1 { "" } else { "s" };
     format!(
         "{checked} of {files} file{} checked; {} claim{} and step{}{}\n",
@@ -79,7 +101,7 @@ pub fn result_json(program: &Program, r: &CheckResult) -> serde_json::Value {
         Finding::Refuted(c) => c.diagnosis.as_ref().map(|d| diagnosis(program, d)),
         _ => None,
     };
-    json!({
+    let mut v = json!({
         "file": r.file,
         "line": r.line,
         "step": r.step,
@@ -88,7 +110,32 @@ pub fn result_json(program: &Program, r: &CheckResult) -> serde_json::Value {
         "detail": detail(program, r),
         "diagnosis": diagnosis,
         "expect": r.expect,
-    })
+    });
+    if let Finding::Verified {
+        points,
+        sizes,
+        agreement,
+        unusable,
+    } = &r.finding
+    {
+        let (by, bits) = match agreement {
+            Agreement::Exact => ("exact", None),
+            Agreement::Enclosures { bits } => ("enclosures", Some(*bits)),
+        };
+        let sizes: Vec<serde_json::Value> = sizes
+            .iter()
+            .map(|a| {
+                serde_json::Value::Object(a.iter().map(|(n, s)| (n.clone(), json!(s))).collect())
+            })
+            .collect();
+        let fields = v.as_object_mut().expect("an object");
+        fields.insert("verified_by".into(), json!(by));
+        fields.insert("bits".into(), json!(bits));
+        fields.insert("points".into(), json!(points));
+        fields.insert("unusable".into(), json!(unusable));
+        fields.insert("sizes".into(), json!(sizes));
+    }
+    v
 }
 
 /// The whole report: `{"results": [...]}`.
@@ -98,7 +145,6 @@ pub fn json(results: Vec<serde_json::Value>) -> String {
 
 /// What a verdict rests on, in words.
 pub fn detail(program: &Program, r: &CheckResult) -> String {
-    let sizes = super::sizes_text(program);
     match &r.finding {
         Finding::Proved(proof) if proof.steps.is_empty() => format!(
             "identical once {}:\n{}",
@@ -113,18 +159,48 @@ pub fn detail(program: &Program, r: &CheckResult) -> String {
             "equal for every size of the dims, by these rewrites:\n{}",
             super::proof::text(program, proof, true).trim_end()
         ),
-        Finding::Verified { points } => format!(
-            "equal, exactly, at {points} random rational point{} ({sizes}); the e-graph found no proof within its limits",
-            if *points == 1 { "" } else { "s" },
+        Finding::Verified {
+            points,
+            sizes: at,
+            agreement,
+            unusable,
+        } => {
+            let s = if *points == 1 { "" } else { "s" };
+            let how = match agreement {
+                Agreement::Exact => format!("equal, exactly, at {points} random rational point{s}"),
+                Agreement::Enclosures { bits } => format!(
+                    "agree to 2^-{bits} at {points} random point{s} (certified enclosures that still overlap at {bits} bits: agreement to that precision, not exact equality)"
+                ),
+            };
+            let at: Vec<String> = at.iter().map(|a| super::sizes_words(a)).collect();
+            let skipped = if *unusable > 0 {
+                format!(
+                    "; {unusable} point{} skipped (the left side undefined there, or too large to evaluate exactly)",
+                    if *unusable == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{how}, at the sizes {}{skipped}; the e-graph found no proof within its limits",
+                at.join("; ")
+            )
+        }
+        Finding::Undefined(u) => format!(
+            "the right side is undefined at the random point of seed {} ({}; `{}` shows it), where the left side is defined: {}",
+            u.seed,
+            super::sizes_words(&u.sizes),
+            super::reproduce_at(program, &r.file, &u.sizes, u.seed),
+            u.reason
         ),
         Finding::Refuted(c) => {
+            let (left, right) = super::trace::pair_text(&c.lhs, &c.rhs);
             let head = format!(
-                "counterexample at the random point of seed {} ({sizes}; `{}` shows it), entry {:?}: left side {}, right side {}",
+                "counterexample at the random point of seed {} ({}; `{}` shows it), entry {:?}: left side {left}, right side {right}",
                 c.seed,
-                super::reproduce(program, &r.file, c.seed),
+                super::sizes_words(&c.sizes),
+                super::reproduce_at(program, &r.file, &c.sizes, c.seed),
                 c.entry,
-                super::trace::entry_text(&c.lhs),
-                super::trace::entry_text(&c.rhs)
             );
             match &c.diagnosis {
                 Some(d) => format!("{head}\ndiagnosis: {}", diagnosis(program, d)),
@@ -132,11 +208,13 @@ pub fn detail(program: &Program, r: &CheckResult) -> String {
             }
         }
         Finding::Undecided(o) => format!(
-            "entry {:?} at point seed {}: the enclosures {} and {} overlap but are not narrow enough to call equal",
+            "entry {:?} at the random point of seed {} ({}): the enclosures {} and {} overlap but stay too wide to call equal even at {} bits",
             o.entry,
             o.seed,
+            super::sizes_words(&o.sizes),
             super::trace::entry_text(&o.lhs),
-            super::trace::entry_text(&o.rhs)
+            super::trace::entry_text(&o.rhs),
+            crate::verify::points::BITS_LADDER[crate::verify::points::BITS_LADDER.len() - 1]
         ),
         Finding::Error(e) => error_text(program, e),
     }
@@ -171,6 +249,28 @@ pub fn factor_name(f: &FactorName) -> String {
         FactorName::InverseRoot(d) => format!("1/√{d}"),
         FactorName::Number(n, 1) => n.to_string(),
         FactorName::Number(n, d) => format!("{n}/{d}"),
+        FactorName::Product {
+            coefficient: (n, d),
+            up,
+            down,
+        } => {
+            let mut top: Vec<String> = Vec::new();
+            if *n != 1 || up.is_empty() {
+                top.push(n.to_string());
+            }
+            top.extend(up.iter().cloned());
+            let mut bottom: Vec<String> = Vec::new();
+            if *d != 1 {
+                bottom.push(d.to_string());
+            }
+            bottom.extend(down.iter().cloned());
+            let top = top.join("*");
+            match bottom.len() {
+                0 => top,
+                1 => format!("{top}/{}", bottom[0]),
+                _ => format!("{top}/({})", bottom.join("*")),
+            }
+        }
     }
 }
 
@@ -185,7 +285,7 @@ fn factor_hint(f: &FactorName) -> String {
         FactorName::Size(d) => {
             format!(" (a sum where the truth takes the mean, or a missing division by {d}?)")
         }
-        FactorName::Number(..) => String::new(),
+        FactorName::Number(..) | FactorName::Product { .. } => String::new(),
     }
 }
 

@@ -63,6 +63,11 @@ pub fn shell_word(text: &str) -> String {
 /// The command that shows the random point of `seed` of `file` exactly, forward and
 /// backward: `handtrace trace FILE --dims T=8,d=4 --seed 3 --grad`.
 pub fn reproduce(program: &Program, file: &str, seed: u64) -> String {
+    reproduce_at(program, file, &program.base_sizes(), seed)
+}
+
+/// [`reproduce`] at other sizes of the base dims.
+pub fn reproduce_at(program: &Program, file: &str, sizes: &[(String, u64)], seed: u64) -> String {
     let grad = if program.target.is_some() {
         " --grad"
     } else {
@@ -71,8 +76,29 @@ pub fn reproduce(program: &Program, file: &str, seed: u64) -> String {
     format!(
         "handtrace trace {}{} --seed {seed}{grad}",
         shell_word(file),
-        dims_flag(program)
+        sizes_flag(sizes)
     )
+}
+
+/// ` --dims T=8,d=4` (empty when there are no base dims).
+pub fn sizes_flag(sizes: &[(String, u64)]) -> String {
+    if sizes.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = sizes.iter().map(|(n, s)| format!("{n}={s}")).collect();
+    format!(" --dims {}", parts.join(","))
+}
+
+/// `T=8, d=4` for an assignment of sizes (`the sizes in use` when there are no dims).
+pub fn sizes_words(sizes: &[(String, u64)]) -> String {
+    if sizes.is_empty() {
+        return "no dims".into();
+    }
+    sizes
+        .iter()
+        .map(|(n, s)| format!("{n}={s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The command that writes the worked solution of `file`: `handtrace latex FILE --dims ...`

@@ -26,6 +26,26 @@ pub fn entry_text(n: &Num) -> String {
     }
 }
 
+/// Two different entries, each with enough certified digits that the texts differ (up to
+/// 60 digits; beyond, the enclosures' endpoints).
+pub fn pair_text(a: &Num, b: &Num) -> (String, String) {
+    let digits = |n: &Num, k: i64| match n {
+        Num::Range { lo, hi } => certified_digits(&lo.to_rational(), &hi.to_rational(), k),
+        other => entry_text(other),
+    };
+    for k in [TEXT_DIGITS, 20, 30, 45, 60] {
+        let (x, y) = (digits(a, k), digits(b, k));
+        if x != y {
+            return (x, y);
+        }
+    }
+    let raw = |n: &Num| match n {
+        Num::Range { lo, hi } => format!("[{}, {}]", lo.to_rational(), hi.to_rational()),
+        other => entry_text(other),
+    };
+    (raw(a), raw(b))
+}
+
 pub fn entry_json(n: &Num) -> Value {
     match n {
         Num::Exact(r) => Value::String(r.to_string()),

@@ -47,6 +47,9 @@ pub struct ShapeInfo {
     pub names: HashMap<Symbol, Shape>,
     /// Merges of classes whose shapes differ, and nodes whose shape could not be computed.
     pub conflicts: Vec<String>,
+    /// Entries and last-axis size of each shape seen (evaluating sizes is the costly part of
+    /// making an e-node; there are few distinct shapes).
+    sizes: HashMap<Shape, (u128, u128)>,
 }
 
 impl ShapeInfo {
@@ -173,12 +176,19 @@ impl Analysis<ENode> for ShapeInfo {
             };
         // A scalar zero is the number 0.
         let konst = konst.or_else(|| (zero && shape.is_empty()).then(BigRational::zero));
-        let dims = &egraph.analysis.dims;
-        let entries = super::cost::entries(dims, &shape);
-        let last = shape
-            .last()
-            .map(|d| super::cost::entries(dims, std::slice::from_ref(d)))
-            .unwrap_or(1);
+        let (entries, last) = match egraph.analysis.sizes.get(&shape) {
+            Some(&known) => known,
+            None => {
+                let dims = &egraph.analysis.dims;
+                let entries = super::cost::entries(dims, &shape);
+                let last = shape
+                    .last()
+                    .map(|d| super::cost::entries(dims, std::slice::from_ref(d)))
+                    .unwrap_or(1);
+                egraph.analysis.sizes.insert(shape.clone(), (entries, last));
+                (entries, last)
+            }
+        };
         Info {
             shape,
             konst,

@@ -22,6 +22,14 @@ use egg::{FlatTerm, Id};
 /// Largest side (in IR nodes) a proof is attempted for; explanations are built recursively.
 pub const MAX_PROOF_NODES: usize = 2000;
 
+/// Largest side written out as a tree (a shared subterm counted at every use) a proof is
+/// attempted for: an explanation is a list of whole terms, so a DAG whose tree is
+/// exponentially large (`y = (x + x) / 2` repeated) cannot be explained.
+pub const MAX_PROOF_TERM: u64 = 20_000;
+
+/// Largest explanation flattened: rewrites times the size of a term.
+pub const MAX_PROOF_WORK: u64 = 400_000;
+
 /// One step of a proof: the term after applying `rule` to the term before.
 #[derive(Debug, Clone)]
 pub struct ProofStep {
@@ -59,12 +67,21 @@ pub fn prove(
     rhs: NodeId,
     limits: &Limits,
 ) -> Result<ProofOutcome, SimplifyError> {
+    let named: std::collections::HashSet<NodeId> = program.tensors.iter().map(|t| t.node).collect();
+    let mut term_size = 0u64;
     for side in [lhs, rhs] {
         if count_nodes(graph, side) > MAX_PROOF_NODES {
             return Ok(ProofOutcome::NotProved(Stop::Other(format!(
                 "a side has more than {MAX_PROOF_NODES} operations; no proof attempted"
             ))));
         }
+        let size = tree_size(graph, side, &named);
+        if size > MAX_PROOF_TERM {
+            return Ok(ProofOutcome::NotProved(Stop::Other(format!(
+                "a side written out has more than {MAX_PROOF_TERM} operations; no proof attempted"
+            ))));
+        }
+        term_size = term_size.max(size);
     }
     // A scalar side stands for that number in every entry of the other side (`x - x = 0`).
     let widened;
@@ -125,6 +142,13 @@ pub fn prove(
         return Ok(ProofOutcome::NotProved(stop));
     }
     let mut explanation = eg.explain_id_equivalence(a, b);
+    let rewrites = explanation.get_tree_size();
+    let work = u64::try_from(rewrites).unwrap_or(u64::MAX);
+    if work.saturating_mul(term_size.max(1)) > MAX_PROOF_WORK {
+        return Ok(ProofOutcome::NotProved(Stop::Other(format!(
+            "equal, but the chain of {work} rewrites is too long to explain"
+        ))));
+    }
     let flat = explanation.make_flat_explanation().clone();
     let mut out = graph.clone();
     let mut terms = Vec::new();
@@ -165,6 +189,28 @@ fn count_nodes(graph: &Graph, root: NodeId) -> usize {
         }
     }
     seen.len()
+}
+
+/// The size of `root` written out as a tree, stopping at named nodes (saturating).
+fn tree_size(graph: &Graph, root: NodeId, named: &std::collections::HashSet<NodeId>) -> u64 {
+    let mut size: std::collections::HashMap<NodeId, u64> = std::collections::HashMap::new();
+    let mut stack = vec![(root, false)];
+    while let Some((n, ready)) = stack.pop() {
+        if size.contains_key(&n) {
+            continue;
+        }
+        let args = &graph.node(n).args;
+        if n != root && named.contains(&n) {
+            size.insert(n, 1);
+        } else if ready {
+            let total = args.iter().fold(1u64, |acc, a| acc.saturating_add(size[a]));
+            size.insert(n, total);
+        } else {
+            stack.push((n, true));
+            stack.extend(args.iter().map(|&a| (a, false)));
+        }
+    }
+    size[&root]
 }
 
 /// The rule a flat term was reached by: `(name, used backwards)`.

@@ -152,7 +152,7 @@ pub struct DimExpr {
 
 #[derive(Debug, Clone)]
 pub enum DimExprKind {
-    Int(u64),
+    Int(num_bigint::BigInt),
     Name(String),
     /// `t0 (op t1)*`, op one of `+ - * /`, evaluated left to right within one precedence level.
     Chain {
@@ -199,7 +199,9 @@ pub struct Expr {
 #[derive(Debug, Clone)]
 pub enum ExprKind {
     /// An exact number literal, with its text.
-    Number(BigRational, String),
+    /// A number and its text; `None` when the text is out of range (`1e200000`), which
+    /// lowering reports at the number.
+    Number(Option<BigRational>, String),
     Name(String),
     Call {
         name: Ident,

@@ -23,7 +23,7 @@ pub struct Loaded {
 /// Read and parse `path` and everything it uses.
 pub fn load_file(path: &Path) -> Result<Loaded, (SourceMap, Diagnostic)> {
     let mut sources = SourceMap::new();
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_source(path) {
         Ok(b) => b,
         Err(e) => {
             let d = Diagnostic::global(Code::Io, format!("cannot read {}: {}", path.display(), e));
@@ -39,6 +39,30 @@ pub fn load_file(path: &Path) -> Result<Loaded, (SourceMap, Diagnostic)> {
         }),
         Err(d) => Err((sources, d)),
     }
+}
+
+/// The largest source file read (a program is text a person writes; this bounds what a
+/// `use` of a device or a huge file can make handtrace read).
+pub const MAX_SOURCE_BYTES: u64 = 8 << 20;
+
+/// Read a source file: a regular file of at most [`MAX_SOURCE_BYTES`].
+fn read_source(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_SOURCE_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Parse `text` as if it were the file `path` (used files are read from disk relative to it).
@@ -141,7 +165,7 @@ impl LoadState {
                         continue;
                     }
                 }
-                let bytes = match std::fs::read(&target) {
+                let bytes = match read_source(&target) {
                     Ok(b) => b,
                     Err(e) => {
                         return Err(Diagnostic::new(

@@ -285,7 +285,7 @@ impl Builder {
                 }
             }
             Rule::integer => DimExpr {
-                kind: DimExprKind::Int(pair.as_str().parse().unwrap_or(u64::MAX)),
+                kind: DimExprKind::Int(pair.as_str().parse().unwrap_or_default()),
                 span,
             },
             Rule::ident => DimExpr {
@@ -377,7 +377,10 @@ impl Builder {
                 }
             }
             Rule::number => Expr {
-                kind: ExprKind::Number(parse_decimal(pair.as_str()), pair.as_str().to_string()),
+                kind: ExprKind::Number(
+                    parse_decimal(pair.as_str()).ok(),
+                    pair.as_str().to_string(),
+                ),
                 span,
             },
             Rule::ident => Expr {
@@ -590,10 +593,19 @@ mod tests {
     #[test]
     fn decimals_are_exact() {
         let r = |n: i64, d: i64| BigRational::new(n.into(), d.into());
-        assert_eq!(parse_decimal("0.044715"), r(44715, 1_000_000));
-        assert_eq!(parse_decimal("1e-5"), r(1, 100_000));
-        assert_eq!(parse_decimal("2.5E2"), r(250, 1));
-        assert_eq!(parse_decimal(".5"), r(1, 2));
-        assert_eq!(parse_decimal("7"), r(7, 1));
+        assert_eq!(parse_decimal("0.044715"), Ok(r(44715, 1_000_000)));
+        assert_eq!(parse_decimal("1e-5"), Ok(r(1, 100_000)));
+        assert_eq!(parse_decimal("2.5E2"), Ok(r(250, 1)));
+        assert_eq!(parse_decimal(".5"), Ok(r(1, 2)));
+        assert_eq!(parse_decimal("7"), Ok(r(7, 1)));
+        assert_eq!(parse_decimal("1e10000").map(|_| ()), Ok(()));
+        assert_eq!(
+            parse_decimal("1e200000"),
+            Err(crate::decimal::DecimalError::ExponentTooLarge)
+        );
+        assert_eq!(
+            parse_decimal("1e99999999999999999999"),
+            Err(crate::decimal::DecimalError::ExponentTooLarge)
+        );
     }
 }

@@ -1,20 +1,30 @@
 //! Checking one claim (or derivation step) `LHS = RHS`: the strongest verdict that holds.
 //!
-//! Owns [`check_pair`] and what it finds ([`Finding`]: data, which `render` words). Both sides are first evaluated exactly at seeded random rational
-//! points, with every `grad(X)` the true gradient (computed by the reverse-mode engine at that
-//! point): a certainly different entry is a refutation with its point and both values; equal
-//! entries at every point make the claim verified, and then the e-graph tries to prove it for
-//! every size of the dims, `grad(X)` replaced by the derived gradient's expression. Points
-//! where a side is undefined (division by zero, log of a non-positive number) are redrawn; a
-//! claim undefined at every point tried is an error, never a pass.
+//! Owns [`check_pair`] and what it finds ([`Finding`]: data, which `render` words). A claim is
+//! about every size of the dims, so it is checked on the program at the sizes in use and at
+//! other assignments of sizes to the base dims (see `verify::sizes`), each with its own
+//! random points from several regimes (`exact::inputs::Regime`):
 //!
-//! Invariants: "proved" only with an explanation and only when no point refutes the claim;
-//! "verified" only from exact or certified-tight entries; an undecided comparison is never
-//! counted as equal.
+//! 1. one quick point at the sizes in use: a certainly different entry is a refutation;
+//! 2. the e-graph tries to prove it for every size (`grad(X)` replaced by the derived
+//!    gradient's expression): a proof is the strongest verdict;
+//! 3. otherwise every assignment of sizes, at `points` seeds each (the seeds cycle through
+//!    the regimes). Overlapping enclosures are not equality: such a point is evaluated again
+//!    with more bits ([`BITS_LADDER`]) until the sides separate (a refutation) or the last
+//!    rung, where it "agrees to 2^-bits", which the verdict says.
+//!
+//! The left side is the reference (the true gradient, or the line before in a derivation):
+//! a point where the right side is undefined but the left side is defined is a failure, not a
+//! point to skip ("undefined where the step before is defined"); a point where the left side
+//! is undefined is skipped. A claim undefined at every point tried is an error, never a pass.
+//!
+//! Invariants: "proved" only with an explanation and only when the quick point agrees;
+//! "verified" only from points that agree exactly or to the last rung of the ladder, and it
+//! says which and at which sizes; an undecided comparison is never counted as equal.
 
 use super::diagnose::{diagnose, Probe, Sides};
 use super::diagnosis::Diagnosis;
-use super::points::{multi_index, values_of, Points, CLAIM_BITS};
+use super::points::{multi_index, values_with_reason, Points, Sizes, Values, BITS_LADDER};
 use crate::diff::Gradients;
 use crate::exact::num::{Num, NumError};
 use crate::ir::{Graph, Node, NodeId, Op, Program, TensorId};
@@ -27,6 +37,8 @@ use std::collections::HashMap;
 pub struct Counterexample {
     /// The seed of the random point (`handtrace trace --seed N` shows it).
     pub seed: u64,
+    /// The sizes of the base dims where it was found.
+    pub sizes: Sizes,
     /// The multi-index of the entry.
     pub entry: Vec<usize>,
     pub lhs: Num,
@@ -35,13 +47,33 @@ pub struct Counterexample {
     pub diagnosis: Option<Diagnosis>,
 }
 
-/// Two entries whose enclosures overlap but are too wide to call equal.
+/// Two entries whose enclosures overlap but stay too wide to call equal.
 #[derive(Debug, Clone)]
 pub struct Overlap {
     pub seed: u64,
+    pub sizes: Sizes,
     pub entry: Vec<usize>,
     pub lhs: Num,
     pub rhs: Num,
+}
+
+/// A point where the right side is undefined but the left side (the reference) is defined.
+#[derive(Debug, Clone)]
+pub struct UndefinedRight {
+    pub seed: u64,
+    pub sizes: Sizes,
+    /// Why the right side has no value there.
+    pub reason: NumError,
+}
+
+/// How a verified claim's sides were found equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agreement {
+    /// Every compared entry exact on both sides and equal: rational arithmetic, no rounding.
+    Exact,
+    /// Some entries are certified enclosures that still overlap at `bits` bits (each narrower
+    /// than 2^-bits relative to its size): agreement to that precision, not a proof.
+    Enclosures { bits: u32 },
 }
 
 /// Why a claim cannot be checked.
@@ -53,7 +85,7 @@ pub enum ClaimError {
     NoGradients(Box<crate::diag::Diagnostic>),
     /// A side is undefined at every point tried.
     UndefinedEverywhere { points: u64 },
-    /// Evaluating a side failed for a reason other than being undefined.
+    /// Evaluating a side failed for a reason other than being undefined (a budget).
     Evaluation(NumError),
 }
 
@@ -61,13 +93,28 @@ pub enum ClaimError {
 #[derive(Debug, Clone)]
 pub enum Finding {
     Proved(Box<Proof>),
-    /// Equal at `points` random points; not proved within the limits.
+    /// Equal at `points` random points, at every assignment of `sizes`, exactly or to some
+    /// bits; not proved within the limits. `unusable` points were skipped (a side undefined,
+    /// or beyond the exact-evaluation budget there).
     Verified {
         points: usize,
+        sizes: Vec<Sizes>,
+        agreement: Agreement,
+        unusable: usize,
     },
     Refuted(Box<Counterexample>),
+    /// The right side is undefined where the left side is defined (a refutation).
+    Undefined(Box<UndefinedRight>),
     Undecided(Overlap),
     Error(ClaimError),
+}
+
+/// One claim at one assignment of sizes: that program's points and the claim's two sides
+/// in it.
+pub struct AtSizes<'a> {
+    pub points: &'a Points<'a>,
+    pub lhs: NodeId,
+    pub rhs: NodeId,
 }
 
 /// Does `node` (or anything it uses) read `grad(NAME)`?
@@ -75,122 +122,293 @@ fn uses_gradients(graph: &Graph, node: NodeId) -> bool {
     graph.depends_on(node, |n| matches!(n.op, Op::GradOf(_)))
 }
 
-/// Both sides' values at one point: `(lhs shape, lhs, rhs shape, rhs)`.
-type Pair = (Vec<usize>, Vec<Num>, Vec<usize>, Vec<Num>);
-
-/// Values of both sides at the point drawn from `seed`. `Ok(None)`: a side is undefined there.
-fn values_at(
-    cache: &Points,
-    lhs: NodeId,
-    rhs: NodeId,
-    seed: u64,
-    with_grads: bool,
-) -> Result<Option<Pair>, NumError> {
-    let program = cache.program;
-    let Some(env) = cache.env(seed, with_grads)? else {
-        return Ok(None);
-    };
-    let Some(mut v) = values_of(program, &program.graph, &env, &[lhs, rhs])? else {
-        return Ok(None);
-    };
-    let (rs, r) = v.pop().expect("two roots");
-    let (ls, l) = v.pop().expect("two roots");
-    Ok(Some((ls, l, rs, r)))
+/// What one point says of a claim.
+enum Look {
+    /// No usable values (the left side undefined, the gradients undefined, or a budget).
+    Unusable,
+    /// Both sides' values, a certainly different entry, and the precision it showed at.
+    Differ {
+        left: Values,
+        right: Values,
+        entry: usize,
+        bits: u32,
+    },
+    RightUndefined(NumError),
+    Agree(Agreement),
+    Overlap {
+        entry: usize,
+        left: Num,
+        right: Num,
+        shape: Vec<usize>,
+    },
 }
 
-/// Check `lhs = rhs` (nodes of `program.graph`) at `points` random points of `cache`, then
-/// try to prove it.
-pub fn check_pair(
-    cache: &Points,
-    lhs: NodeId,
-    rhs: NodeId,
-    points: usize,
-    limits: &Limits,
+/// Both sides at one point, at one precision.
+fn look_once(at: &AtSizes, seed: u64, with_grads: bool, bits: u32) -> Result<Look, NumError> {
+    let pts = at.points;
+    let program = pts.program;
+    let env = match pts.env(seed, with_grads, bits) {
+        Ok(Some(env)) => env,
+        Ok(None) => return Ok(Look::Unusable),
+        Err(NumError::TooLarge(_)) => return Ok(Look::Unusable),
+        Err(e) => return Err(e),
+    };
+    let values = |roots: &[NodeId]| values_with_reason(program, &program.graph, &env, roots, bits);
+    let (left, right) = match values(&[at.lhs, at.rhs]) {
+        Ok(Ok(mut v)) => {
+            let r = v.pop().expect("two roots");
+            (v.pop().expect("two roots"), r)
+        }
+        // Which side is undefined: the left (skip the point) or only the right (a failure).
+        Ok(Err(_)) => match values(&[at.lhs]) {
+            Ok(Ok(_)) => match values(&[at.rhs]) {
+                Ok(Err(reason)) => return Ok(Look::RightUndefined(reason)),
+                _ => return Ok(Look::Unusable),
+            },
+            _ => return Ok(Look::Unusable),
+        },
+        Err(NumError::TooLarge(_)) => return Ok(Look::Unusable),
+        Err(e) => return Err(e),
+    };
+    // A scalar side broadcasts; otherwise shapes are equal (checked when lowering).
+    let (l, r) = (&left.1, &right.1);
+    let n = l.len().max(r.len());
+    let shape = if l.len() >= r.len() {
+        left.0.clone()
+    } else {
+        right.0.clone()
+    };
+    let mut exact = true;
+    let mut overlap = None;
+    for i in 0..n {
+        let (a, b) = (&l[i % l.len()], &r[i % r.len()]);
+        match a.compare(b) {
+            Some(Ordering::Less | Ordering::Greater) => {
+                return Ok(Look::Differ {
+                    left,
+                    right,
+                    entry: i,
+                    bits,
+                })
+            }
+            Some(Ordering::Equal) => exact &= a.is_exact() && b.is_exact(),
+            None => {
+                exact = false;
+                let tight = a.is_tight(bits) && b.is_tight(bits);
+                if !tight && overlap.is_none() {
+                    overlap = Some((i, a.clone(), b.clone()));
+                }
+            }
+        }
+    }
+    Ok(match overlap {
+        Some((entry, left, right)) => Look::Overlap {
+            entry,
+            left,
+            right,
+            shape,
+        },
+        None if exact => Look::Agree(Agreement::Exact),
+        None => Look::Agree(Agreement::Enclosures { bits }),
+    })
+}
+
+/// Both sides at one point; with `raise`, an agreement of enclosures (or an overlap) is
+/// looked at again at the last rung of the ladder, where the sides may separate.
+fn look(at: &AtSizes, seed: u64, with_grads: bool, raise: bool) -> Result<Look, NumError> {
+    let first = look_once(at, seed, with_grads, BITS_LADDER[0])?;
+    match first {
+        Look::Agree(Agreement::Enclosures { .. }) | Look::Overlap { .. } if raise => {
+            look_once(at, seed, with_grads, BITS_LADDER[BITS_LADDER.len() - 1])
+        }
+        other => Ok(other),
+    }
+}
+
+/// Both sides' values at a point where both are defined, at the first precision.
+fn both_values(at: &AtSizes, seed: u64, with_grads: bool) -> Option<(Values, Values)> {
+    let pts = at.points;
+    let env = pts.env(seed, with_grads, BITS_LADDER[0]).ok()??;
+    let mut v = values_with_reason(
+        pts.program,
+        &pts.program.graph,
+        &env,
+        &[at.lhs, at.rhs],
+        BITS_LADDER[0],
+    )
+    .ok()?
+    .ok()?;
+    let r = v.pop()?;
+    Some((v.pop()?, r))
+}
+
+/// A refutation at `seed` of `at`, with the mistake that fits (tested at a second point).
+fn refutation(
+    at: &AtSizes,
+    seed: u64,
+    with_grads: bool,
+    left: Values,
+    right: Values,
+    entry: usize,
+    with_diagnosis: bool,
 ) -> Finding {
-    let program = cache.program;
+    let pts = at.points;
+    let (l, r) = (&left.1, &right.1);
+    let shape = if l.len() >= r.len() {
+        &left.0
+    } else {
+        &right.0
+    };
+    // A second defined point, so a diagnosis cannot rest on a coincidence.
+    let second = (1..8)
+        .map(|k| seed.wrapping_add(k))
+        .find_map(|s| both_values(at, s, with_grads).map(|(l, r)| (s, l, r)));
+    let sides_at = Sides {
+        shape,
+        left: l,
+        right: r,
+    };
+    let again = second.as_ref().map(|(_, (ls, l2), (rs, r2))| Sides {
+        shape: if l2.len() >= r2.len() { ls } else { rs },
+        left: l2,
+        right: r2,
+    });
+    let probe = Probe {
+        program: pts.program,
+        cache: pts,
+        lhs: at.lhs,
+        rhs: at.rhs,
+        with_grads,
+        seeds: std::iter::once(seed)
+            .chain(second.as_ref().map(|(s, _, _)| *s))
+            .collect(),
+    };
+    let diagnosis = with_diagnosis
+        .then(|| diagnose(&probe, &sides_at, again.as_ref()))
+        .flatten();
+    Finding::Refuted(Box::new(Counterexample {
+        seed,
+        sizes: pts.sizes.clone(),
+        entry: multi_index(shape, entry),
+        lhs: l[entry % l.len()].clone(),
+        rhs: r[entry % r.len()].clone(),
+        diagnosis,
+    }))
+}
+
+/// Check a claim given at every assignment of sizes (the sizes in use first): `points`
+/// random points per assignment, and a proof for every size.
+pub fn check_pair(at: &[AtSizes], points: usize, limits: &Limits) -> Finding {
+    let first = &at[0];
+    let program = first.points.program;
     let points = points.max(1);
-    let with_grads = uses_gradients(&program.graph, lhs) || uses_gradients(&program.graph, rhs);
+    let with_grads =
+        uses_gradients(&program.graph, first.lhs) || uses_gradients(&program.graph, first.rhs);
     if with_grads {
-        if let Err(d) = &cache.derived {
+        if let Err(d) = &first.points.derived {
             return Finding::Error(ClaimError::NoGradients(d.clone()));
         }
     }
-    let mut good = 0;
+    let fail = |seed: u64, at: &AtSizes, look: Look| -> Option<Finding> {
+        match look {
+            Look::Differ {
+                left,
+                right,
+                entry,
+                bits,
+            } => {
+                // A difference that shows only with more bits (sigmoid(100) against 1) is
+                // no common mistake: it is not diagnosed.
+                let diagnose = bits == BITS_LADDER[0];
+                Some(refutation(
+                    at, seed, with_grads, left, right, entry, diagnose,
+                ))
+            }
+            Look::RightUndefined(reason) => Some(Finding::Undefined(Box::new(UndefinedRight {
+                seed,
+                sizes: at.points.sizes.clone(),
+                reason,
+            }))),
+            _ => None,
+        }
+    };
+    // 1. One quick point at the sizes in use.
+    let base = first.points.base;
+    match look(first, base, with_grads, false) {
+        Ok(l) => {
+            if let Some(f) = fail(base, first, l) {
+                return f;
+            }
+        }
+        Err(e) => return Finding::Error(ClaimError::Evaluation(e)),
+    }
+    // 2. A proof for every size of the dims.
+    let proof = match (with_grads, first.points.gradients()) {
+        (true, Some(g)) => {
+            let (graph, l, r) = substituted(program, g, first.lhs, first.rhs);
+            prove(program, &graph, l, r, limits)
+        }
+        _ => prove(program, &program.graph, first.lhs, first.rhs, limits),
+    };
+    if let Ok(ProofOutcome::Proved(p)) = proof {
+        return Finding::Proved(Box::new(p));
+    }
+    // 3. Every assignment of sizes, `points` seeds each, through the regimes.
+    let (mut good, mut unusable, mut tried) = (0usize, 0usize, 0u64);
+    let mut agreement = Agreement::Exact;
+    let mut sizes: Vec<Sizes> = Vec::new();
     let mut undecided = None;
-    let mut tried = 0u64;
-    while good < points && tried < 4 * points as u64 + 8 {
-        let here = cache.base.wrapping_add(tried);
-        tried += 1;
-        let (ls, l, rs, r) = match values_at(cache, lhs, rhs, here, with_grads) {
-            Ok(Some(v)) => v,
-            Ok(None) => continue,
-            Err(why) => return Finding::Error(ClaimError::Evaluation(why)),
-        };
-        // A scalar side broadcasts; otherwise shapes are equal (checked when lowering).
-        let (shape, n) = if l.len() >= r.len() {
-            (ls, l.len())
-        } else {
-            (rs, r.len())
-        };
-        let mut equal = true;
-        for i in 0..n {
-            let (a, b) = (&l[i % l.len()], &r[i % r.len()]);
-            match a.compare(b) {
-                Some(Ordering::Less | Ordering::Greater) => {
-                    // A second defined point, so a diagnosis cannot rest on a coincidence.
-                    let mut second = None;
-                    for s in (1..8).map(|k| here.wrapping_add(k)) {
-                        if let Ok(Some(v)) = values_at(cache, lhs, rhs, s, with_grads) {
-                            second = Some((s, v));
-                            break;
-                        }
+    for (j, a) in at.iter().enumerate() {
+        let mut here = 0;
+        let mut k = 0u64;
+        // Each assignment starts where the last left off, so the seeds (and with them the
+        // regimes) differ across assignments; unusable points are redrawn a few times.
+        let first_seed = a.points.base.wrapping_add((j * points) as u64);
+        while here < points && k < 3 * points as u64 + 4 {
+            let seed = first_seed.wrapping_add(k);
+            k += 1;
+            tried += 1;
+            let l = match look(a, seed, with_grads, true) {
+                Ok(l) => l,
+                Err(e) => return Finding::Error(ClaimError::Evaluation(e)),
+            };
+            match l {
+                Look::Unusable => unusable += 1,
+                Look::Agree(found) => {
+                    here += 1;
+                    if let Agreement::Enclosures { bits } = found {
+                        agreement = match agreement {
+                            Agreement::Enclosures { bits: b } => {
+                                Agreement::Enclosures { bits: b.min(bits) }
+                            }
+                            Agreement::Exact => found,
+                        };
                     }
-                    let at = Sides {
-                        shape: &shape,
-                        left: &l,
-                        right: &r,
-                    };
-                    let again = second.as_ref().map(|(_, (ls2, l2, rs2, r2))| Sides {
-                        shape: if l2.len() >= r2.len() { ls2 } else { rs2 },
-                        left: l2,
-                        right: r2,
-                    });
-                    let probe = Probe {
-                        program,
-                        cache,
-                        lhs,
-                        rhs,
-                        with_grads,
-                        seeds: std::iter::once(here)
-                            .chain(second.as_ref().map(|(s, _)| *s))
-                            .collect(),
-                    };
-                    let diagnosis = diagnose(&probe, &at, again.as_ref());
-                    return Finding::Refuted(Box::new(Counterexample {
-                        seed: here,
-                        entry: multi_index(&shape, i),
-                        lhs: a.clone(),
-                        rhs: b.clone(),
-                        diagnosis,
-                    }));
                 }
-                Some(Ordering::Equal) => {}
-                None => {
-                    let tight = a.is_tight(CLAIM_BITS) && b.is_tight(CLAIM_BITS);
-                    if !tight {
-                        equal = false;
-                        undecided.get_or_insert(Overlap {
-                            seed: here,
-                            entry: multi_index(&shape, i),
-                            lhs: a.clone(),
-                            rhs: b.clone(),
-                        });
+                Look::Overlap {
+                    entry,
+                    left,
+                    right,
+                    shape,
+                } => {
+                    undecided.get_or_insert(Overlap {
+                        seed,
+                        sizes: a.points.sizes.clone(),
+                        entry: multi_index(&shape, entry),
+                        lhs: left,
+                        rhs: right,
+                    });
+                }
+                other => {
+                    if let Some(f) = fail(seed, a, other) {
+                        return f;
                     }
                 }
             }
         }
-        if equal {
-            good += 1;
+        if here > 0 {
+            sizes.push(a.points.sizes.clone());
+            good += here;
         }
     }
     if let Some(overlap) = undecided {
@@ -199,17 +417,11 @@ pub fn check_pair(
     if good == 0 {
         return Finding::Error(ClaimError::UndefinedEverywhere { points: tried });
     }
-    // Equal wherever tested: try for a proof over every size of the dims.
-    let proof = match (with_grads, cache.gradients()) {
-        (true, Some(g)) => {
-            let (graph, l, r) = substituted(program, g, lhs, rhs);
-            prove(program, &graph, l, r, limits)
-        }
-        _ => prove(program, &program.graph, lhs, rhs, limits),
-    };
-    match proof {
-        Ok(ProofOutcome::Proved(p)) => Finding::Proved(Box::new(p)),
-        _ => Finding::Verified { points: good },
+    Finding::Verified {
+        points: good,
+        sizes,
+        agreement,
+        unusable,
     }
 }
 

@@ -16,7 +16,7 @@
 
 use super::diagnosis::{Diagnosis, FactorName, Mistake};
 use super::mutations::Candidates;
-use super::points::{env_at, values_of, Points, Values};
+use super::points::{env_at, values_of, Points, Values, CLAIM_BITS};
 use crate::exact::num::{Num, Prec};
 use crate::exact::tensor::Tensor;
 use crate::ir::{Graph, NodeId, Op, Program, TensorId, TensorKind};
@@ -33,6 +33,32 @@ fn same(a: &Num, b: &Num) -> bool {
         Some(_) => false,
         None => a.is_tight(BITS) && b.is_tight(BITS),
     }
+}
+
+/// Does a pair of entries fit: yes (certainly equal as above), no (certainly different), or
+/// unknown (overlapping enclosures that are not tight: a tiny entry computed from large
+/// terms, whose relative width is large)?
+fn fit(a: &Num, b: &Num) -> Option<bool> {
+    match a.compare(b) {
+        Some(Ordering::Equal) => Some(true),
+        Some(_) => Some(false),
+        None if a.is_tight(BITS) && b.is_tight(BITS) => Some(true),
+        None => None,
+    }
+}
+
+/// Do all these pairs fit? None certainly differs, and most (at least half) certainly fit:
+/// an entry that cannot be decided is neither evidence for nor against.
+fn all_fit(fits: impl Iterator<Item = Option<bool>>) -> bool {
+    let (mut yes, mut unknown) = (0usize, 0usize);
+    for f in fits {
+        match f {
+            Some(true) => yes += 1,
+            Some(false) => return false,
+            None => unknown += 1,
+        }
+    }
+    yes > 0 && yes >= unknown
 }
 
 fn certainly_nonzero(a: &Num) -> bool {
@@ -57,7 +83,7 @@ fn agree(a: &Values, b: &Values) -> bool {
     if x.is_empty() || y.is_empty() || (x.len() != y.len() && x.len() != 1 && y.len() != 1) {
         return false;
     }
-    (0..n).all(|i| same(&x[i % x.len()], &y[i % y.len()]))
+    all_fit((0..n).map(|i| fit(&x[i % x.len()], &y[i % y.len()])))
 }
 
 /// Values of both sides at one point: the shape (after broadcasting) and the entries.
@@ -82,7 +108,9 @@ impl Sides<'_> {
 
     fn negated(&self) -> bool {
         (0..self.n()).any(|i| certainly_nonzero(self.l(i)))
-            && (0..self.n()).all(|i| self.l(i).neg().is_ok_and(|m| same(self.r(i), &m)))
+            && all_fit(
+                (0..self.n()).map(|i| self.l(i).neg().map_or(Some(false), |m| fit(self.r(i), &m))),
+            )
     }
 
     fn transposed(&self) -> bool {
@@ -109,11 +137,16 @@ impl Sides<'_> {
     /// The factor c with right = c × left at every entry, if there is one.
     fn factor(&self) -> Option<Num> {
         let prec = Prec::new(BITS + 64);
-        let i = (0..self.n()).find(|&i| certainly_nonzero(self.l(i)))?;
+        // An entry known to many bits: the factor is only as good as the entry it comes from.
+        let i = (0..self.n()).find(|&i| {
+            certainly_nonzero(self.l(i)) && self.l(i).is_tight(BITS) && self.r(i).is_tight(BITS)
+        })?;
         let c = self.r(i).div(self.l(i), prec).ok()?;
         // A zero factor is not a scale: that side is simply 0.
-        let fits =
-            (0..self.n()).all(|j| c.mul(self.l(j), prec).is_ok_and(|cl| same(self.r(j), &cl)));
+        let fits = all_fit((0..self.n()).map(|j| {
+            c.mul(self.l(j), prec)
+                .map_or(Some(false), |cl| fit(self.r(j), &cl))
+        }));
         (certainly_nonzero(&c) && fits).then_some(c)
     }
 }
@@ -145,6 +178,37 @@ fn named_factors(program: &Program) -> Vec<(FactorName, Num)> {
         FactorName::Number(1, 2),
         Num::exact(BigRational::new(1.into(), 2.into())),
     ));
+    // Products of two sizes, and a size with a factor 2 (a mean over two axes for a mean
+    // over one, the 2 of a squared error): fewer names first.
+    let sizes: Vec<(String, i64)> = program
+        .dims
+        .declared()
+        .filter_map(|(_, d)| {
+            d.size
+                .filter(|&s| s > 1)
+                .map(|s| (d.name.clone(), s as i64))
+        })
+        .collect();
+    let r = |n: i64, d: i64| Num::exact(BigRational::new(n.into(), d.into()));
+    let product = |c: (i64, i64), up: &[&String], down: &[&String]| FactorName::Product {
+        coefficient: c,
+        up: up.iter().map(|s| s.to_string()).collect(),
+        down: down.iter().map(|s| s.to_string()).collect(),
+    };
+    for (a, sa) in &sizes {
+        out.push((product((1, 2), &[a], &[]), r(*sa, 2)));
+        out.push((product((2, 1), &[], &[a]), r(2, *sa)));
+        out.push((product((2, 1), &[a], &[]), r(2 * sa, 1)));
+        out.push((product((1, 2), &[], &[a]), r(1, 2 * sa)));
+    }
+    for (i, (a, sa)) in sizes.iter().enumerate() {
+        for (b, sb) in &sizes[i + 1..] {
+            out.push((product((1, 1), &[a, b], &[]), r(sa * sb, 1)));
+            out.push((product((1, 1), &[], &[a, b]), r(1, sa * sb)));
+            out.push((product((1, 1), &[a], &[b]), r(*sa, *sb)));
+            out.push((product((1, 1), &[b], &[a]), r(*sb, *sa)));
+        }
+    }
     out
 }
 
@@ -170,20 +234,35 @@ pub fn diagnose(probe: &Probe, at: &Sides, again: Option<&Sides>) -> Option<Diag
 
 /// A constant factor between the whole sides, with every name it has at these sizes (the
 /// first is reported, the others said too, since only the person knows which one they
-/// meant).
+/// meant). Any two nonzero numbers differ by a factor, so for a single entry only a named
+/// factor says something.
 fn constant_factor(program: &Program, at: &Sides, again: Option<&Sides>) -> Option<Mistake> {
     let c = at.factor()?;
     if let Some(second) = again {
+        // The second point's factor may be known to fewer bits: it must not contradict.
         let c2 = second.factor()?;
-        if !same(&c, &c2) {
+        if fit(&c, &c2) == Some(false) {
             return None;
         }
     }
-    let names: Vec<FactorName> = named_factors(program)
+    // Names of one size (and 2, 1/2) first; a product of sizes only when none fits, since
+    // with a few small sizes some product equals almost anything.
+    let fitting: Vec<FactorName> = named_factors(program)
         .into_iter()
-        .filter(|(_, value)| same(&c, value))
+        .filter(|(_, value)| match c.compare(value) {
+            // A factor from enclosures: its name must fit it to many bits, not certainly.
+            Some(o) => o == Ordering::Equal,
+            None => c.is_tight(48),
+        })
         .map(|(name, _)| name)
         .collect();
+    let (simple, products): (Vec<FactorName>, Vec<FactorName>) = fitting
+        .into_iter()
+        .partition(|n| !matches!(n, FactorName::Product { .. }));
+    let names = if simple.is_empty() { products } else { simple };
+    if names.is_empty() && at.n() < 2 {
+        return None;
+    }
     Some(Mistake::ConstantFactor { value: c, names })
 }
 
@@ -206,16 +285,16 @@ fn corrections(probe: &Probe) -> Option<Diagnosis> {
     }
     let mut alive: Vec<usize> = (0..built.list.len()).collect();
     for &seed in &probe.seeds {
-        let env = probe.cache.env(seed, probe.with_grads).ok()??;
+        let env = probe.cache.env(seed, probe.with_grads, CLAIM_BITS).ok()??;
         let mut roots = vec![reference];
         roots.extend(alive.iter().map(|&i| built.list[i].node));
-        let values = match values_of(probe.program, &built.graph, &env, &roots) {
+        let values = match values_of(probe.program, &built.graph, &env, &roots, CLAIM_BITS) {
             Ok(Some(v)) => v.into_iter().map(Some).collect(),
             // One candidate is undefined here: evaluate them one by one.
             _ => roots
                 .iter()
                 .map(|&r| {
-                    values_of(probe.program, &built.graph, &env, &[r])
+                    values_of(probe.program, &built.graph, &env, &[r], CLAIM_BITS)
                         .ok()
                         .flatten()
                         .and_then(|mut v| v.pop())
@@ -238,7 +317,7 @@ fn corrections(probe: &Probe) -> Option<Diagnosis> {
     alive.first().map(|&i| built.diagnosis(i))
 }
 
-/// `x` with every row (last axis) divided by its sum; `None` if a row sums to 0.
+/// `x` made positive with every row (last axis) divided by its sum: rows that sum to 1.
 fn rows_normalised(x: &Tensor<Num>) -> Option<Tensor<Num>> {
     let shape = x.shape().to_vec();
     let &width = shape.last()?;
@@ -246,7 +325,16 @@ fn rows_normalised(x: &Tensor<Num>) -> Option<Tensor<Num>> {
         return None;
     }
     let prec = Prec::new(BITS + 64);
-    let mut entries = crate::exact::tensor::entries(x);
+    // Positive entries (|x| + 1/4), so no row sums to zero, then each row divided by its sum.
+    let quarter = Num::exact(BigRational::new(1.into(), 4.into()));
+    let mut entries: Vec<Num> = crate::exact::tensor::entries(x)
+        .iter()
+        .map(|e| match e.sign() {
+            Some(Ordering::Less) => e.neg().and_then(|m| m.add(&quarter, prec)),
+            _ => e.add(&quarter, prec),
+        })
+        .collect::<Result<_, _>>()
+        .ok()?;
     for row in entries.chunks_mut(width) {
         let mut total = Num::from_int(0);
         for e in row.iter() {
@@ -266,7 +354,9 @@ fn rows_normalised(x: &Tensor<Num>) -> Option<Tensor<Num>> {
 fn conditions(probe: &Probe) -> Option<Mistake> {
     let program = probe.program;
     for (i, t) in program.tensors.iter().enumerate() {
-        if !matches!(t.kind, TensorKind::Leaf(_)) {
+        // Only data (targets, masks) carries such a promise; normalising an input or a
+        // parameter would change the point beyond recognition.
+        if t.kind != TensorKind::Leaf(crate::syntax::ast::LeafKind::Data) {
             continue;
         }
         let id = TensorId(i as u32);
@@ -281,10 +371,16 @@ fn conditions(probe: &Probe) -> Option<Mistake> {
             } else {
                 None
             };
-            let Ok(Some(env)) = env_at(program, seed, &given, gradients) else {
+            let Ok(Some(env)) = env_at(program, seed, &given, gradients, CLAIM_BITS) else {
                 return false;
             };
-            match values_of(program, &program.graph, &env, &[probe.lhs, probe.rhs]) {
+            match values_of(
+                program,
+                &program.graph,
+                &env,
+                &[probe.lhs, probe.rhs],
+                CLAIM_BITS,
+            ) {
                 Ok(Some(v)) => agree(&v[0], &v[1]),
                 _ => false,
             }

@@ -36,6 +36,13 @@ pub enum FactorName {
     InverseRoot(String),
     /// 2 or 1/2 (numerator, denominator).
     Number(i64, i64),
+    /// A product of sizes with a small coefficient: `coefficient · Π up / Π down` (e.g.
+    /// K/2, the factor between 2/(N·K) and 1/N; N·K; N/K).
+    Product {
+        coefficient: (i64, i64),
+        up: Vec<String>,
+        down: Vec<String>,
+    },
 }
 
 /// What a refuted claim gets wrong.

@@ -94,6 +94,19 @@ pub fn check_gradients_each(
     seed: u64,
     report: &mut dyn FnMut(GradCheck),
 ) {
+    if let Err(e) = crate::exact::run::check_budget(program, &grads.graph) {
+        for &tensor in wrt {
+            report(GradCheck {
+                tensor,
+                outcome: Outcome::Unusable {
+                    usable: 0,
+                    points,
+                    last: Some(e.error.clone()),
+                },
+            });
+        }
+        return;
+    }
     let max_attempts = (points as u64) * 5 + 5;
     let mut drawn: Vec<Result<Point, NumError>> = Vec::new();
     for (i, &tensor) in wrt.iter().enumerate() {
@@ -162,8 +175,9 @@ fn reverse_at(
 ) -> Result<Point, NumError> {
     let target = program.target.as_ref().expect("gradients need a target");
     let leaves = leaf_values(program, point_seed, &HashMap::new());
-    let mut rng = Rng::new(point_seed ^ 0x5DEE_CE66);
-    let upstream = rng.tensor(&concrete_shape(program, target.tensor));
+    let upstream = crate::exact::inputs::upstream(program, target.tensor, point_seed);
+    // The directions V: their own stream, so the point is exactly `trace --seed`'s.
+    let mut rng = Rng::new(point_seed ^ 0xD1EC_7104);
     let p = Prec::new(CHECK_BITS + 32);
     let roots: Vec<_> = wrt.iter().filter_map(|&x| grads.of(program, x)).collect();
     let mut env = Env::new(leaves.clone());

@@ -13,6 +13,7 @@ pub mod diagnosis;
 pub mod gradients;
 pub mod mutations;
 pub mod points;
+pub mod sizes;
 
 use crate::ir::{NodeId, Program};
 use claims::{ClaimError, Finding};
@@ -64,7 +65,7 @@ impl Finding {
         match self {
             Finding::Proved(_) => Verdict::Proved,
             Finding::Verified { .. } => Verdict::Verified,
-            Finding::Refuted(_) => Verdict::Refuted,
+            Finding::Refuted(_) | Finding::Undefined(_) => Verdict::Refuted,
             Finding::Undecided(_) => Verdict::Undecided,
             Finding::Error(_) => Verdict::Error,
         }
@@ -110,14 +111,17 @@ pub struct CheckOptions {
     pub points: usize,
     /// Seed of the first random point (`--seed`).
     pub seed: u64,
+    /// Assignments of sizes to the dims a claim is checked at (the sizes in use first).
+    pub assignments: usize,
     pub limits: crate::simplify::Limits,
 }
 
 impl Default for CheckOptions {
     fn default() -> CheckOptions {
         CheckOptions {
-            points: 3,
+            points: 4,
             seed: 0,
+            assignments: 3,
             limits: crate::simplify::Limits::default(),
         }
     }
@@ -150,13 +154,32 @@ pub fn check_each(
     report: &mut dyn FnMut(CheckResult),
 ) {
     let file = file.display().to_string();
-    let points = Points::new(program, options.seed);
-    let judge = |error: Option<&crate::diag::Diagnostic>, sides: Option<(NodeId, NodeId)>| match (
-        error, sides,
+    let alternates = sizes::alternates(program, options.assignments);
+    let points: Vec<Points> = std::iter::once(program)
+        .chain(alternates.iter())
+        .map(|p| Points::new(p, options.seed))
+        .collect();
+    // The same claim or step in each program (the programs differ only in their sizes, so
+    // their claims and derivations correspond one to one).
+    let sides_of = |side: &dyn Fn(&Program) -> Option<(NodeId, NodeId)>| -> Vec<claims::AtSizes> {
+        points
+            .iter()
+            .filter_map(|pts| {
+                side(pts.program).map(|(lhs, rhs)| claims::AtSizes {
+                    points: pts,
+                    lhs,
+                    rhs,
+                })
+            })
+            .collect()
+    };
+    let judge = |error: Option<&crate::diag::Diagnostic>, at: Vec<claims::AtSizes>| match (
+        error,
+        at.is_empty(),
     ) {
         (Some(d), _) => Finding::Error(ClaimError::Input(Box::new(d.clone()))),
-        (None, Some((l, r))) => claims::check_pair(&points, l, r, options.points, &options.limits),
-        (None, None) => Finding::Error(ClaimError::Input(Box::new(
+        (None, false) => claims::check_pair(&at, options.points, &options.limits),
+        (None, true) => Finding::Error(ClaimError::Input(Box::new(
             crate::diag::Diagnostic::global(
                 crate::diag::Code::Misplaced,
                 "a side could not be lowered",
@@ -189,7 +212,11 @@ pub fn check_each(
         match item {
             Ok(i) => {
                 let c = &program.claims[i];
-                let finding = judge(c.error.as_ref(), c.lhs.zip(c.rhs));
+                let at = sides_of(&|p: &Program| {
+                    let c = p.claims.get(i)?;
+                    c.lhs.zip(c.rhs)
+                });
+                let finding = judge(c.error.as_ref(), at);
                 report(CheckResult {
                     file: file.clone(),
                     line: program.sources.line(c.span),
@@ -201,7 +228,19 @@ pub fn check_each(
                     uses_gradients: reads_gradients(program, [c.lhs, c.rhs]),
                 });
             }
-            Err(i) => derivation(program, &program.derivations[i], &file, &judge, report),
+            Err(i) => {
+                let d = &program.derivations[i];
+                let steps: Vec<Vec<claims::AtSizes>> = (0..d.steps.len())
+                    .map(|k| {
+                        sides_of(&|p: &Program| {
+                            let steps = &p.derivations.get(i)?.steps;
+                            let before = steps.get(k.checked_sub(1)?)?.node?;
+                            Some((before, steps.get(k)?.node?))
+                        })
+                    })
+                    .collect();
+                derivation(program, d, steps, &file, &judge, report)
+            }
         }
     }
 }
@@ -215,13 +254,15 @@ fn reads_gradients(program: &Program, sides: [Option<NodeId>; 2]) -> bool {
     })
 }
 
-/// Judges one claim or step: its lowering error, or its two sides.
-type Judge<'a> = dyn Fn(Option<&crate::diag::Diagnostic>, Option<(NodeId, NodeId)>) -> Finding + 'a;
+/// Judges one claim or step: its lowering error, or its two sides at every assignment of
+/// sizes.
+type Judge<'a> = dyn Fn(Option<&crate::diag::Diagnostic>, Vec<claims::AtSizes>) -> Finding + 'a;
 
 /// Report a derivation's steps (and its first line, if that is broken).
 fn derivation(
     program: &Program,
     d: &crate::ir::Derivation,
+    mut steps_at: Vec<Vec<claims::AtSizes>>,
     file: &str,
     judge: &Judge,
     report: &mut dyn FnMut(CheckResult),
@@ -248,7 +289,8 @@ fn derivation(
         });
     }
     for (k, step) in d.steps.iter().enumerate().skip(1) {
-        let finding = judge(step.error.as_ref(), d.steps[k - 1].node.zip(step.node));
+        let at = std::mem::take(&mut steps_at[k]);
+        let finding = judge(step.error.as_ref(), at);
         report(CheckResult {
             file: file.to_string(),
             line: program.sources.line(step.span),

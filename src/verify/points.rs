@@ -2,8 +2,9 @@
 //!
 //! Owns [`Points`]: the program's gradient graph (derived once), and per seed the exact
 //! environment of the point (seeded random leaves, and the true gradients computed by the
-//! reverse-mode engine when a claim reads `grad(X)`); [`values_of`] evaluates expressions at
-//! a point to [`CLAIM_BITS`]. Both checking a claim and diagnosing a refuted one read points
+//! reverse-mode engine when a claim reads `grad(X)`), at each precision of [`BITS_LADDER`]
+//! asked for; [`values_of`] evaluates expressions at a point to a precision. Each program
+//! (one per assignment of sizes to the dims) has its own points. Both checking a claim and diagnosing a refuted one read points
 //! from here; the exact backward pass is the expensive part of a check.
 //!
 //! Invariant: a point where the gradients or a side are undefined (division by zero, log of
@@ -20,8 +21,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// Bits every compared entry must be certified to.
+/// Bits every compared entry is first certified to.
 pub const CLAIM_BITS: u32 = 100;
+
+/// The precisions a point is examined at: overlapping enclosures are not equality, so a
+/// point whose sides overlap at the first rung is evaluated again at the last one; if they
+/// still overlap there the claim "agrees to 2^-bits" at that point, and says so.
+pub const BITS_LADDER: [u32; 2] = [CLAIM_BITS, 256];
 
 /// Does this arithmetic failure mean the expression is undefined at the point (rather than
 /// that evaluation went wrong)?
@@ -45,11 +51,12 @@ pub fn env_at(
     seed: u64,
     given: &HashMap<TensorId, Tensor<Num>>,
     gradients: Option<&Gradients>,
+    bits: u32,
 ) -> Result<Option<Env<Num>>, NumError> {
     let leaves = crate::exact::inputs::leaf_values(program, seed, given);
     let mut env = Env::new(leaves.clone());
     if let Some(grads) = gradients {
-        match crate::exact::run::gradient_values(program, grads, &leaves, None, seed, CLAIM_BITS) {
+        match crate::exact::run::gradient_values(program, grads, &leaves, None, seed, bits) {
             Ok(g) => {
                 env.grads.extend(g);
                 // A tensor the target does not depend on has gradient zero.
@@ -73,26 +80,39 @@ pub fn env_at(
 /// gradients are undefined).
 type Drawn = (bool, Option<Rc<Env<Num>>>);
 
+/// The sizes of the base dims, as `--dims` takes them.
+pub type Sizes = Vec<(String, u64)>;
+
 /// The random points of one program and its gradients, each drawn (and its exact backward
 /// pass computed) once and shared by all its claims.
 pub struct Points<'p> {
     pub program: &'p Program,
+    /// The base dims' sizes of this program (what a reproducing command passes as `--dims`).
+    pub sizes: Sizes,
     /// The seed of the first point; claims use `base`, `base + 1`, ...
     pub base: u64,
     /// The gradient graph, derived once, or why there is none (no output or loss, or a
     /// gradient rule failed).
     pub derived: Result<Gradients, Box<crate::diag::Diagnostic>>,
-    envs: RefCell<HashMap<u64, Drawn>>,
+    /// Whether every tensor is small enough to evaluate exactly (else why not).
+    pub budget: Result<(), NumError>,
+    /// Per seed and precision.
+    envs: RefCell<HashMap<(u64, u32), Drawn>>,
 }
 
 impl<'p> Points<'p> {
     /// The points of `program` from seed `base` on; derives its gradients when it has an
     /// output or loss.
     pub fn new(program: &'p Program, base: u64) -> Points<'p> {
+        let derived = crate::diff::derive(program).map_err(Box::new);
+        let graph = derived.as_ref().map_or(&program.graph, |g| &g.graph);
+        let budget = crate::exact::run::check_budget(program, graph).map_err(|e| e.error);
         Points {
             program,
+            sizes: program.base_sizes(),
             base,
-            derived: crate::diff::derive(program).map_err(Box::new),
+            derived,
+            budget,
             envs: Default::default(),
         }
     }
@@ -102,18 +122,25 @@ impl<'p> Points<'p> {
         self.derived.as_ref().ok()
     }
 
-    /// The point of `seed` (see [`env_at`]), with the true gradients when asked.
-    pub fn env(&self, seed: u64, with_grads: bool) -> Result<Option<Rc<Env<Num>>>, NumError> {
-        if let Some((grads, env)) = self.envs.borrow().get(&seed) {
+    /// The point of `seed` (see [`env_at`]), with the true gradients (certified to `bits`)
+    /// when asked.
+    pub fn env(
+        &self,
+        seed: u64,
+        with_grads: bool,
+        bits: u32,
+    ) -> Result<Option<Rc<Env<Num>>>, NumError> {
+        self.budget.clone()?;
+        if let Some((grads, env)) = self.envs.borrow().get(&(seed, bits)) {
             if *grads || !with_grads {
                 return Ok(env.clone());
             }
         }
         let gradients = if with_grads { self.gradients() } else { None };
-        let env = env_at(self.program, seed, &HashMap::new(), gradients)?.map(Rc::new);
+        let env = env_at(self.program, seed, &HashMap::new(), gradients, bits)?.map(Rc::new);
         self.envs
             .borrow_mut()
-            .insert(seed, (with_grads, env.clone()));
+            .insert((seed, bits), (with_grads, env.clone()));
         Ok(env)
     }
 }
@@ -122,32 +149,42 @@ impl<'p> Points<'p> {
 pub type Values = (Vec<usize>, Vec<Num>);
 
 /// Shapes and entries of `roots` (nodes of `graph`, which extends the program's graph),
-/// certified to [`CLAIM_BITS`]. `Ok(None)`: one of them is undefined at this point.
+/// certified to `bits`. `Ok(None)`: one of them is undefined at this point.
 pub fn values_of(
     program: &Program,
     graph: &Graph,
     env: &Env<Num>,
     roots: &[NodeId],
+    bits: u32,
 ) -> Result<Option<Vec<Values>>, NumError> {
+    values_with_reason(program, graph, env, roots, bits).map(|v| v.ok())
+}
+
+/// [`values_of`], saying why a root is undefined (`Err` inside `Ok`).
+pub fn values_with_reason(
+    program: &Program,
+    graph: &Graph,
+    env: &Env<Num>,
+    roots: &[NodeId],
+    bits: u32,
+) -> Result<Result<Vec<Values>, NumError>, NumError> {
     let attempt = |prec| eval_graph(program, graph, env, roots, prec);
     let tight = |values: &Vec<Option<Tensor<Num>>>| {
         roots.iter().all(|r| {
             values[r.0 as usize]
                 .as_ref()
-                .is_some_and(|v| v.iter().all(|x| x.is_tight(CLAIM_BITS)))
+                .is_some_and(|v| v.iter().all(|x| x.is_tight(bits)))
         })
     };
-    match raising(CLAIM_BITS, attempt, tight) {
-        Ok((values, _)) => Ok(Some(
-            roots
-                .iter()
-                .map(|n| {
-                    let v = values[n.0 as usize].as_ref().expect("evaluated");
-                    (v.shape().to_vec(), entries(v))
-                })
-                .collect(),
-        )),
-        Err(e) if undefined(&e.error) => Ok(None),
+    match raising(bits, attempt, tight) {
+        Ok((values, _)) => Ok(Ok(roots
+            .iter()
+            .map(|n| {
+                let v = values[n.0 as usize].as_ref().expect("evaluated");
+                (v.shape().to_vec(), entries(v))
+            })
+            .collect())),
+        Err(e) if undefined(&e.error) => Ok(Err(e.error)),
         Err(e) => Err(e.error),
     }
 }

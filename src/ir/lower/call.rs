@@ -652,7 +652,8 @@ impl Lowerer<'_> {
         };
         let p = match &e.kind {
             ExprKind::Number(r, text) => {
-                if !r.denom().is_one() || r <= &num_rational::BigRational::from_integer(0.into()) {
+                let r = super::expr::number(r, text, e.span)?;
+                if !r.denom().is_one() || r <= num_rational::BigRational::from_integer(0.into()) {
                     return Err(bad(&format!("{text} is not a positive whole number")));
                 }
                 DimPoly::constant(r.numer().clone())

@@ -3,10 +3,11 @@
 
 use super::{Fail, Global, Lowerer, Scope, R};
 use crate::diag::{suggest, Code, Diagnostic};
-use crate::ir::dims::{DimDecl, DimDef, DimId, DimPoly};
+use crate::ir::dims::{DimDecl, DimDef, DimId, DimPoly, MAX_SIZE};
 use crate::ir::shape::Shape;
 use crate::source::Span;
 use crate::syntax::ast::{self, DimExpr, DimExprKind, DimOp};
+use num_rational::BigRational;
 
 impl Lowerer<'_> {
     pub(super) fn dim_decl(&mut self, name: &ast::Ident, value: &DimExpr, span: Span) -> R<DimId> {
@@ -15,17 +16,33 @@ impl Lowerer<'_> {
         let override_size = self.overrides.get(&name.name).copied();
         let decl = if let Some(c) = poly.as_constant() {
             let Some(declared) = DimPoly::positive_integer(&c) else {
+                let why = if c.is_integer() && c > BigRational::from_integer(MAX_SIZE.into()) {
+                    format!(
+                        "dim `{}` = {c} is larger than the largest size handtrace takes (2^40)",
+                        name.name
+                    )
+                } else {
+                    format!(
+                        "dim `{}` must be a positive whole number, found {c}",
+                        name.name
+                    )
+                };
+                return Err(Diagnostic::new(Code::BadDim, value.span, why)
+                    .with_label("not a valid size")
+                    .into());
+            };
+            if let Some(size) = override_size.filter(|&s| s > MAX_SIZE) {
                 return Err(Diagnostic::new(
                     Code::BadDim,
                     value.span,
                     format!(
-                        "dim `{}` must be a positive whole number, found {c}",
+                        "--dims sets `{}` to {size}, larger than the largest size handtrace takes (2^40)",
                         name.name
                     ),
                 )
-                .with_label("not a valid size")
+                .with_label("this dim")
                 .into());
-            };
+            }
             if override_size.is_some() {
                 self.used_overrides.insert(name.name.clone());
             }
@@ -83,7 +100,7 @@ impl Lowerer<'_> {
     /// A size expression in `scope`.
     pub(super) fn dim_expr(&self, e: &DimExpr, scope: &Scope) -> R<DimPoly> {
         match &e.kind {
-            DimExprKind::Int(n) => Ok(DimPoly::constant(*n)),
+            DimExprKind::Int(n) => Ok(DimPoly::constant(n.clone())),
             DimExprKind::Name(n) => self.dim_name(n, e.span, scope),
             DimExprKind::Chain { first, rest } => {
                 let mut acc = self.dim_expr(first, scope)?;

@@ -41,7 +41,10 @@ impl Lowerer<'_> {
     /// Lower an expression.
     pub(super) fn expr(&mut self, e: &Expr, scope: &mut Scope) -> R<NodeId> {
         match &e.kind {
-            ExprKind::Number(r, _) => Ok(self.scalar(Op::Literal(r.clone()), e.span)),
+            ExprKind::Number(r, text) => {
+                let r = number(r, text, e.span)?;
+                Ok(self.scalar(Op::Literal(r), e.span))
+            }
             ExprKind::Name(n) => self.name(n, e.span, scope),
             ExprKind::Paren(inner) => self.expr(inner, scope),
             ExprKind::Neg { count, operand } => {
@@ -154,7 +157,7 @@ impl Lowerer<'_> {
             .into()
         };
         match &e.kind {
-            ExprKind::Number(r, _) => Ok(r.clone()),
+            ExprKind::Number(r, text) => number(r, text, e.span),
             ExprKind::Paren(inner) => self.const_rational(inner, scope),
             ExprKind::Neg { count, operand } => {
                 let v = self.const_rational(operand, scope)?;
@@ -195,6 +198,26 @@ impl Lowerer<'_> {
                 }
             }
             _ => Err(not_constant("use a number like `2`, `-1` or `(1/2)`")),
+        }
+    }
+}
+
+/// A number of the source, or why it is out of range (`1e200000`), at its span.
+pub(super) fn number(r: &Option<BigRational>, text: &str, span: Span) -> R<BigRational> {
+    match r {
+        Some(r) => Ok(r.clone()),
+        None => {
+            let why = crate::decimal::parse_decimal(text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            Err(Diagnostic::new(
+                Code::TooLarge,
+                span,
+                format!("the number {text} is out of range: {why}"),
+            )
+            .with_label("out of range")
+            .into())
         }
     }
 }

@@ -2,7 +2,7 @@
 //! at every call with its signature dims unified against the arguments' shapes.
 
 use super::{
-    axes_word, normalize_text, plural, redefinition, Fail, Global, Lowerer, Scope,
+    axes_word, normalize_text, plural, redefinition, Fail, Global, Lowerer, Scope, MAX_GRAPH_NODES,
     MAX_INLINE_DEPTH, R,
 };
 use crate::diag::{Code, Diagnostic};
@@ -46,7 +46,9 @@ impl Lowerer<'_> {
             }
         }
         let mut params = Vec::new();
-        let saved = std::mem::take(&mut self.graph);
+        // The body is checked on top of the program's graph (so a `const` it reads is the
+        // program's node), and every node it added is dropped afterwards.
+        let mark = self.graph.len();
         let result = (|| -> R<()> {
             for (i, p) in def.params.iter().enumerate() {
                 let shape = self.shape_expr(&p.shape, &scope)?;
@@ -73,7 +75,7 @@ impl Lowerer<'_> {
             self.inline_stack.pop();
             r.map(|_| ())
         })();
-        self.graph = saved;
+        self.graph.truncate(mark);
         result?;
         let ret = self.shape_expr(&def.ret, &scope)?;
         self.fn_sigs.push(FnSig {
@@ -161,6 +163,20 @@ impl Lowerer<'_> {
             )
             .with_label("calls a fn that is still being expanded")
             .with_note("fns are inlined, so a fn cannot call itself, directly or through others")
+            .into());
+        }
+        if self.graph.len() > MAX_GRAPH_NODES {
+            return Err(Diagnostic::new(
+                Code::TooLarge,
+                span,
+                format!(
+                    "the program grows past {MAX_GRAPH_NODES} operations while expanding `{fname}`"
+                ),
+            )
+            .with_label("expanding this call")
+            .with_note(
+                "fns are inlined: a fn that calls another twice doubles its size at every level",
+            )
             .into());
         }
         if self.inline_stack.len() >= MAX_INLINE_DEPTH {
@@ -270,6 +286,16 @@ impl Lowerer<'_> {
                     return Err(mismatch(self, why));
                 }
             }
+        }
+        // Checking a body generically needs only shapes: a fn already checked stands for its
+        // result, so a chain of fns calling fns is not expanded once per level here.
+        if !scope.record && self.fn_sigs.iter().any(|f| f.name == fname) {
+            let bound = Scope {
+                dims: bindings,
+                ..Scope::global()
+            };
+            let shape = self.shape_expr(&def.ret, &bound)?;
+            return Ok(self.node(Op::FnParam(usize::MAX), vec![], shape, span));
         }
         let count = self.call_counts.entry(fname.clone()).or_insert(0);
         *count += 1;

@@ -37,6 +37,10 @@ use std::rc::Rc;
 /// Deepest chain of fns calling fns (inlining is recursive).
 pub const MAX_INLINE_DEPTH: usize = 32;
 
+/// Most operations a program may have once its fns are inlined (each copy is real work for
+/// every later stage; a fn calling another twice per level doubles the count per level).
+pub const MAX_GRAPH_NODES: usize = 500_000;
+
 /// Options of lowering.
 #[derive(Debug, Clone, Default)]
 pub struct LowerOptions {
@@ -131,6 +135,17 @@ pub fn lower(
         root,
         items,
     } = loaded;
+    lower_items(sources, root, Rc::new(items), options)
+}
+
+/// [`lower`] of parsed items shared with the program it makes (so the program can be lowered
+/// again at other sizes: [`Program::resized`]).
+pub(crate) fn lower_items(
+    sources: SourceMap,
+    root: FileId,
+    items: Rc<Vec<(FileId, Item)>>,
+    options: &LowerOptions,
+) -> Result<Program, (SourceMap, Vec<Diagnostic>)> {
     let mut l = Lowerer {
         sources: &sources,
         root,
@@ -161,7 +176,7 @@ pub fn lower(
         l.overrides.insert(name.clone(), *size);
     }
     l.hoist(&items);
-    for (file, item) in &items {
+    for (file, item) in items.iter() {
         l.item(*file, item);
     }
     l.finish();
@@ -191,6 +206,8 @@ pub fn lower(
         claims,
         derivations,
         statements,
+        items,
+        options: options.clone(),
     })
 }
 

@@ -70,6 +70,14 @@ impl Lowerer<'_> {
                     .with_secondary(*later, "defined later, here")
                     .with_note("statements are read in order: define a name before using it (a definition cannot depend on itself)");
             }
+            if let Some(f) = &scope.in_fn {
+                // A const a fn reads, defined after the call being expanded (e.g. in a file
+                // `use`d at the end).
+                return d
+                    .with_label("not defined yet where the fn is called")
+                    .with_secondary(*later, "defined later, here")
+                    .with_note(format!("`{f}` is expanded where it is called, so what it reads must be defined before that call (put `use` lines first)"));
+            }
         }
         let candidates: Vec<&str> = scope
             .names

@@ -20,6 +20,27 @@ fn factor(f: &FactorName) -> String {
         FactorName::InverseRoot(n) => format!("1/\\sqrt{{{}}}", d(n)),
         FactorName::Number(n, 1) => n.to_string(),
         FactorName::Number(n, q) => format!("\\tfrac{{{n}}}{{{q}}}"),
+        FactorName::Product {
+            coefficient: (n, q),
+            up,
+            down,
+        } => {
+            let mut top: Vec<String> = Vec::new();
+            if *n != 1 || up.is_empty() {
+                top.push(n.to_string());
+            }
+            top.extend(up.iter().map(|u| d(u)));
+            let mut bottom: Vec<String> = Vec::new();
+            if *q != 1 {
+                bottom.push(q.to_string());
+            }
+            bottom.extend(down.iter().map(|u| d(u)));
+            if bottom.is_empty() {
+                top.join("\\,")
+            } else {
+                format!("\\tfrac{{{}}}{{{}}}", top.join("\\,"), bottom.join("\\,"))
+            }
+        }
     }
 }
 

@@ -657,7 +657,7 @@ fn claims(out: &mut String, s: &Solution) {
                     c.entry.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
                     numbers::entry(&c.lhs),
                     numbers::entry(&c.rhs),
-                    text::code(&crate::render::reproduce(program, &s.file, c.seed))
+                    text::code(&crate::render::reproduce_at(program, &s.file, &c.sizes, c.seed))
                 );
                 match &c.diagnosis {
                     Some(d) => {
@@ -670,7 +670,10 @@ fn claims(out: &mut String, s: &Solution) {
                     None => out.push_str("No common mistake fits this refutation.\n\n"),
                 }
             }
-            Finding::Verified { .. } | Finding::Undecided(_) | Finding::Error(_) => {
+            Finding::Verified { .. }
+            | Finding::Undefined(_)
+            | Finding::Undecided(_)
+            | Finding::Error(_) => {
                 let detail = crate::render::check::detail(program, r);
                 let _ = writeln!(out, "{}\n", prose(detail.lines().next().unwrap_or("")));
             }
