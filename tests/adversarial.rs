@@ -135,8 +135,17 @@ fn bounded(args: &[&str], seconds: u64, expect: &str) -> String {
 #[test]
 fn extreme_values_are_results_or_clear_errors() {
     let f = data("huge_exponent.ht");
-    bounded(&["check", &f], 20, "");
-    bounded(&["trace", &f], 20, "");
+    let (out, _) = run_bounded(&["check", &f], 20, 3000);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("could not be evaluated at any of") && text.contains("above 2^21 (-1e30)"),
+        "{text}"
+    );
+    // softmax shifts by the row's max, so the far terms are tiny enclosures, not an error.
+    let (out, _) = run_bounded(&["trace", &f], 20, 3000);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("[0.000e0, "), "{}", stdout(&out));
     let f = data("decimal_range.ht");
     bounded(
         &["show", &f],

@@ -2,10 +2,12 @@
 //!
 //! Owns evaluating [`Graph`] nodes in index (topological) order over any [`Scalar`]: [`Num`]
 //! for values, `Dual` for forward-mode derivatives. Composite ops are built from the scalar
-//! primitives here, as they are defined on paper: softmax from exp and sums
-//! (`p_i = 1 / Σ_j exp(x_j − x_i)`, which needs no max-subtraction since nothing is rounded),
-//! logsoftmax `= −log Σ_j exp(x_j − x_i)`, logsumexp `= x_0 + log Σ_j exp(x_j − x_0)`, layer norm from means and sqrt, Φ from erf,
-//! GELU as x·Φ(x), sigmoid as 1/(1 + e^(−x)).
+//! primitives here, as they are defined on paper: softmax from exp and sums, shifted by
+//! (a lower bound of) the lane's max as a person would, `p_i = e^(x_i − c) / Σ_j e^(x_j − c)`,
+//! so no exponent is large and a term far below the max is a tiny enclosure rather than an
+//! exp out of range; logsoftmax `= (x_i − c) − log Σ_j e^(x_j − c)`, logsumexp
+//! `= c + log Σ_j e^(x_j − c)`; layer norm from means and sqrt, Φ from erf, GELU as x·Φ(x),
+//! sigmoid as 1/(1 + e^(−x)).
 //!
 //! Invariants: only nodes the requested roots depend on are evaluated; every failure names
 //! the node, so callers can say which statement failed.
@@ -307,60 +309,72 @@ pub fn func<S: Scalar>(f: Func, x: &S, p: Prec) -> SResult<S> {
     }
 }
 
-/// softmax of a lane: p_i = 1 / Σ_j exp(x_j − x_i); masked (−∞) entries get exactly 0.
+/// The shift softmax and its kin subtract: the largest lower bound of the lane's finite
+/// entries, as an exact constant (its derivative is 0, and the results do not depend on
+/// it), so every exponent is at most an enclosure's width; `None` for a lane of only −∞.
+fn lane_shift<S: Scalar>(lane: &[S]) -> Option<S> {
+    lane.iter()
+        .filter_map(|x| x.value().bounds().map(|(lo, _)| lo))
+        .max()
+        .map(|c| S::constant(Num::exact(c)))
+}
+
+/// e^(x − c) for every entry of a lane (exactly 0 for −∞), and their sum.
+fn shifted_exps<S: Scalar>(lane: &[S], c: &S, p: Prec) -> SResult<(Vec<S>, S)> {
+    let mut total: S = exact(0);
+    let mut terms = Vec::with_capacity(lane.len());
+    for x in lane {
+        let term = if x.value().is_neg_inf() {
+            exact(0)
+        } else {
+            x.sub(c, p)?.exp_term(p)?
+        };
+        total = total.add(&term, p)?;
+        terms.push(term);
+    }
+    Ok((terms, total))
+}
+
+/// softmax of a lane: p_i = e^(x_i − c) / Σ_j e^(x_j − c) with c the lane's shift; masked
+/// (−∞) entries get exactly 0.
 fn softmax<S: Scalar>(lane: &[S], p: Prec) -> SResult<Vec<S>> {
-    if lane.iter().all(|x| x.value().is_neg_inf()) {
+    let Some(c) = lane_shift(lane) else {
         return Err(NumError::NegInfinity(
             "softmax of a row that is entirely masked",
         ));
-    }
-    lane.iter()
-        .map(|xi| {
-            if xi.value().is_neg_inf() {
-                return Ok(exact(0));
-            }
-            let mut total: S = exact(0);
-            for xj in lane {
-                total = total.add(&xj.sub(xi, p)?.exp(p)?, p)?;
-            }
-            exact::<S>(1).div(&total, p)
-        })
-        .collect()
+    };
+    let (terms, total) = shifted_exps(lane, &c, p)?;
+    terms.iter().map(|t| t.div(&total, p)).collect()
 }
 
-/// logsoftmax of a lane: −log Σ_j exp(x_j − x_i); masked entries stay −∞.
+/// logsoftmax of a lane: (x_i − c) − log Σ_j e^(x_j − c); masked entries stay −∞.
 fn logsoftmax<S: Scalar>(lane: &[S], p: Prec) -> SResult<Vec<S>> {
-    if lane.iter().all(|x| x.value().is_neg_inf()) {
+    let Some(c) = lane_shift(lane) else {
         return Err(NumError::NegInfinity(
             "logsoftmax of a row that is entirely masked",
         ));
-    }
+    };
+    let (_, total) = shifted_exps(lane, &c, p)?;
+    let log_total = total.log(p)?;
     lane.iter()
-        .map(|xi| {
-            if xi.value().is_neg_inf() {
-                return Ok(S::neg_inf());
+        .map(|x| {
+            if x.value().is_neg_inf() {
+                Ok(S::neg_inf())
+            } else {
+                x.sub(&c, p)?.sub(&log_total, p)
             }
-            let mut total: S = exact(0);
-            for xj in lane {
-                total = total.add(&xj.sub(xi, p)?.exp(p)?, p)?;
-            }
-            total.log(p)?.neg()
         })
         .collect()
 }
 
-/// log Σ_j exp(x_j), shifted by the first finite entry so the sum stays near 1:
-/// `x_0 + log Σ_j exp(x_j − x_0)`; masked (−∞) entries add nothing, and a lane of only −∞
-/// is −∞.
+/// log Σ_j e^(x_j) = c + log Σ_j e^(x_j − c); masked (−∞) entries add nothing, and a lane
+/// of only −∞ is −∞.
 fn logsumexp<S: Scalar>(lane: &[S], p: Prec) -> SResult<S> {
-    let Some(shift) = lane.iter().find(|x| !x.value().is_neg_inf()) else {
+    let Some(c) = lane_shift(lane) else {
         return Ok(S::neg_inf());
     };
-    let mut total: S = exact(0);
-    for x in lane.iter().filter(|x| !x.value().is_neg_inf()) {
-        total = total.add(&x.sub(shift, p)?.exp(p)?, p)?;
-    }
-    shift.add(&total.log(p)?, p)
+    let (_, total) = shifted_exps(lane, &c, p)?;
+    c.add(&total.log(p)?, p)
 }
 
 /// (x − mean) / sqrt(var + eps) over the last axis (layer norm), or x / sqrt(mean(x²) + eps)

@@ -1346,6 +1346,55 @@ mod tests {
         }
     }
 
+    /// Identities between independently computed functions, over a grid that crosses every
+    /// switch (series, continued fraction, saturation): the enclosures must overlap.
+    #[test]
+    fn identities_hold_across_regimes() {
+        let overlap =
+            |a: &Num, b: &Num| !matches!(a.compare(b), Some(Ordering::Less | Ordering::Greater));
+        for bits in [60u32, 200] {
+            let p = Prec::new(bits);
+            let inv_sqrt2 = sqrt(&Num::exact(rat(1, 2)), p).unwrap();
+            for n in -60i64..=60 {
+                for d in [1i64, 3, 4] {
+                    let x = Num::exact(rat(n, d));
+                    // Φ(x) = (1 + erf(x/√2))/2: a continued fraction in x against erf at an
+                    // irrational interval.
+                    let via_erf = erf(&x.mul(&inv_sqrt2, p).unwrap(), p).unwrap();
+                    let via_erf = Num::from_int(1)
+                        .add(&via_erf, p)
+                        .unwrap()
+                        .div(&Num::from_int(2), p)
+                        .unwrap();
+                    let ph = phi(&x, p).unwrap();
+                    assert!(
+                        overlap(&ph, &via_erf),
+                        "Φ({n}/{d}) at {bits}: {ph} {via_erf}"
+                    );
+                    // tanh x = 2σ(2x) − 1.
+                    let two_x = x.mul(&Num::from_int(2), p).unwrap();
+                    let s = sigmoid(&two_x, p).unwrap();
+                    let t = s.mul(&Num::from_int(2), p).unwrap();
+                    let t = t.sub(&Num::from_int(1), p).unwrap();
+                    let th = tanh(&x, p).unwrap();
+                    assert!(overlap(&th, &t), "tanh({n}/{d}) at {bits}: {th} {t}");
+                    // σ(x) + σ(−x) = 1 and e^x·e^(−x) = 1, log e^x = x.
+                    let neg = x.neg().unwrap();
+                    let sum = sigmoid(&x, p)
+                        .unwrap()
+                        .add(&sigmoid(&neg, p).unwrap(), p)
+                        .unwrap();
+                    assert!(sum.contains(&int(1)), "σ({n}/{d}) at {bits}");
+                    let e = exp(&x, p).unwrap();
+                    let prod = e.mul(&exp(&neg, p).unwrap(), p).unwrap();
+                    assert!(prod.contains(&int(1)), "e^({n}/{d}) at {bits}");
+                    let back = log(&e, p).unwrap();
+                    assert!(back.contains(&rat(n, d)), "log e^({n}/{d}) at {bits}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn interval_arguments_map_endpoint_wise() {
         let p = Prec::new(100);

@@ -33,6 +33,11 @@ pub trait Scalar: Clone + std::fmt::Debug {
     /// `self ** e` for a rational constant exponent.
     fn powr(&self, e: &BigRational, p: Prec) -> SResult<Self>;
     fn exp(&self, p: Prec) -> SResult<Self>;
+    /// e^x as a term of a sum shifted by its largest entry (softmax and its kin): below
+    /// −[`funcs::EXP_LIMIT`], where e^x is not computed, the enclosure `[0, 2^-(bits+64)]`,
+    /// which contains e^x < 2^-EXP_LIMIT, so a term the largest one dwarfs never stops the
+    /// evaluation.
+    fn exp_term(&self, p: Prec) -> SResult<Self>;
     fn log(&self, p: Prec) -> SResult<Self>;
     fn erf(&self, p: Prec) -> SResult<Self>;
     fn tanh(&self, p: Prec) -> SResult<Self>;
@@ -69,6 +74,27 @@ impl Scalar for Num {
     }
     fn exp(&self, p: Prec) -> SResult<Self> {
         funcs::exp(self, p)
+    }
+    fn exp_term(&self, p: Prec) -> SResult<Self> {
+        let limit = BigRational::from_integer(funcs::EXP_LIMIT.into());
+        let Some((lo, hi)) = self.bounds() else {
+            return Ok(Num::from_int(0));
+        };
+        if lo >= -limit.clone() {
+            return funcs::exp(self, p);
+        }
+        // e^x <= e^hi, and below the limit e^hi < 2^-EXP_LIMIT <= 2^-(bits+64).
+        let tiny = super::dyadic::Dy::pow2(-(i64::from(p.bits) + 64).min(funcs::EXP_LIMIT));
+        let upper = if hi < -limit {
+            tiny
+        } else {
+            match funcs::exp(&Num::exact(hi), p)? {
+                Num::Exact(r) => super::dyadic::Dy::round_rational(&r, p.bits, true),
+                Num::Range { hi, .. } => hi,
+                Num::NegInf => unreachable!("exp of a finite number"),
+            }
+        };
+        Ok(Num::range_dy(super::dyadic::Dy::zero(), upper, p))
     }
     fn log(&self, p: Prec) -> SResult<Self> {
         funcs::log(self, p)
@@ -166,6 +192,15 @@ impl Scalar for Dual {
             return Ok(Dual::constant(Num::from_int(0)));
         }
         let v = funcs::exp(&self.v, p)?;
+        let t = v.mul(&self.t, p)?;
+        Ok(Dual::new(v, t))
+    }
+    fn exp_term(&self, p: Prec) -> SResult<Self> {
+        if self.v.is_neg_inf() {
+            return Ok(Dual::constant(Num::from_int(0)));
+        }
+        // (e^x)' = e^x·x': the enclosure of e^x times x' contains it.
+        let v = self.v.exp_term(p)?;
         let t = v.mul(&self.t, p)?;
         Ok(Dual::new(v, t))
     }

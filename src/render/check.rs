@@ -6,6 +6,7 @@
 //! read from `verify`'s data; nothing is computed here.
 
 use super::expr::Printer;
+use crate::exact::num::NumError;
 use crate::ir::{Graph, NodeId, Program};
 use crate::verify::claims::{Agreement, ClaimError, Finding};
 use crate::verify::diagnosis::{Diagnosis, FactorName, Fix, Mistake, Reference};
@@ -225,9 +226,17 @@ pub fn error_text(program: &Program, e: &ClaimError) -> String {
     match e {
         ClaimError::Input(d) => super::diag_text(program, d),
         ClaimError::NoGradients(d) => format!("`grad(...)` has no value here: {}", d.message),
-        ClaimError::UndefinedEverywhere { points } => format!(
-            "a side is undefined at every one of the {points} random points tried (division by zero, log or root of a negative number)"
-        ),
+        ClaimError::UndefinedEverywhere { points, last } => match last {
+            Some(why @ NumError::TooLarge(_)) => format!(
+                "a side could not be evaluated at any of the {points} random points tried (at the last: {why})"
+            ),
+            Some(why) => format!(
+                "a side is undefined at every one of the {points} random points tried (at the last: {why})"
+            ),
+            None => format!(
+                "a side is undefined at every one of the {points} random points tried (division by zero, log or root of a negative number)"
+            ),
+        },
         ClaimError::Evaluation(e) => format!("a side could not be evaluated: {e}"),
     }
 }

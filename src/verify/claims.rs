@@ -83,8 +83,9 @@ pub enum ClaimError {
     Input(Box<crate::diag::Diagnostic>),
     /// A side reads `grad(...)` but the program has no gradients (the diagnostic says why).
     NoGradients(Box<crate::diag::Diagnostic>),
-    /// A side is undefined at every point tried.
-    UndefinedEverywhere { points: u64 },
+    /// A side is undefined (or beyond what can be evaluated) at every point tried; `last`
+    /// is why, at the last point.
+    UndefinedEverywhere { points: u64, last: Option<NumError> },
     /// Evaluating a side failed for a reason other than being undefined (a budget).
     Evaluation(NumError),
 }
@@ -124,8 +125,9 @@ fn uses_gradients(graph: &Graph, node: NodeId) -> bool {
 
 /// What one point says of a claim.
 enum Look {
-    /// No usable values (the left side undefined, the gradients undefined, or a budget).
-    Unusable,
+    /// No usable values (the left side undefined, the gradients undefined, or a budget),
+    /// with the reason when one is known.
+    Unusable(Option<NumError>),
     /// Both sides' values, a certainly different entry, and the precision it showed at.
     Differ {
         left: Values,
@@ -149,8 +151,8 @@ fn look_once(at: &AtSizes, seed: u64, with_grads: bool, bits: u32) -> Result<Loo
     let program = pts.program;
     let env = match pts.env(seed, with_grads, bits) {
         Ok(Some(env)) => env,
-        Ok(None) => return Ok(Look::Unusable),
-        Err(NumError::TooLarge(_)) => return Ok(Look::Unusable),
+        Ok(None) => return Ok(Look::Unusable(None)),
+        Err(e @ NumError::TooLarge(_)) => return Ok(Look::Unusable(Some(e))),
         Err(e) => return Err(e),
     };
     let values = |roots: &[NodeId]| values_with_reason(program, &program.graph, &env, roots, bits);
@@ -160,14 +162,14 @@ fn look_once(at: &AtSizes, seed: u64, with_grads: bool, bits: u32) -> Result<Loo
             (v.pop().expect("two roots"), r)
         }
         // Which side is undefined: the left (skip the point) or only the right (a failure).
-        Ok(Err(_)) => match values(&[at.lhs]) {
+        Ok(Err(reason)) => match values(&[at.lhs]) {
             Ok(Ok(_)) => match values(&[at.rhs]) {
                 Ok(Err(reason)) => return Ok(Look::RightUndefined(reason)),
-                _ => return Ok(Look::Unusable),
+                _ => return Ok(Look::Unusable(Some(reason))),
             },
-            _ => return Ok(Look::Unusable),
+            _ => return Ok(Look::Unusable(Some(reason))),
         },
-        Err(NumError::TooLarge(_)) => return Ok(Look::Unusable),
+        Err(e @ NumError::TooLarge(_)) => return Ok(Look::Unusable(Some(e))),
         Err(e) => return Err(e),
     };
     // A scalar side broadcasts; otherwise shapes are equal (checked when lowering).
@@ -358,6 +360,7 @@ pub fn check_pair(at: &[AtSizes], points: usize, limits: &Limits) -> Finding {
     let mut agreement = Agreement::Exact;
     let mut sizes: Vec<Sizes> = Vec::new();
     let mut undecided = None;
+    let mut last_reason = None;
     for (j, a) in at.iter().enumerate() {
         let mut here = 0;
         let mut k = 0u64;
@@ -373,7 +376,10 @@ pub fn check_pair(at: &[AtSizes], points: usize, limits: &Limits) -> Finding {
                 Err(e) => return Finding::Error(ClaimError::Evaluation(e)),
             };
             match l {
-                Look::Unusable => unusable += 1,
+                Look::Unusable(why) => {
+                    unusable += 1;
+                    last_reason = why.or(last_reason);
+                }
                 Look::Agree(found) => {
                     here += 1;
                     if let Agreement::Enclosures { bits } = found {
@@ -415,7 +421,10 @@ pub fn check_pair(at: &[AtSizes], points: usize, limits: &Limits) -> Finding {
         return Finding::Undecided(overlap);
     }
     if good == 0 {
-        return Finding::Error(ClaimError::UndefinedEverywhere { points: tried });
+        return Finding::Error(ClaimError::UndefinedEverywhere {
+            points: tried,
+            last: last_reason,
+        });
     }
     Finding::Verified {
         points: good,
