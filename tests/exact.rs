@@ -301,3 +301,50 @@ fn forward_mode_through_every_example_is_tight() {
     }
     failures.finish();
 }
+
+#[test]
+fn a_remembering_env_gives_the_values_a_fresh_one_does() {
+    use handtrace::exact::eval::{eval, Env};
+    let p = program(
+        "dim T = 3\ninput S : [T, T]\nP = softmax(S, axis=-1)\nG = gelu(P @ S)\nr = rowsum(G)\n",
+    );
+    let leaves = leaf_values(&p, 4, &HashMap::new());
+    let node = |name: &str| p.tensor(p.tensor_by_name(name).unwrap()).node;
+    let prec = Prec::new(140);
+    let fresh = eval(&p, &Env::new(leaves.clone()), &[node("r")], prec).unwrap();
+    let remembering = Env::new(leaves.clone()).remembering();
+    // First G alone (remembered), then r, which reads G from the memory.
+    eval(&p, &remembering, &[node("G")], prec).unwrap();
+    let again = eval(&p, &remembering, &[node("r")], prec).unwrap();
+    let at = |v: &Vec<Option<Tensor<Num>>>, n: &str| v[node(n).0 as usize].clone().unwrap();
+    assert_eq!(at(&fresh, "r"), at(&again, "r"));
+    // An override is never answered from the memory: a perturbed P changes r.
+    let mut perturbed = Env::new(leaves).remembering();
+    eval(&p, &perturbed, &[node("r")], prec).unwrap();
+    let zero = Tensor::from_elem(ndarray::IxDyn(&[3, 3]), Num::from_int(0));
+    perturbed.overrides.insert(node("P"), zero);
+    let changed = eval(&p, &perturbed, &[node("r")], prec).unwrap();
+    // gelu(0) = 0 in every entry, so each row sums to exactly 0.
+    for x in tensor::entries(&at(&changed, "r")) {
+        assert_eq!(x, Num::from_int(0));
+    }
+}
+
+#[test]
+fn direct_phi_and_sigmoid_enclose_what_the_composed_forms_do() {
+    use handtrace::exact::scalar::{Dual, Scalar};
+    let prec = Prec::new(120);
+    for x in ["-15", "-3/2", "0", "1/3", "2", "40"] {
+        let v = Num::exact(r(x));
+        let dual = Dual::new(v.clone(), Num::from_int(0));
+        for (direct, composed) in [
+            (v.phi(prec).unwrap(), dual.phi(prec).unwrap()),
+            (v.sigmoid(prec).unwrap(), dual.sigmoid(prec).unwrap()),
+        ] {
+            // Two enclosures of one number overlap; the direct one is at least as tight.
+            let (a, b) = (direct.bounds().unwrap(), composed.value().bounds().unwrap());
+            assert!(a.0 <= b.1 && b.0 <= a.1, "{x}: {direct} vs {composed:?}");
+            assert!(direct.is_tight(100), "{x}: {direct}");
+        }
+    }
+}

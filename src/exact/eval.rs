@@ -6,11 +6,12 @@
 //! (a lower bound of) the lane's max as a person would, `p_i = e^(x_i − c) / Σ_j e^(x_j − c)`,
 //! so no exponent is large and a term far below the max is a tiny enclosure rather than an
 //! exp out of range; logsoftmax `= (x_i − c) − log Σ_j e^(x_j − c)`, logsumexp
-//! `= c + log Σ_j e^(x_j − c)`; layer norm from means and sqrt, Φ from erf, GELU as x·Φ(x),
-//! sigmoid as 1/(1 + e^(−x)).
+//! `= c + log Σ_j e^(x_j − c)`; layer norm from means and sqrt, GELU as x·Φ(x), SiLU as
+//! x·σ(x), with Φ and σ from [`Scalar`] (composed from erf and exp for derivatives).
 //!
 //! Invariants: only nodes the requested roots depend on are evaluated; every failure names
-//! the node, so callers can say which statement failed.
+//! the node, so callers can say which statement failed; a remembering [`Env`] returns for a
+//! program-graph node exactly what evaluating it again would (same env, same precision).
 
 use super::funcs;
 use super::num::{int, Num, NumError, Prec};
@@ -18,6 +19,7 @@ use super::scalar::{exact, SResult, Scalar};
 use super::tensor::{self, Tensor};
 use crate::ir::{Func, Graph, NodeId, Op, Program, ReduceKind, TensorId};
 use num_rational::BigRational;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// A failure at a node.
@@ -34,7 +36,16 @@ pub struct Env<S> {
     pub grads: HashMap<TensorId, Tensor<S>>,
     /// Values that replace computed nodes (to perturb an intermediate tensor directly).
     pub overrides: HashMap<NodeId, Tensor<S>>,
+    /// When on ([`Env::remembering`]), the values of the program graph's nodes computed so
+    /// far, per working precision: one point serves many claims, which share the forward
+    /// pass. Only nodes of the program's own graph are kept, and only without overrides;
+    /// every graph evaluated with such an env extends the program's graph (a derived graph
+    /// keeps the forward graph as its prefix), so a node id names the same node in it.
+    memo: Option<RefCell<Memo<S>>>,
 }
+
+/// Remembered node values, per (node, working precision in bits).
+type Memo<S> = HashMap<(NodeId, u32), Tensor<S>>;
 
 impl<S> Env<S> {
     pub fn new(leaves: HashMap<TensorId, Tensor<S>>) -> Env<S> {
@@ -42,7 +53,14 @@ impl<S> Env<S> {
             leaves,
             grads: HashMap::new(),
             overrides: HashMap::new(),
+            memo: None,
         }
+    }
+
+    /// This env, remembering the program graph's node values across evaluations.
+    pub fn remembering(mut self) -> Env<S> {
+        self.memo = Some(RefCell::new(HashMap::new()));
+        self
     }
 }
 
@@ -66,29 +84,44 @@ pub fn eval_graph<S: Scalar>(
     roots: &[NodeId],
     prec: Prec,
 ) -> Result<Vec<Option<Tensor<S>>>, EvalError> {
+    // The remembered values usable here: the program graph's nodes, at this precision.
+    let memo = env
+        .memo
+        .as_ref()
+        .filter(|_| env.overrides.is_empty() && graph.len() >= program.graph.len());
+    let shared = program.graph.len();
+    let known = |i: usize| -> Option<Tensor<S>> {
+        let memo = memo.filter(|_| i < shared)?;
+        memo.borrow().get(&(NodeId(i as u32), prec.bits)).cloned()
+    };
+    let mut values: Vec<Option<Tensor<S>>> = vec![None; graph.len()];
     let mut needed = vec![false; graph.len()];
     for r in roots {
         needed[r.0 as usize] = true;
     }
     for i in (0..graph.len()).rev() {
-        if needed[i] && !env.overrides.contains_key(&NodeId(i as u32)) {
-            for a in &graph.node(NodeId(i as u32)).args {
-                needed[a.0 as usize] = true;
-            }
-        }
-    }
-    let mut values: Vec<Option<Tensor<S>>> = vec![None; graph.len()];
-    for i in 0..graph.len() {
         if !needed[i] {
             continue;
         }
         let id = NodeId(i as u32);
-        if let Some(v) = env.overrides.get(&id) {
-            values[i] = Some(v.clone());
+        if let Some(v) = env.overrides.get(&id).cloned().or_else(|| known(i)) {
+            values[i] = Some(v);
             continue;
         }
+        for a in &graph.node(id).args {
+            needed[a.0 as usize] = true;
+        }
+    }
+    for i in 0..graph.len() {
+        if !needed[i] || values[i].is_some() {
+            continue;
+        }
+        let id = NodeId(i as u32);
         let v = eval_node(program, graph, env, &values, id, prec)
             .map_err(|error| EvalError { node: id, error })?;
+        if let Some(memo) = memo.filter(|_| i < shared) {
+            memo.borrow_mut().insert((id, prec.bits), v.clone());
+        }
         values[i] = Some(v);
     }
     Ok(values)
@@ -287,21 +320,14 @@ pub fn func<S: Scalar>(f: Func, x: &S, p: Prec) -> SResult<S> {
                 "the sign of relu's step argument".into(),
             )),
         },
-        // σ(x) = 1 / (1 + e^(−x))
-        Func::Sigmoid => one.div(&one.add(&x.neg()?.exp(p)?, p)?, p),
-        Func::Silu => x.mul(&func(Func::Sigmoid, x, p)?, p),
-        // Φ(x) = (1 + erf(x/√2)) / 2
-        Func::Phi => {
-            let inv_sqrt2 = S::constant(funcs::sqrt(
-                &Num::exact(BigRational::new(1.into(), 2.into())),
-                p,
-            )?);
-            one.add(&x.mul(&inv_sqrt2, p)?.erf(p)?, p)?.mul(&half, p)
-        }
-        Func::Gelu => x.mul(&func(Func::Phi, x, p)?, p),
+        // σ(x) = 1 / (1 + e^(−x)) and Φ(x) = (1 + erf(x/√2)) / 2 (see `Scalar`)
+        Func::Sigmoid => x.sigmoid(p),
+        Func::Silu => x.mul(&x.sigmoid(p)?, p),
+        Func::Phi => x.phi(p),
+        Func::Gelu => x.mul(&x.phi(p)?, p),
         // x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))
         Func::GeluTanh => {
-            let c = S::constant(funcs::sqrt(&Num::from_int(2).div(&funcs::pi(p), p)?, p)?);
+            let c = S::constant(funcs::sqrt_two_over_pi(p));
             let k = S::constant(Num::exact(BigRational::new(44715.into(), 1_000_000.into())));
             let inner = x.add(&k.mul(&x.powr(&int(3), p)?, p)?, p)?.mul(&c, p)?;
             x.mul(&half, p)?.mul(&one.add(&inner.tanh(p)?, p)?, p)

@@ -158,25 +158,65 @@ fn rat_bounds(x: &BigRational, bits: u64) -> Bounds {
     }
 }
 
-/// Apply a monotone increasing point enclosure to a number.
+/// Apply a monotone increasing point enclosure to a number; `id` names the function (and
+/// its parameter, as a root's degree) for the memory of [`remembered`].
 fn monotone(
     x: &Num,
     prec: Prec,
-    name: &'static str,
+    id: FuncId,
     f: impl Fn(&BigRational, u32) -> Result<Bounds, NumError>,
 ) -> NumResult {
+    let name = id.0;
     match x {
         Num::NegInf => Err(NumError::NegInfinity(name)),
         Num::Exact(a) => {
-            let (lo, hi) = f(a, prec.bits)?;
+            let (lo, hi) = remembered(id, a, prec.bits, &f)?;
             Ok(Num::range_dy(lo, hi, prec))
         }
         Num::Range { lo, hi } => {
-            let (l, _) = f(&lo.to_rational(), prec.bits)?;
-            let (_, h) = f(&hi.to_rational(), prec.bits)?;
+            let (l, _) = remembered(id, &lo.to_rational(), prec.bits, &f)?;
+            let (_, h) = remembered(id, &hi.to_rational(), prec.bits, &f)?;
             Ok(Num::range_dy(l, h, prec))
         }
     }
+}
+
+/// Point enclosures remembered per thread, at most this many (then forgotten all at once).
+const REMEMBERED: usize = 1 << 16;
+
+/// A point function: its name, and a parameter (a root's degree; 0 for none).
+type FuncId = (&'static str, u32);
+
+/// Numerator and denominator, not the rational itself: `Ratio`'s `Hash` expands a continued
+/// fraction (it allows unreduced ratios), and a `BigRational` here is always reduced.
+type PointKey = (FuncId, BigInt, BigInt, u32);
+
+thread_local! {
+    static POINTS: RefCell<HashMap<PointKey, Result<Bounds, NumError>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// `f(x, bits)`, computed once per thread: a check evaluates the same forward values at the
+/// same point for every claim, and a point function is a pure function of its arguments.
+fn remembered(
+    id: FuncId,
+    x: &BigRational,
+    bits: u32,
+    f: &impl Fn(&BigRational, u32) -> Result<Bounds, NumError>,
+) -> Result<Bounds, NumError> {
+    let key = (id, x.numer().clone(), x.denom().clone(), bits);
+    if let Some(known) = POINTS.with(|m| m.borrow().get(&key).cloned()) {
+        return known;
+    }
+    let value = f(x, bits);
+    POINTS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= REMEMBERED {
+            m.clear();
+        }
+        m.insert(key, value.clone());
+    });
+    value
 }
 
 // ---------------------------------------------------------------- constants
@@ -431,7 +471,7 @@ pub fn exp(x: &Num, prec: Prec) -> NumResult {
     if x.is_neg_inf() {
         return Ok(Num::from_int(0));
     }
-    monotone(x, prec, "exp", exp_point)
+    monotone(x, prec, ("exp", 0), exp_point)
 }
 
 /// e^y − 1 for rational 0 < y <= 1/2, with relative precision (y·Σ y^n/(n+1)!): tanh of a
@@ -550,7 +590,7 @@ pub fn log(x: &Num, prec: Prec) -> NumResult {
             ));
         }
     }
-    monotone(x, prec, "log", log_point)
+    monotone(x, prec, ("log", 0), log_point)
 }
 
 // ---------------------------------------------------------------- roots
@@ -640,7 +680,7 @@ pub fn root(x: &Num, q: u32, prec: Prec) -> NumResult {
             }
         }
     }
-    monotone(x, prec, "sqrt", |a, bits| root_point(a, q, bits))
+    monotone(x, prec, ("sqrt", q), |a, bits| root_point(a, q, bits))
 }
 
 /// x ** (p/q) for a rational exponent.
@@ -830,7 +870,7 @@ fn erf_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
 }
 
 pub fn erf(x: &Num, prec: Prec) -> NumResult {
-    monotone(x, prec, "erf", erf_point)
+    monotone(x, prec, ("erf", 0), erf_point)
 }
 
 /// Φ(x) for rational x: 1/2 ± the series for small |x|, the tail φ(x)·R(x) beyond (as is for
@@ -878,7 +918,7 @@ fn phi_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
 }
 
 pub fn phi(x: &Num, prec: Prec) -> NumResult {
-    monotone(x, prec, "Phi", phi_point)
+    monotone(x, prec, ("Phi", 0), phi_point)
 }
 
 /// tanh x for rational x: e^(2x) − 1 over e^(2x) + 1 for small x (relative precision near
@@ -917,7 +957,7 @@ fn tanh_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
 }
 
 pub fn tanh(x: &Num, prec: Prec) -> NumResult {
-    monotone(x, prec, "tanh", tanh_point)
+    monotone(x, prec, ("tanh", 0), tanh_point)
 }
 
 /// σ(x) = 1/(1 + e^(−x)): for x > 0 as 1 − σ(−x) with σ(−x) = E/(1 + E), E = e^(−x)
@@ -945,7 +985,7 @@ fn sigmoid_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
 }
 
 pub fn sigmoid(x: &Num, prec: Prec) -> NumResult {
-    monotone(x, prec, "sigmoid", sigmoid_point)
+    monotone(x, prec, ("sigmoid", 0), sigmoid_point)
 }
 
 /// The standard normal density φ(x) = e^(−x²/2)/√(2π) (for derivatives of Φ). Not monotone:

@@ -6,7 +6,9 @@
 //! GELU, Φ, sigmoid, ...) is composed from these by the evaluator, so the derivative a
 //! [`Dual`] carries comes from the primitive definitions alone (chain and product rules plus
 //! d exp = exp, d log = 1/x, d erf = 2/√π·e^(−x²), d tanh = 1 − tanh², d x^p = p x^(p−1)) and
-//! shares nothing with the reverse-mode rules it will check.
+//! shares nothing with the reverse-mode rules it will check. Φ and σ are trait methods whose
+//! default is that composition (what a `Dual` uses); a plain value ([`Num`]) overrides them
+//! with direct certified enclosures, which are faster and tight in the tails.
 
 use super::funcs;
 use super::num::{int, Num, NumError, Prec};
@@ -41,6 +43,22 @@ pub trait Scalar: Clone + std::fmt::Debug {
     fn log(&self, p: Prec) -> SResult<Self>;
     fn erf(&self, p: Prec) -> SResult<Self>;
     fn tanh(&self, p: Prec) -> SResult<Self>;
+    /// Φ(x) = (1 + erf(x/√2)) / 2, composed from erf (so a [`Dual`]'s derivative comes from
+    /// erf's); a value may use a direct enclosure of Φ instead (faster, and tight in the tails).
+    fn phi(&self, p: Prec) -> SResult<Self> {
+        let half = Self::constant(Num::exact(BigRational::new(1.into(), 2.into())));
+        let inv_sqrt2 = Self::constant(funcs::sqrt(
+            &Num::exact(BigRational::new(1.into(), 2.into())),
+            p,
+        )?);
+        let one: Self = exact(1);
+        one.add(&self.mul(&inv_sqrt2, p)?.erf(p)?, p)?.mul(&half, p)
+    }
+    /// σ(x) = 1 / (1 + e^(−x)), composed from exp; a value may use a direct enclosure.
+    fn sigmoid(&self, p: Prec) -> SResult<Self> {
+        let one: Self = exact(1);
+        one.div(&one.add(&self.neg()?.exp(p)?, p)?, p)
+    }
     fn relu(&self) -> SResult<Self>;
     /// The largest (or smallest) of `items`; ties and undecidable comparisons are allowed for
     /// values but not for derivatives.
@@ -104,6 +122,12 @@ impl Scalar for Num {
     }
     fn tanh(&self, p: Prec) -> SResult<Self> {
         funcs::tanh(self, p)
+    }
+    fn phi(&self, p: Prec) -> SResult<Self> {
+        funcs::phi(self, p)
+    }
+    fn sigmoid(&self, p: Prec) -> SResult<Self> {
+        funcs::sigmoid(self, p)
     }
     fn relu(&self) -> SResult<Self> {
         if self.is_neg_inf() {
@@ -212,7 +236,7 @@ impl Scalar for Dual {
         // erf'(x) = 2/√π · e^(−x²)
         let v = funcs::erf(&self.v, p)?;
         let e = funcs::exp(&self.v.powi(2, p)?.neg()?, p)?;
-        let c = Num::from_int(2).div(&funcs::sqrt(&funcs::pi(p), p)?, p)?;
+        let c = funcs::two_over_sqrt_pi(p);
         Ok(Dual::new(v, c.mul(&e, p)?.mul(&self.t, p)?))
     }
     fn tanh(&self, p: Prec) -> SResult<Self> {

@@ -54,7 +54,7 @@ pub fn env_at(
     bits: u32,
 ) -> Result<Option<Env<Num>>, NumError> {
     let leaves = crate::exact::inputs::leaf_values(program, seed, given);
-    let mut env = Env::new(leaves.clone());
+    let mut env = Env::new(leaves.clone()).remembering();
     if let Some(grads) = gradients {
         match crate::exact::run::gradient_values(program, grads, &leaves, None, seed, bits) {
             Ok(g) => {
