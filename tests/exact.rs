@@ -312,14 +312,14 @@ fn a_remembering_env_gives_the_values_a_fresh_one_does() {
     let node = |name: &str| p.tensor(p.tensor_by_name(name).unwrap()).node;
     let prec = Prec::new(140);
     let fresh = eval(&p, &Env::new(leaves.clone()), &[node("r")], prec).unwrap();
-    let remembering = Env::new(leaves.clone()).remembering();
+    let remembering = Env::new(leaves.clone()).remembering(p.graph.len());
     // First G alone (remembered), then r, which reads G from the memory.
     eval(&p, &remembering, &[node("G")], prec).unwrap();
     let again = eval(&p, &remembering, &[node("r")], prec).unwrap();
     let at = |v: &Vec<Option<Tensor<Num>>>, n: &str| v[node(n).0 as usize].clone().unwrap();
     assert_eq!(at(&fresh, "r"), at(&again, "r"));
     // An override is never answered from the memory: a perturbed P changes r.
-    let mut perturbed = Env::new(leaves).remembering();
+    let mut perturbed = Env::new(leaves).remembering(p.graph.len());
     eval(&p, &perturbed, &[node("r")], prec).unwrap();
     let zero = Tensor::from_elem(ndarray::IxDyn(&[3, 3]), Num::from_int(0));
     perturbed.overrides.insert(node("P"), zero);

@@ -294,6 +294,24 @@ fn a_claim_undefined_everywhere_is_an_error_not_a_pass() {
 }
 
 #[test]
+fn a_claim_needs_only_the_gradients_it_reads_to_be_defined() {
+    // d/dx sqrt(x - x) divides by zero at every point, but grad(W) does not involve it:
+    // a claim about grad(W) is checked; one about grad(x) is undefined everywhere.
+    let src = "dim n = 3\ninput x : [n]\nparam W : [n]\nL = sum(W * sqrt(x - x) + W * W)\n\
+               loss L\nclaim grad(W) = 2 * W\nclaim grad(W) = 3 * W\nclaim grad(x) = W\n";
+    let p = common::program(src);
+    let results = check_program(&p, Path::new("t.ht"));
+    let verdicts: Vec<Verdict> = results.iter().map(|r| r.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [Verdict::Verified, Verdict::Refuted, Verdict::Error],
+        "{:?}",
+        results.iter().map(|r| detail(&p, r)).collect::<Vec<_>>()
+    );
+    assert!(detail(&p, &results[2]).contains("undefined at every one of"));
+}
+
+#[test]
 fn grad_without_an_output_or_loss_is_an_error() {
     let src = "dim n = 2\ninput A : [n]\nB = A * 2\nclaim grad(A) = A\n";
     let p = handtrace::load_program_text(Path::new("t.ht"), src, &LowerOptions::default());

@@ -21,6 +21,7 @@ use crate::ir::{Func, Graph, NodeId, Op, Program, ReduceKind, TensorId};
 use num_rational::BigRational;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// A failure at a node.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,12 +37,12 @@ pub struct Env<S> {
     pub grads: HashMap<TensorId, Tensor<S>>,
     /// Values that replace computed nodes (to perturb an intermediate tensor directly).
     pub overrides: HashMap<NodeId, Tensor<S>>,
-    /// When on ([`Env::remembering`]), the values of the program graph's nodes computed so
+    /// When on ([`Env::remembering`]), the values of the first `prefix` nodes computed so
     /// far, per working precision: one point serves many claims, which share the forward
-    /// pass. Only nodes of the program's own graph are kept, and only without overrides;
-    /// every graph evaluated with such an env extends the program's graph (a derived graph
-    /// keeps the forward graph as its prefix), so a node id names the same node in it.
-    memo: Option<RefCell<Memo<S>>>,
+    /// pass. Only nodes of that prefix are kept, and only without overrides; every graph
+    /// evaluated with such an env extends the graph whose prefix it is (a derived graph keeps
+    /// the forward graph as its prefix), so a node id names the same node in it.
+    memo: Option<(usize, Rc<RefCell<Memo<S>>>)>,
 }
 
 /// Remembered node values, per (node, working precision in bits).
@@ -57,10 +58,21 @@ impl<S> Env<S> {
         }
     }
 
-    /// This env, remembering the program graph's node values across evaluations.
-    pub fn remembering(mut self) -> Env<S> {
-        self.memo = Some(RefCell::new(HashMap::new()));
+    /// This env, remembering the values of the first `prefix` nodes (those of the graph
+    /// every evaluation with it extends: the program's, or a gradient graph) across
+    /// evaluations.
+    pub fn remembering(mut self, prefix: usize) -> Env<S> {
+        self.memo = Some((prefix, Rc::new(RefCell::new(HashMap::new()))));
         self
+    }
+
+    /// A new env with these leaves and gradients that shares this one's memory (the values
+    /// it remembers do not depend on gradients it lacked: those failed, and were not kept).
+    pub fn sharing_memory(&self, leaves: HashMap<TensorId, Tensor<S>>) -> Env<S> {
+        Env {
+            memo: self.memo.clone(),
+            ..Env::new(leaves)
+        }
     }
 }
 
@@ -85,11 +97,12 @@ pub fn eval_graph<S: Scalar>(
     prec: Prec,
 ) -> Result<Vec<Option<Tensor<S>>>, EvalError> {
     // The remembered values usable here: the program graph's nodes, at this precision.
-    let memo = env
-        .memo
-        .as_ref()
-        .filter(|_| env.overrides.is_empty() && graph.len() >= program.graph.len());
-    let shared = program.graph.len();
+    let (shared, memo) = match &env.memo {
+        Some((prefix, memo)) if env.overrides.is_empty() && graph.len() >= *prefix => {
+            (*prefix, Some(memo))
+        }
+        _ => (0, None),
+    };
     let known = |i: usize| -> Option<Tensor<S>> {
         let memo = memo.filter(|_| i < shared)?;
         memo.borrow().get(&(NodeId(i as u32), prec.bits)).cloned()

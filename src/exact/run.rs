@@ -329,6 +329,25 @@ pub fn trace_gradients(
         .map_err(GradientError::Run)
 }
 
+/// The env a gradient graph is evaluated in: the leaves, and for an output (not a loss) the
+/// upstream gradient `grad(OUTPUT)` (`upstream`, or the one drawn from `seed`).
+pub fn backward_env(
+    program: &Program,
+    leaves: HashMap<TensorId, Tensor<Num>>,
+    upstream: Option<Tensor<Num>>,
+    seed: u64,
+) -> Env<Num> {
+    let mut env = Env::new(leaves);
+    if let Some(target) = &program.target {
+        if target.kind == crate::ir::TargetKind::Output {
+            let up =
+                upstream.unwrap_or_else(|| super::inputs::upstream(program, target.tensor, seed));
+            env.grads.insert(target.tensor, up);
+        }
+    }
+    env
+}
+
 /// [`trace_gradients`] with the program's gradient graph already derived (a check draws many
 /// points of one program).
 pub fn gradient_values(
@@ -339,14 +358,7 @@ pub fn gradient_values(
     seed: u64,
     target_bits: u32,
 ) -> Result<Vec<(TensorId, Tensor<Num>)>, RunError> {
-    let mut env = Env::new(leaves.clone());
-    if let Some(target) = &program.target {
-        if target.kind == crate::ir::TargetKind::Output {
-            let up =
-                upstream.unwrap_or_else(|| super::inputs::upstream(program, target.tensor, seed));
-            env.grads.insert(target.tensor, up);
-        }
-    }
+    let env = backward_env(program, leaves.clone(), upstream, seed);
     let named: Vec<(TensorId, NodeId)> = (0..program.tensors.len() as u32)
         .map(TensorId)
         .filter_map(|t| grads.of(program, t).map(|g| (t, g)))

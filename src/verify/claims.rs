@@ -24,7 +24,9 @@
 
 use super::diagnose::{diagnose, Probe, Sides};
 use super::diagnosis::Diagnosis;
-use super::points::{multi_index, values_with_reason, Points, Sizes, Values, BITS_LADDER};
+use super::points::{
+    gradients_read, multi_index, values_with_reason, Needs, Points, Sizes, Values, BITS_LADDER,
+};
 use crate::diff::Gradients;
 use crate::exact::num::{Num, NumError};
 use crate::ir::{Graph, Node, NodeId, Op, Program, TensorId};
@@ -145,11 +147,21 @@ enum Look {
     },
 }
 
+/// The true gradients a claim's sides read (none without `with_grads`).
+fn reads(at: &AtSizes, with_grads: bool) -> Vec<TensorId> {
+    if with_grads {
+        gradients_read(&at.points.program.graph, &[at.lhs, at.rhs])
+    } else {
+        Vec::new()
+    }
+}
+
 /// Both sides at one point, at one precision.
 fn look_once(at: &AtSizes, seed: u64, with_grads: bool, bits: u32) -> Result<Look, NumError> {
     let pts = at.points;
     let program = pts.program;
-    let env = match pts.env(seed, with_grads, bits) {
+    let reads = reads(at, with_grads);
+    let env = match pts.env_for(seed, Needs::Of(&reads), bits) {
         Ok(Some(env)) => env,
         Ok(None) => return Ok(Look::Unusable(None)),
         Err(e @ NumError::TooLarge(_)) => return Ok(Look::Unusable(Some(e))),
@@ -215,13 +227,38 @@ fn look_once(at: &AtSizes, seed: u64, with_grads: bool, bits: u32) -> Result<Loo
     })
 }
 
-/// Both sides at one point; with `raise`, an agreement of enclosures (or an overlap) is
-/// looked at again at the last rung of the ladder, where the sides may separate.
-fn look(at: &AtSizes, seed: u64, with_grads: bool, raise: bool) -> Result<Look, NumError> {
+/// How far up the ladder [`look`] goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Rungs {
+    /// The first rung only (the quick point).
+    First,
+    /// The first, then the last when the sides are enclosures.
+    Climb,
+    /// The last at once (the quick point showed enclosures, so the first rung could only
+    /// add work); a difference found there is looked at again at the first rung, where a
+    /// common mistake shows and can be diagnosed.
+    Top,
+}
+
+/// Both sides at one point; an agreement of enclosures (or an overlap) is looked at again
+/// at the last rung of the ladder, where the sides may separate.
+fn look(at: &AtSizes, seed: u64, with_grads: bool, rungs: Rungs) -> Result<Look, NumError> {
+    let top = BITS_LADDER[BITS_LADDER.len() - 1];
+    if rungs == Rungs::Top {
+        let found = look_once(at, seed, with_grads, top)?;
+        if let Look::Differ { .. } = found {
+            if let d @ Look::Differ { .. } = look_once(at, seed, with_grads, BITS_LADDER[0])? {
+                return Ok(d);
+            }
+        }
+        return Ok(found);
+    }
     let first = look_once(at, seed, with_grads, BITS_LADDER[0])?;
     match first {
-        Look::Agree(Agreement::Enclosures { .. }) | Look::Overlap { .. } if raise => {
-            look_once(at, seed, with_grads, BITS_LADDER[BITS_LADDER.len() - 1])
+        Look::Agree(Agreement::Enclosures { .. }) | Look::Overlap { .. }
+            if rungs == Rungs::Climb =>
+        {
+            look_once(at, seed, with_grads, top)
         }
         other => Ok(other),
     }
@@ -230,7 +267,10 @@ fn look(at: &AtSizes, seed: u64, with_grads: bool, raise: bool) -> Result<Look, 
 /// Both sides' values at a point where both are defined, at the first precision.
 fn both_values(at: &AtSizes, seed: u64, with_grads: bool) -> Option<(Values, Values)> {
     let pts = at.points;
-    let env = pts.env(seed, with_grads, BITS_LADDER[0]).ok()??;
+    let reads = reads(at, with_grads);
+    let env = pts
+        .env_for(seed, Needs::Of(&reads), BITS_LADDER[0])
+        .ok()??;
     let mut v = values_with_reason(
         pts.program,
         &pts.program.graph,
@@ -336,14 +376,23 @@ pub fn check_pair(at: &[AtSizes], points: usize, limits: &Limits) -> Finding {
     };
     // 1. One quick point at the sizes in use.
     let base = first.points.base;
-    match look(first, base, with_grads, false) {
+    let rungs = match look(first, base, with_grads, Rungs::First) {
         Ok(l) => {
+            let enclosures = matches!(
+                l,
+                Look::Agree(Agreement::Enclosures { .. }) | Look::Overlap { .. }
+            );
             if let Some(f) = fail(base, first, l) {
                 return f;
             }
+            if enclosures {
+                Rungs::Top
+            } else {
+                Rungs::Climb
+            }
         }
         Err(e) => return Finding::Error(ClaimError::Evaluation(e)),
-    }
+    };
     // 2. A proof for every size of the dims.
     let proof = match (with_grads, first.points.gradients()) {
         (true, Some(g)) => {
@@ -371,7 +420,7 @@ pub fn check_pair(at: &[AtSizes], points: usize, limits: &Limits) -> Finding {
             let seed = first_seed.wrapping_add(k);
             k += 1;
             tried += 1;
-            let l = match look(a, seed, with_grads, true) {
+            let l = match look(a, seed, with_grads, rungs) {
                 Ok(l) => l,
                 Err(e) => return Finding::Error(ClaimError::Evaluation(e)),
             };

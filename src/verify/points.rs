@@ -16,7 +16,7 @@ use crate::exact::eval::{eval_graph, Env};
 use crate::exact::num::{Num, NumError};
 use crate::exact::run::raising;
 use crate::exact::tensor::{entries, Tensor};
-use crate::ir::{Graph, NodeId, Program, TensorId};
+use crate::ir::{Graph, NodeId, Op, Program, TensorId};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -54,7 +54,7 @@ pub fn env_at(
     bits: u32,
 ) -> Result<Option<Env<Num>>, NumError> {
     let leaves = crate::exact::inputs::leaf_values(program, seed, given);
-    let mut env = Env::new(leaves.clone()).remembering();
+    let mut env = Env::new(leaves.clone());
     if let Some(grads) = gradients {
         match crate::exact::run::gradient_values(program, grads, &leaves, None, seed, bits) {
             Ok(g) => {
@@ -76,9 +76,31 @@ pub fn env_at(
     Ok(Some(env))
 }
 
-/// A drawn point: whether it has the true gradients, and its environment (`None` where the
-/// gradients are undefined).
-type Drawn = (bool, Option<Rc<Env<Num>>>);
+/// Which true gradients a caller needs at a point.
+#[derive(Debug, Clone, Copy)]
+pub enum Needs<'a> {
+    /// None: the expressions read no `grad(...)`.
+    Nothing,
+    /// These (what a claim's sides read).
+    Of(&'a [TensorId]),
+    /// Every one (a diagnosis builds candidates from any of them).
+    All,
+}
+
+/// One seed at one precision: its leaves, the true gradients computed so far (each on first
+/// need; the backward pass is shared through a remembering env on the gradient graph), and
+/// the env expressions are evaluated in.
+struct Drawn {
+    leaves: HashMap<TensorId, Tensor<Num>>,
+    /// The gradient graph's env, made on the first gradient asked for.
+    backward: Option<Env<Num>>,
+    grads: HashMap<TensorId, Tensor<Num>>,
+    /// Gradients undefined at this point (the point is unusable for whoever needs them).
+    undefined: Vec<TensorId>,
+    /// Leaves and `grads`, remembering the program graph's values; replaced (sharing the
+    /// memory) when a gradient is added.
+    env: Rc<Env<Num>>,
+}
 
 /// The sizes of the base dims, as `--dims` takes them.
 pub type Sizes = Vec<(String, u64)>;
@@ -123,26 +145,133 @@ impl<'p> Points<'p> {
     }
 
     /// The point of `seed` (see [`env_at`]), with the true gradients (certified to `bits`)
-    /// when asked.
+    /// when asked: all of them with `with_grads`.
     pub fn env(
         &self,
         seed: u64,
         with_grads: bool,
         bits: u32,
     ) -> Result<Option<Rc<Env<Num>>>, NumError> {
+        let needs = if with_grads {
+            Needs::All
+        } else {
+            Needs::Nothing
+        };
+        self.env_for(seed, needs, bits)
+    }
+
+    /// The point of `seed` with the true gradients `needs` names, certified to `bits`
+    /// (`Ok(None)`: one of them is undefined there). A gradient is computed the first time
+    /// any caller needs it at this point, so a claim about `grad(Wo)` never pays for the
+    /// backward pass down to `grad(X)`.
+    pub fn env_for(
+        &self,
+        seed: u64,
+        needs: Needs,
+        bits: u32,
+    ) -> Result<Option<Rc<Env<Num>>>, NumError> {
         self.budget.clone()?;
-        if let Some((grads, env)) = self.envs.borrow().get(&(seed, bits)) {
-            if *grads || !with_grads {
-                return Ok(env.clone());
+        let program = self.program;
+        let mut envs = self.envs.borrow_mut();
+        let drawn = envs.entry((seed, bits)).or_insert_with(|| {
+            let leaves = crate::exact::inputs::leaf_values(program, seed, &HashMap::new());
+            let env = Env::new(leaves.clone()).remembering(program.graph.len());
+            Drawn {
+                leaves,
+                backward: None,
+                grads: HashMap::new(),
+                undefined: Vec::new(),
+                env: Rc::new(env),
+            }
+        });
+        let Some(gradients) = self.gradients() else {
+            return Ok(Some(drawn.env.clone()));
+        };
+        let all: Vec<TensorId>;
+        let wanted: &[TensorId] = match needs {
+            Needs::Nothing => &[],
+            Needs::Of(ts) => ts,
+            Needs::All => {
+                all = (0..program.tensors.len() as u32).map(TensorId).collect();
+                &all
+            }
+        };
+        let mut added = false;
+        for &t in wanted {
+            if drawn.grads.contains_key(&t) {
+                continue;
+            }
+            if drawn.undefined.contains(&t) {
+                return Ok(None);
+            }
+            let value = match gradients.of(program, t) {
+                Some(node) => {
+                    let backward = drawn.backward.get_or_insert_with(|| {
+                        remembering_backward(program, gradients, drawn.leaves.clone(), seed)
+                    });
+                    let attempt =
+                        |prec| eval_graph(program, &gradients.graph, backward, &[node], prec);
+                    let tight = |values: &Vec<Option<Tensor<Num>>>| {
+                        values[node.0 as usize]
+                            .as_ref()
+                            .is_some_and(|v| v.iter().all(|x| x.is_tight(bits)))
+                    };
+                    match raising(bits, attempt, tight) {
+                        Ok((mut values, _)) => values[node.0 as usize].take().expect("evaluated"),
+                        Err(e) if undefined(&e.error) => {
+                            drawn.undefined.push(t);
+                            return Ok(None);
+                        }
+                        Err(e) => return Err(e.error),
+                    }
+                }
+                // A tensor the target does not depend on has gradient zero.
+                None if program.tensor(t).differentiable() => {
+                    let shape = crate::exact::inputs::concrete_shape(program, t);
+                    Tensor::from_elem(ndarray::IxDyn(&shape), Num::from_int(0))
+                }
+                None => continue,
+            };
+            drawn.grads.insert(t, value);
+            added = true;
+        }
+        if added {
+            let mut env = drawn.env.sharing_memory(drawn.leaves.clone());
+            env.grads = drawn.grads.clone();
+            drawn.env = Rc::new(env);
+        }
+        Ok(Some(drawn.env.clone()))
+    }
+}
+
+/// The env the gradient graph is evaluated in at a point, remembering all its nodes.
+fn remembering_backward(
+    program: &Program,
+    gradients: &Gradients,
+    leaves: HashMap<TensorId, Tensor<Num>>,
+    seed: u64,
+) -> Env<Num> {
+    crate::exact::run::backward_env(program, leaves, None, seed).remembering(gradients.graph.len())
+}
+
+/// The tensors whose true gradients `roots` read (`grad(NAME)`), each once.
+pub fn gradients_read(graph: &Graph, roots: &[NodeId]) -> Vec<TensorId> {
+    let mut seen = vec![false; graph.len()];
+    let mut stack: Vec<NodeId> = roots.to_vec();
+    let mut out = Vec::new();
+    while let Some(id) = stack.pop() {
+        if std::mem::replace(&mut seen[id.0 as usize], true) {
+            continue;
+        }
+        let node = graph.node(id);
+        if let Op::GradOf(t) = node.op {
+            if !out.contains(&t) {
+                out.push(t);
             }
         }
-        let gradients = if with_grads { self.gradients() } else { None };
-        let env = env_at(self.program, seed, &HashMap::new(), gradients, bits)?.map(Rc::new);
-        self.envs
-            .borrow_mut()
-            .insert((seed, bits), (with_grads, env.clone()));
-        Ok(env)
+        stack.extend(node.args.iter().copied());
     }
+    out
 }
 
 /// The shape and entries of one evaluated expression.
