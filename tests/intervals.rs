@@ -138,4 +138,34 @@ proptest! {
         prop_assert!(bl <= ah && al <= bh, "disjoint enclosures for {e:?}");
         prop_assert!(b.width() <= a.width() || b.is_exact(), "{e:?}");
     }
+
+    /// Exact containment for the field operations on enclosures: for rationals a, b inside
+    /// two random intervals (of every sign pattern), a + b, a · b and 1/a lie inside the
+    /// results, with no float in sight.
+    #[test]
+    fn interval_arithmetic_contains_every_exact_result(
+        a in (-50i64..50, -50i64..50, 1i64..40, 0i64..=8),
+        b in (-50i64..50, -50i64..50, 1i64..40, 0i64..=8),
+    ) {
+        // An interval [min, max] of two rationals over a common denominator, and a point in
+        // it at fraction t/8.
+        let pick = |(x, y, d, t): (i64, i64, i64, i64)| {
+            let (l, h) = (BigRational::new(x.min(y).into(), d.into()), BigRational::new(x.max(y).into(), d.into()));
+            let point = &l + (&h - &l) * BigRational::new(t.into(), 8.into());
+            let p = Prec::new(64);
+            (Num::range(l.clone(), h.clone(), p), point)
+        };
+        let ((ia, pa), (ib, pb)) = (pick(a), pick(b));
+        let p = Prec::new(64);
+        prop_assert!(ia.add(&ib, p).unwrap().contains(&(&pa + &pb)));
+        prop_assert!(ia.mul(&ib, p).unwrap().contains(&(&pa * &pb)));
+        if let Ok(r) = ia.recip(p) {
+            prop_assert!(!ia.contains(&BigRational::from_integer(0.into())));
+            prop_assert!(r.contains(&pa.recip()), "1/{pa} outside {r}");
+        }
+        // An exact 0 times an enclosure is exactly 0; plus one gives the enclosure.
+        let zero = Num::from_int(0);
+        prop_assert_eq!(zero.mul(&ib, p).unwrap(), zero.clone());
+        prop_assert!(zero.add(&ib, p).unwrap().contains(&pb));
+    }
 }

@@ -122,9 +122,11 @@ impl Dy {
             return self;
         }
         let k = len - bits as u64;
-        let divisor = BigInt::one() << k;
-        let (q, r) = self.m.div_mod_floor(&divisor);
-        let q = if up && !r.is_zero() { q + 1 } else { q };
+        // An arithmetic shift rounds toward −∞; the dropped bits are all zero exactly when
+        // the mantissa has at least k trailing zeros.
+        let q = &self.m >> k;
+        let dropped_nonzero = self.m.trailing_zeros().is_some_and(|z| z < k);
+        let q = if up && dropped_nonzero { q + 1 } else { q };
         Dy::new(q, self.e + k as i64)
     }
 

@@ -215,6 +215,8 @@ impl Num {
     pub fn add(&self, o: &Num, prec: Prec) -> NumResult {
         match (self, o) {
             (Num::NegInf, _) | (_, Num::NegInf) => Ok(Num::NegInf),
+            // Adding an exact 0 (a forward-mode tangent upstream of the perturbation).
+            (Num::Exact(z), x) | (x, Num::Exact(z)) if z.is_zero() => Ok(x.clone()),
             (Num::Exact(a), Num::Exact(b)) => Ok(Num::Exact(match (Dy::exact(a), Dy::exact(b)) {
                 // Dyadic operands: skip the gcd (binary gcd is slow on long powers of two).
                 (Some(x), Some(y)) => x.add(&y).to_rational(),
@@ -236,17 +238,39 @@ impl Num {
     }
 
     pub fn mul(&self, o: &Num, prec: Prec) -> NumResult {
-        if let (Num::Exact(a), Num::Exact(b)) = (self, o) {
-            return Ok(Num::Exact(match (Dy::exact(a), Dy::exact(b)) {
-                (Some(x), Some(y)) => x.mul(&y).to_rational(),
-                _ => a * b,
-            }));
+        match (self, o) {
+            (Num::Exact(a), Num::Exact(b)) => {
+                return Ok(Num::Exact(match (Dy::exact(a), Dy::exact(b)) {
+                    (Some(x), Some(y)) => x.mul(&y).to_rational(),
+                    _ => a * b,
+                }));
+            }
+            // An exact 0 times a finite number (a zero tangent in forward mode).
+            (Num::Exact(z), Num::Range { .. }) | (Num::Range { .. }, Num::Exact(z))
+                if z.is_zero() =>
+            {
+                return Ok(Num::from_int(0));
+            }
+            _ => {}
         }
         let (al, ah) = self.dy_bounds(prec, "*")?;
         let (bl, bh) = o.dy_bounds(prec, "*")?;
-        let products = [al.mul(&bl), al.mul(&bh), ah.mul(&bl), ah.mul(&bh)];
-        let lo = products.iter().min().unwrap().clone();
-        let hi = products.iter().max().unwrap().clone();
+        let nonneg = |d: &Dy| !d.is_negative();
+        let nonpos = |d: &Dy| !d.is_positive();
+        // By signs, two products bound the result; only when both straddle 0 are all four
+        // needed.
+        let (lo, hi) = match () {
+            _ if nonneg(&al) && nonneg(&bl) => (al.mul(&bl), ah.mul(&bh)),
+            _ if nonpos(&ah) && nonpos(&bh) => (ah.mul(&bh), al.mul(&bl)),
+            _ if nonneg(&al) && nonpos(&bh) => (ah.mul(&bl), al.mul(&bh)),
+            _ if nonpos(&ah) && nonneg(&bl) => (al.mul(&bh), ah.mul(&bl)),
+            _ => {
+                let products = [al.mul(&bl), al.mul(&bh), ah.mul(&bl), ah.mul(&bh)];
+                let lo = products.iter().min().unwrap().clone();
+                let hi = products.iter().max().unwrap().clone();
+                (lo, hi)
+            }
+        };
         Ok(Num::range_dy(lo, hi, prec))
     }
 
@@ -262,8 +286,12 @@ impl Num {
                         "dividing by an enclosure that contains 0".into(),
                     ));
                 }
-                let (l, h) = (lo.to_rational(), hi.to_rational());
-                Ok(Num::range(h.recip(), l.recip(), prec))
+                // 1/x decreases on each side of 0: [1/hi, 1/lo], rounded outward.
+                let one = Dy::one();
+                Ok(Num::Range {
+                    lo: one.div(hi, prec.bits, false),
+                    hi: one.div(lo, prec.bits, true),
+                })
             }
         }
     }
