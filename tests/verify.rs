@@ -322,3 +322,50 @@ fn grad_without_an_output_or_loss_is_an_error() {
         }
     }
 }
+
+#[test]
+fn proofs_made_ahead_on_workers_are_the_proofs_made_in_line() {
+    use handtrace::simplify::{Limits, ProofOutcome};
+    use handtrace::verify::claims::attempt_proof;
+    use handtrace::verify::pool::{ProofPool, Task};
+    let p = common::load("proofs/attention.ht");
+    let grads = handtrace::diff::derive(&p).ok();
+    let tasks: Vec<Task> = p
+        .claims
+        .iter()
+        .filter_map(|c| c.lhs.zip(c.rhs))
+        .map(|(lhs, rhs)| Task { lhs, rhs })
+        .collect();
+    assert!(tasks.len() > 3);
+    let limits = Limits::default();
+    let kind = |o: &handtrace::verify::pool::Attempt| match o {
+        Ok(ProofOutcome::Proved(proof)) => format!("proved in {} steps", proof.steps.len()),
+        Ok(ProofOutcome::NotProved(_)) => "not proved".to_string(),
+        Err(e) => format!("error {e:?}"),
+    };
+    let in_line: Vec<String> = tasks
+        .iter()
+        .map(|t| kind(&attempt_proof(&p, grads.as_ref(), t.lhs, t.rhs, &limits)))
+        .collect();
+    let pool = ProofPool::new(&p, grads.as_ref(), tasks.clone(), &limits);
+    let ahead: Vec<String> = std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| pool.work());
+        }
+        // Every other task is needed; the rest are released unattempted.
+        for i in (0..tasks.len()).step_by(2) {
+            pool.ready(i);
+        }
+        pool.all_marked();
+        let got = (0..tasks.len())
+            .map(|i| {
+                let a = kind(&pool.take(i));
+                pool.release(i);
+                a
+            })
+            .collect();
+        pool.close();
+        got
+    });
+    assert_eq!(in_line, ahead);
+}

@@ -282,7 +282,7 @@ pub struct Program {
     pub statements: Vec<Statement>,
     /// The parsed items it was lowered from, and the options (`--dims`) it was lowered with:
     /// what [`Program::resized`] lowers again at other sizes.
-    pub items: std::rc::Rc<Vec<(FileId, crate::syntax::ast::Item)>>,
+    pub items: std::sync::Arc<Vec<(FileId, crate::syntax::ast::Item)>>,
     pub options: LowerOptions,
 }
 

@@ -30,7 +30,7 @@ use super::points::{
 use crate::diff::Gradients;
 use crate::exact::num::{Num, NumError};
 use crate::ir::{Graph, Node, NodeId, Op, Program, TensorId};
-use crate::simplify::{prove, Limits, Proof, ProofOutcome};
+use crate::simplify::{prove, Limits, Proof, ProofOutcome, SimplifyError};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -228,7 +228,7 @@ fn look_once(at: &AtSizes, seed: u64, with_grads: bool, bits: u32) -> Result<Loo
 }
 
 /// How far up the ladder [`look`] goes.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Rungs {
     /// The first rung only (the quick point).
     First,
@@ -338,70 +338,127 @@ fn refutation(
     }))
 }
 
+/// The outcome of trying to prove `lhs = rhs` (nodes of `program`'s graph) for every size of
+/// the dims, `grad(X)` standing for the derived gradient's expression.
+pub fn attempt_proof(
+    program: &Program,
+    gradients: Option<&Gradients>,
+    lhs: NodeId,
+    rhs: NodeId,
+    limits: &Limits,
+) -> Result<ProofOutcome, SimplifyError> {
+    let with_grads = uses_gradients(&program.graph, lhs) || uses_gradients(&program.graph, rhs);
+    match (with_grads, gradients) {
+        (true, Some(g)) => {
+            let (graph, l, r) = substituted(program, g, lhs, rhs);
+            prove(program, &graph, l, r, limits)
+        }
+        _ => prove(program, &program.graph, lhs, rhs, limits),
+    }
+}
+
 /// Check a claim given at every assignment of sizes (the sizes in use first): `points`
 /// random points per assignment, and a proof for every size.
 pub fn check_pair(at: &[AtSizes], points: usize, limits: &Limits) -> Finding {
     let first = &at[0];
-    let program = first.points.program;
-    let points = points.max(1);
-    let with_grads =
-        uses_gradients(&program.graph, first.lhs) || uses_gradients(&program.graph, first.rhs);
+    let proof = || {
+        let pts = first.points;
+        attempt_proof(pts.program, pts.gradients(), first.lhs, first.rhs, limits)
+    };
+    check_pair_proving(at, points, proof)
+}
+
+/// [`check_pair`] with the proof attempt given (made only after the quick point agrees).
+pub fn check_pair_proving(
+    at: &[AtSizes],
+    points: usize,
+    proof: impl FnOnce() -> Result<ProofOutcome, SimplifyError>,
+) -> Finding {
+    match quick_look(at) {
+        Ok(pass) => check_after_quick(at, points, pass, proof),
+        Err(finding) => finding,
+    }
+}
+
+/// A claim that passed its quick point, and how far up the ladder its other points go.
+#[derive(Debug, Clone, Copy)]
+pub struct QuickPass(Rungs);
+
+/// Whether `at` reads `grad(...)` (at its first assignment of sizes).
+fn reads_grads(at: &[AtSizes]) -> bool {
+    let first = &at[0];
+    let graph = &first.points.program.graph;
+    uses_gradients(graph, first.lhs) || uses_gradients(graph, first.rhs)
+}
+
+/// A failing look as a finding: a refutation (diagnosed when it shows at the first rung), or
+/// the right side undefined where the left is defined.
+fn fail(seed: u64, at: &AtSizes, look: Look, with_grads: bool) -> Option<Finding> {
+    match look {
+        Look::Differ {
+            left,
+            right,
+            entry,
+            bits,
+        } => {
+            // A difference that shows only with more bits (sigmoid(100) against 1) is no
+            // common mistake: it is not diagnosed.
+            let diagnose = bits == BITS_LADDER[0];
+            Some(refutation(
+                at, seed, with_grads, left, right, entry, diagnose,
+            ))
+        }
+        Look::RightUndefined(reason) => Some(Finding::Undefined(Box::new(UndefinedRight {
+            seed,
+            sizes: at.points.sizes.clone(),
+            reason,
+        }))),
+        _ => None,
+    }
+}
+
+/// Step 1: one quick point at the sizes in use. `Err`: the claim is decided there (refuted,
+/// or an error); a caller may then skip its proof.
+pub fn quick_look(at: &[AtSizes]) -> Result<QuickPass, Finding> {
+    let first = &at[0];
+    let with_grads = reads_grads(at);
     if with_grads {
         if let Err(d) = &first.points.derived {
-            return Finding::Error(ClaimError::NoGradients(d.clone()));
+            return Err(Finding::Error(ClaimError::NoGradients(d.clone())));
         }
     }
-    let fail = |seed: u64, at: &AtSizes, look: Look| -> Option<Finding> {
-        match look {
-            Look::Differ {
-                left,
-                right,
-                entry,
-                bits,
-            } => {
-                // A difference that shows only with more bits (sigmoid(100) against 1) is
-                // no common mistake: it is not diagnosed.
-                let diagnose = bits == BITS_LADDER[0];
-                Some(refutation(
-                    at, seed, with_grads, left, right, entry, diagnose,
-                ))
-            }
-            Look::RightUndefined(reason) => Some(Finding::Undefined(Box::new(UndefinedRight {
-                seed,
-                sizes: at.points.sizes.clone(),
-                reason,
-            }))),
-            _ => None,
-        }
-    };
-    // 1. One quick point at the sizes in use.
     let base = first.points.base;
-    let rungs = match look(first, base, with_grads, Rungs::First) {
+    match look(first, base, with_grads, Rungs::First) {
         Ok(l) => {
             let enclosures = matches!(
                 l,
                 Look::Agree(Agreement::Enclosures { .. }) | Look::Overlap { .. }
             );
-            if let Some(f) = fail(base, first, l) {
-                return f;
+            if let Some(f) = fail(base, first, l, with_grads) {
+                return Err(f);
             }
-            if enclosures {
+            Ok(QuickPass(if enclosures {
                 Rungs::Top
             } else {
                 Rungs::Climb
-            }
+            }))
         }
-        Err(e) => return Finding::Error(ClaimError::Evaluation(e)),
-    };
+        Err(e) => Err(Finding::Error(ClaimError::Evaluation(e))),
+    }
+}
+
+/// Steps 2 and 3 after the quick point passed: the proof, else every assignment of sizes.
+pub fn check_after_quick(
+    at: &[AtSizes],
+    points: usize,
+    pass: QuickPass,
+    proof: impl FnOnce() -> Result<ProofOutcome, SimplifyError>,
+) -> Finding {
+    let points = points.max(1);
+    let with_grads = reads_grads(at);
+    let rungs = pass.0;
     // 2. A proof for every size of the dims.
-    let proof = match (with_grads, first.points.gradients()) {
-        (true, Some(g)) => {
-            let (graph, l, r) = substituted(program, g, first.lhs, first.rhs);
-            prove(program, &graph, l, r, limits)
-        }
-        _ => prove(program, &program.graph, first.lhs, first.rhs, limits),
-    };
-    if let Ok(ProofOutcome::Proved(p)) = proof {
+    if let Ok(ProofOutcome::Proved(p)) = proof() {
         return Finding::Proved(Box::new(p));
     }
     // 3. Every assignment of sizes, `points` seeds each, through the regimes.
@@ -455,7 +512,7 @@ pub fn check_pair(at: &[AtSizes], points: usize, limits: &Limits) -> Finding {
                     });
                 }
                 other => {
-                    if let Some(f) = fail(seed, a, other) {
+                    if let Some(f) = fail(seed, a, other, with_grads) {
                         return f;
                     }
                 }

@@ -13,11 +13,13 @@ pub mod diagnosis;
 pub mod gradients;
 pub mod mutations;
 pub mod points;
+pub mod pool;
 pub mod sizes;
 
 use crate::ir::{NodeId, Program};
 use claims::{ClaimError, Finding};
 use points::Points;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// A claim's or step's verdict.
@@ -173,26 +175,6 @@ pub fn check_each(
             })
             .collect()
     };
-    let judge = |error: Option<&crate::diag::Diagnostic>, at: Vec<claims::AtSizes>| match (
-        error,
-        at.is_empty(),
-    ) {
-        (Some(d), _) => Finding::Error(ClaimError::Input(Box::new(d.clone()))),
-        (None, false) => claims::check_pair(&at, options.points, &options.limits),
-        (None, true) => Finding::Error(ClaimError::Input(Box::new(
-            crate::diag::Diagnostic::global(
-                crate::diag::Code::Misplaced,
-                "a side could not be lowered",
-            ),
-        ))),
-    };
-    let expect = |differ: bool| {
-        if differ {
-            Expect::Different
-        } else {
-            Expect::Equal
-        }
-    };
     // In file order (a claim and a derivation are ordered by where they start).
     let mut order: Vec<(usize, Result<usize, usize>)> = program
         .claims
@@ -208,41 +190,166 @@ pub fn check_each(
         )
         .collect();
     order.sort();
-    for (_, item) in order {
-        match item {
+    // The proof attempts, in file order: every claim and step of the program in use with
+    // both sides lowered (the first assignment of sizes is this program's).
+    let mut tasks = Vec::new();
+    let mut task_of: HashMap<(usize, Option<usize>), usize> = HashMap::new();
+    for (_, item) in &order {
+        let mut add = |key, error: bool, sides: Option<(NodeId, NodeId)>| {
+            if let (false, Some((lhs, rhs))) = (error, sides) {
+                task_of.insert(key, tasks.len());
+                tasks.push(pool::Task { lhs, rhs });
+            }
+        };
+        match *item {
             Ok(i) => {
                 let c = &program.claims[i];
-                let at = sides_of(&|p: &Program| {
-                    let c = p.claims.get(i)?;
-                    c.lhs.zip(c.rhs)
-                });
-                let finding = judge(c.error.as_ref(), at);
-                report(CheckResult {
-                    file: file.clone(),
-                    line: program.sources.line(c.span),
-                    step: None,
-                    claim: c.text.clone(),
-                    verdict: finding.verdict(),
-                    expect: expect(c.differ),
-                    finding,
-                    uses_gradients: reads_gradients(program, [c.lhs, c.rhs]),
-                });
+                add((i, None), c.error.is_some(), c.lhs.zip(c.rhs));
             }
             Err(i) => {
-                let d = &program.derivations[i];
-                let steps: Vec<Vec<claims::AtSizes>> = (0..d.steps.len())
-                    .map(|k| {
-                        sides_of(&|p: &Program| {
-                            let steps = &p.derivations.get(i)?.steps;
-                            let before = steps.get(k.checked_sub(1)?)?.node?;
-                            Some((before, steps.get(k)?.node?))
-                        })
-                    })
-                    .collect();
-                derivation(program, d, steps, &file, &judge, report)
+                let steps = &program.derivations[i].steps;
+                for k in 1..steps.len() {
+                    let sides = steps[k - 1].node.zip(steps[k].node);
+                    add((i, Some(k)), steps[k].error.is_some(), sides);
+                }
             }
         }
     }
+    let proofs = pool::ProofPool::new(program, points[0].gradients(), tasks, &options.limits);
+    // The sides of claim `i` (step `Some(k)` of derivation `i`) in a program.
+    let sides = |key: (usize, Option<usize>)| {
+        move |p: &Program| -> Option<(NodeId, NodeId)> {
+            match key {
+                (i, None) => {
+                    let c = p.claims.get(i)?;
+                    c.lhs.zip(c.rhs)
+                }
+                (i, Some(k)) => {
+                    let steps = &p.derivations.get(i)?.steps;
+                    let before = steps.get(k.checked_sub(1)?)?.node?;
+                    Some((before, steps.get(k)?.node?))
+                }
+            }
+        }
+    };
+    // What each task's quick point decided, looked at first (see `pool`).
+    let quick: std::cell::RefCell<HashMap<usize, Result<claims::QuickPass, Finding>>> =
+        Default::default();
+    let judge = |error: Option<&crate::diag::Diagnostic>,
+                 at: Vec<claims::AtSizes>,
+                 key: (usize, Option<usize>)| {
+        // The pool's task is this claim in this program, whose points come first.
+        let task = task_of.get(&key).copied().filter(|_| {
+            at.first()
+                .is_some_and(|a| std::ptr::eq(a.points, &points[0]))
+        });
+        let finding = match (error, at.is_empty()) {
+            (Some(d), _) => Finding::Error(ClaimError::Input(Box::new(d.clone()))),
+            (None, false) => {
+                let looked = task.and_then(|t| quick.borrow_mut().remove(&t));
+                match (task, looked.unwrap_or_else(|| claims::quick_look(&at))) {
+                    (_, Err(decided)) => decided,
+                    (Some(t), Ok(pass)) => {
+                        claims::check_after_quick(&at, options.points, pass, || proofs.take(t))
+                    }
+                    (None, Ok(pass)) => {
+                        claims::check_after_quick(&at, options.points, pass, || {
+                            let first = &at[0];
+                            let pts = first.points;
+                            claims::attempt_proof(
+                                pts.program,
+                                pts.gradients(),
+                                first.lhs,
+                                first.rhs,
+                                &options.limits,
+                            )
+                        })
+                    }
+                }
+            }
+            (None, true) => Finding::Error(ClaimError::Input(Box::new(
+                crate::diag::Diagnostic::global(
+                    crate::diag::Code::Misplaced,
+                    "a side could not be lowered",
+                ),
+            ))),
+        };
+        if let Some(t) = task {
+            proofs.release(t);
+        }
+        finding
+    };
+    let expect = |differ: bool| {
+        if differ {
+            Expect::Different
+        } else {
+            Expect::Equal
+        }
+    };
+    // Workers attempt proofs ahead while this thread evaluates, claim by claim.
+    std::thread::scope(|scope| {
+        for _ in 0..proofs.workers() {
+            scope.spawn(|| proofs.work());
+        }
+        // Every task's quick point, in file order: the claims that pass it are the proofs
+        // workers may attempt.
+        let mut keys: Vec<(&(usize, Option<usize>), &usize)> = task_of.iter().collect();
+        keys.sort_by_key(|(_, t)| **t);
+        for (&key, &t) in keys {
+            let at = sides_of(&sides(key));
+            if at
+                .first()
+                .is_some_and(|a| std::ptr::eq(a.points, &points[0]))
+            {
+                let looked = claims::quick_look(&at);
+                if looked.is_ok() {
+                    proofs.ready(t);
+                }
+                quick.borrow_mut().insert(t, looked);
+            }
+        }
+        proofs.all_marked();
+        for &(_, item) in &order {
+            match item {
+                Ok(i) => {
+                    let c = &program.claims[i];
+                    let at = sides_of(&|p: &Program| {
+                        let c = p.claims.get(i)?;
+                        c.lhs.zip(c.rhs)
+                    });
+                    let finding = judge(c.error.as_ref(), at, (i, None));
+                    report(CheckResult {
+                        file: file.clone(),
+                        line: program.sources.line(c.span),
+                        step: None,
+                        claim: c.text.clone(),
+                        verdict: finding.verdict(),
+                        expect: expect(c.differ),
+                        finding,
+                        uses_gradients: reads_gradients(program, [c.lhs, c.rhs]),
+                    });
+                }
+                Err(i) => {
+                    let d = &program.derivations[i];
+                    let steps: Vec<Vec<claims::AtSizes>> = (0..d.steps.len())
+                        .map(|k| {
+                            sides_of(&|p: &Program| {
+                                let steps = &p.derivations.get(i)?.steps;
+                                let before = steps.get(k.checked_sub(1)?)?.node?;
+                                Some((before, steps.get(k)?.node?))
+                            })
+                        })
+                        .collect();
+                    let judge_step =
+                        |error: Option<&crate::diag::Diagnostic>,
+                         at: Vec<claims::AtSizes>,
+                         k: usize| { judge(error, at, (i, Some(k))) };
+                    derivation(program, d, steps, &file, &judge_step, report)
+                }
+            }
+        }
+        proofs.close();
+    });
 }
 
 /// Does either side read `grad(...)`?
@@ -256,7 +363,9 @@ fn reads_gradients(program: &Program, sides: [Option<NodeId>; 2]) -> bool {
 
 /// Judges one claim or step: its lowering error, or its two sides at every assignment of
 /// sizes.
-type Judge<'a> = dyn Fn(Option<&crate::diag::Diagnostic>, Vec<claims::AtSizes>) -> Finding + 'a;
+/// The step's index is given (it names the step's proof attempt).
+type Judge<'a> =
+    dyn Fn(Option<&crate::diag::Diagnostic>, Vec<claims::AtSizes>, usize) -> Finding + 'a;
 
 /// Report a derivation's steps (and its first line, if that is broken).
 fn derivation(
@@ -290,7 +399,7 @@ fn derivation(
     }
     for (k, step) in d.steps.iter().enumerate().skip(1) {
         let at = std::mem::take(&mut steps_at[k]);
-        let finding = judge(step.error.as_ref(), at);
+        let finding = judge(step.error.as_ref(), at, k);
         report(CheckResult {
             file: file.to_string(),
             line: program.sources.line(step.span),

@@ -135,7 +135,7 @@ pub fn lower(
         root,
         items,
     } = loaded;
-    lower_items(sources, root, Rc::new(items), options)
+    lower_items(sources, root, std::sync::Arc::new(items), options)
 }
 
 /// [`lower`] of parsed items shared with the program it makes (so the program can be lowered
@@ -143,7 +143,7 @@ pub fn lower(
 pub(crate) fn lower_items(
     sources: SourceMap,
     root: FileId,
-    items: Rc<Vec<(FileId, Item)>>,
+    items: std::sync::Arc<Vec<(FileId, Item)>>,
     options: &LowerOptions,
 ) -> Result<Program, (SourceMap, Vec<Diagnostic>)> {
     let mut l = Lowerer {
