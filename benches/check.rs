@@ -43,6 +43,21 @@ fn bench_check(c: &mut Criterion) {
         "check/all: {all_proved} of {all_right} right claims and steps proved ({:.0}%)",
         100.0 * all_proved as f64 / all_right.max(1) as f64
     );
+    // The whole of proofs/, as `handtrace check proofs/*.ht` does it.
+    let all: Vec<_> = proof_files()
+        .into_iter()
+        .map(|path| {
+            let program = handtrace::load_program(&path, &LowerOptions::default()).unwrap();
+            (path, program)
+        })
+        .collect();
+    group.bench_function("all", |b| {
+        b.iter(|| {
+            for (path, program) in &all {
+                check_program(program, path);
+            }
+        })
+    });
     group.finish();
 }
 

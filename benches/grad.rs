@@ -1,10 +1,12 @@
 //! Deriving gradients: examples/block.ht, and generated stacks of 1, 4 and 12 such blocks.
 //! Prints the gradient-graph size (nodes added by reverse mode) per depth, to show that it
-//! grows linearly with the number of blocks.
+//! grows linearly with the number of blocks. Also checking every gradient of the block
+//! against exact forward mode at 3 points (the work of `grad --check`, without simplifying).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use handtrace::diff::derive;
-use handtrace::ir::LowerOptions;
+use handtrace::ir::{LowerOptions, TensorId};
+use handtrace::verify::gradients::check_gradients;
 use std::path::Path;
 
 mod common;
@@ -30,6 +32,18 @@ fn bench_grad(c: &mut Criterion) {
             b.iter(|| derive(&program).unwrap())
         });
     }
+    group.finish();
+
+    let mut group = c.benchmark_group("grad_check");
+    group.sample_size(10);
+    let grads = derive(&block).unwrap();
+    let wrt: Vec<TensorId> = (0..block.tensors.len() as u32)
+        .map(TensorId)
+        .filter(|&t| grads.of(&block, t).is_some())
+        .collect();
+    group.bench_function("block", |b| {
+        b.iter(|| check_gradients(&block, &grads, &wrt, 3, 0))
+    });
     group.finish();
 }
 
