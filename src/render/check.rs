@@ -182,10 +182,13 @@ pub fn detail(program: &Program, r: &CheckResult) -> String {
             } else {
                 String::new()
             };
-            format!(
-                "{how}, at the sizes {}{skipped}; the e-graph found no proof within its limits",
-                at.join("; ")
-            )
+            // A claim without dims has one assignment, of nothing: no sizes to name.
+            let sizes = if at.iter().all(|a| a == "no dims") {
+                String::new()
+            } else {
+                format!(", at the sizes {}", at.join("; "))
+            };
+            format!("{how}{sizes}{skipped}; the e-graph found no proof within its limits")
         }
         Finding::Undefined(u) => format!(
             "the right side is undefined at the random point of seed {} ({}; `{}` shows it), where the left side is defined: {}",
