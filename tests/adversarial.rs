@@ -210,6 +210,23 @@ fn what_grows_is_budgeted_and_the_budget_is_named() {
         10,
         "larger than the largest size",
     );
+    // A size past 2^64 on the command line: a clear error, not an overflow.
+    bounded(
+        &[
+            "show",
+            "examples/attention.ht",
+            "--dims",
+            "T=18446744073709551617",
+        ],
+        10,
+        "larger than the largest size",
+    );
+    // A precision beyond what is offered: refused up front.
+    bounded(
+        &["trace", "examples/attention.ht", "--precision", "100000"],
+        10,
+        "not in 8..=10000",
+    );
     // A device or a huge file is not read.
     bounded(&["show", &data("use_device.ht")], 10, "not a regular file");
     // High precision does not overflow the stack.

@@ -363,10 +363,18 @@ pub fn parse_sizes(text: &str) -> Result<Vec<(String, u64)>, String> {
             if name.is_empty() {
                 return Err(format!("`{pair}` names no dim"));
             }
-            let size: u64 = size
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{}` is not a positive whole number", size.trim()))?;
+            let size = size.trim();
+            let digits = !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit());
+            let size: u64 = match size.parse() {
+                Ok(n) => n,
+                // All digits but no u64: past 2^64, so past the largest size too.
+                Err(_) if digits => {
+                    return Err(format!(
+                        "{name}={size} is larger than the largest size handtrace takes (2^40)"
+                    ))
+                }
+                Err(_) => return Err(format!("`{size}` is not a positive whole number")),
+            };
             if size == 0 {
                 return Err(format!("{name}=0: a size must be a positive whole number"));
             }
