@@ -1,6 +1,7 @@
 //! The README's samples are what the tool prints: every ```console block is a command
 //! (`$ handtrace ...`) and its output, which must match line for line (a line `...` stands
-//! for any number of lines). The README and docs point only inside the repository.
+//! for any number of lines). So are the samples of docs/: every fenced block that starts with
+//! `$ handtrace` and holds one command. The README and docs point only inside the repository.
 
 mod common;
 
@@ -59,6 +60,65 @@ fn every_readme_sample_is_what_the_tool_prints() {
             )
         });
     }
+    failures.finish();
+}
+
+/// The one-command samples of a Markdown text in any fence: a block whose first line is
+/// `$ handtrace ...` and no other line starts with `$ ` (several commands, or a pipe, are
+/// shown for reading, not run).
+fn doc_samples(markdown: &str) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        if !line.trim_start().starts_with("```") {
+            continue;
+        }
+        let mut block: Vec<String> = Vec::new();
+        for l in lines.by_ref() {
+            if l.trim_start().starts_with("```") {
+                break;
+            }
+            block.push(l.trim_end().to_string());
+        }
+        let Some(command) = block.first().and_then(|l| l.strip_prefix("$ handtrace ")) else {
+            continue;
+        };
+        if command.contains('|') || block[1..].iter().any(|l| l.starts_with("$ ")) {
+            continue;
+        }
+        let words = command.split_whitespace().map(String::from).collect();
+        out.push((words, block[1..].to_vec()));
+    }
+    out
+}
+
+#[test]
+fn every_docs_sample_is_what_the_tool_prints() {
+    let mut failures = common::Failures::new();
+    let mut count = 0;
+    for entry in std::fs::read_dir("docs").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        for (words, expected) in doc_samples(&std::fs::read_to_string(&path).unwrap()) {
+            count += 1;
+            let args: Vec<&str> = words.iter().map(String::as_str).collect();
+            let out = common::run(&args);
+            let text = common::stdout(&out) + &common::stderr(&out);
+            let actual: Vec<&str> = text.lines().collect();
+            failures.check(matches(&expected, &actual), || {
+                format!(
+                    "{}: $ handtrace {}\nexpected:\n{}\nprinted:\n{}",
+                    path.display(),
+                    words.join(" "),
+                    expected.join("\n"),
+                    text
+                )
+            });
+        }
+    }
+    assert!(count >= 8, "only {count} samples in docs/");
     failures.finish();
 }
 
