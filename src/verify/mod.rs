@@ -291,6 +291,7 @@ pub fn check_each(
         for _ in 0..proofs.workers() {
             scope.spawn(|| proofs.work());
         }
+        let _close = proofs.closer();
         // Every task's quick point, in file order: the claims that pass it are the proofs
         // workers may attempt.
         let mut keys: Vec<(&(usize, Option<usize>), &usize)> = task_of.iter().collect();
@@ -348,7 +349,6 @@ pub fn check_each(
                 }
             }
         }
-        proofs.close();
     });
 }
 

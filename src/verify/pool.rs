@@ -199,4 +199,19 @@ impl<'a> ProofPool<'a> {
         self.lock().closed = true;
         self.changed.notify_all();
     }
+
+    /// A guard that closes the pool when dropped, also when the checker unwinds from a panic
+    /// (so the scope that joins the workers does not wait for proofs nobody will take).
+    pub fn closer(&self) -> Closer<'_, 'a> {
+        Closer(self)
+    }
+}
+
+/// Closes its pool when dropped (see [`ProofPool::closer`]).
+pub struct Closer<'p, 'a>(&'p ProofPool<'a>);
+
+impl Drop for Closer<'_, '_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
