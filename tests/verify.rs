@@ -4,6 +4,7 @@ mod common;
 
 use common::{check, detail, diagnosis, proofs, Failures};
 use handtrace::ir::{LowerOptions, Program};
+use handtrace::verify::claims::Finding;
 use handtrace::verify::{check_program, CheckResult, Verdict};
 use std::path::{Path, PathBuf};
 
@@ -309,6 +310,24 @@ fn a_claim_needs_only_the_gradients_it_reads_to_be_defined() {
         results.iter().map(|r| detail(&p, r)).collect::<Vec<_>>()
     );
     assert!(detail(&p, &results[2]).contains("undefined at every one of"));
+}
+
+#[test]
+fn a_claim_that_reads_no_input_does_not_count_random_points() {
+    let src = "dim d = 3\nclaim trace(eye(d)) * 1 = d\nclaim tanh(1/3) = (exp(2/3) - 1) / (exp(2/3) + 1)\n";
+    let p = common::program(src);
+    for r in check_program(&p, Path::new("t.ht")) {
+        let d = detail(&p, &r);
+        let Finding::Verified { points, random, .. } = r.finding else {
+            panic!("{d}");
+        };
+        assert!(!random, "{d}");
+        assert!(points <= 3, "one point per assignment of sizes: {d}");
+        assert!(
+            d.contains("the sides reading no input") && !d.contains("random"),
+            "{d}"
+        );
+    }
 }
 
 #[test]

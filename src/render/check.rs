@@ -117,6 +117,7 @@ pub fn result_json(program: &Program, r: &CheckResult) -> serde_json::Value {
         sizes,
         agreement,
         unusable,
+        random,
     } = &r.finding
     {
         let (by, bits) = match agreement {
@@ -135,6 +136,7 @@ pub fn result_json(program: &Program, r: &CheckResult) -> serde_json::Value {
         fields.insert("points".into(), json!(points));
         fields.insert("unusable".into(), json!(unusable));
         fields.insert("sizes".into(), json!(sizes));
+        fields.insert("reads_inputs".into(), json!(random));
     }
     v
 }
@@ -165,12 +167,23 @@ pub fn detail(program: &Program, r: &CheckResult) -> String {
             sizes: at,
             agreement,
             unusable,
+            random,
         } => {
             let s = if *points == 1 { "" } else { "s" };
+            // Sides that read no input are evaluated once per assignment of sizes.
+            let (exact_at, close_at) = if *random {
+                (
+                    format!(", at {points} random rational point{s}"),
+                    format!(" at {points} random point{s}"),
+                )
+            } else {
+                let none = ", the sides reading no input".to_string();
+                (none.clone(), none)
+            };
             let how = match agreement {
-                Agreement::Exact => format!("equal, exactly, at {points} random rational point{s}"),
+                Agreement::Exact => format!("equal, exactly{exact_at}"),
                 Agreement::Enclosures { bits } => format!(
-                    "agree to 2^-{bits} at {points} random point{s} (certified enclosures that still overlap at {bits} bits: agreement to that precision, not exact equality)"
+                    "agree to 2^-{bits}{close_at} (certified enclosures that still overlap at {bits} bits: agreement to that precision, not exact equality)"
                 ),
             };
             let at: Vec<String> = at.iter().map(|a| super::sizes_words(a)).collect();

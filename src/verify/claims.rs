@@ -98,12 +98,14 @@ pub enum Finding {
     Proved(Box<Proof>),
     /// Equal at `points` random points, at every assignment of `sizes`, exactly or to some
     /// bits; not proved within the limits. `unusable` points were skipped (a side undefined,
-    /// or beyond the exact-evaluation budget there).
+    /// or beyond the exact-evaluation budget there). Without `random`, the sides read no input
+    /// (and no gradient): every point is the same, so there is one per assignment of sizes.
     Verified {
         points: usize,
         sizes: Vec<Sizes>,
         agreement: Agreement,
         unusable: usize,
+        random: bool,
     },
     Refuted(Box<Counterexample>),
     /// The right side is undefined where the left side is defined (a refutation).
@@ -454,7 +456,9 @@ pub fn check_after_quick(
     pass: QuickPass,
     proof: impl FnOnce() -> Result<ProofOutcome, SimplifyError>,
 ) -> Finding {
-    let points = points.max(1);
+    // Sides that read no input are the same at every point: one per assignment of sizes.
+    let random = reads_inputs(&at[0]);
+    let points = if random { points.max(1) } else { 1 };
     let with_grads = reads_grads(at);
     let rungs = pass.0;
     // 2. A proof for every size of the dims.
@@ -537,7 +541,16 @@ pub fn check_after_quick(
         sizes,
         agreement,
         unusable,
+        random,
     }
+}
+
+/// Do the sides read anything a point varies: an input, a parameter, data, or a gradient?
+fn reads_inputs(at: &AtSizes) -> bool {
+    let graph = &at.points.program.graph;
+    [at.lhs, at.rhs]
+        .into_iter()
+        .any(|side| graph.depends_on(side, |n| matches!(n.op, Op::Leaf(_) | Op::GradOf(_))))
 }
 
 /// The gradient graph with copies of both sides in which `grad(X)` is the derived gradient
