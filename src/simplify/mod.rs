@@ -249,7 +249,7 @@ pub fn simplify(
     }
     eg.rebuild();
     let loaded = eg.nodes().len();
-    let runner = limits.runner(eg).run(&rules::rules());
+    let runner = rules::with_rules(|r| limits.runner(eg).run(r));
     let stop = Stop::from_egg(runner.stop_reason.as_ref());
     let eg = runner.egraph;
     let mut report = Report {
@@ -397,7 +397,7 @@ pub fn tidy(
     loader.define(&mut eg, &named)?;
     eg.rebuild();
     let loaded = eg.nodes().len();
-    let eg = limits.runner(eg).run(&rules::rules()).egraph;
+    let eg = rules::with_rules(|r| limits.runner(eg).run(r)).egraph;
     if let Some(conflict) = eg.analysis.conflicts.first() {
         return Err(SimplifyError::Conflict(conflict.clone()));
     }

@@ -59,6 +59,57 @@ pub enum ProofOutcome {
     NotProved(Stop),
 }
 
+/// Both sides and the definitions they use in one e-graph, the rules run until the sides
+/// meet or a limit stops the run: the e-graph, the sides' classes, why the run ended and
+/// whether the sides are equal. With `explain`, the e-graph records explanations.
+fn run(
+    program: &Program,
+    graph: &Graph,
+    lhs: NodeId,
+    rhs: NodeId,
+    limits: &Limits,
+    explain: bool,
+) -> Result<(EG, Id, Id, Stop, bool), SimplifyError> {
+    let mut eg: EG = EG::new(ShapeInfo::new(program.dims.clone()));
+    if explain {
+        eg = eg.with_explanations_enabled();
+    }
+    let mut loader = translate::Loader::new(program, true);
+    loader.declare_names(&mut eg);
+    let a = loader.add(graph, &mut eg, lhs)?;
+    let b = loader.add(graph, &mut eg, rhs)?;
+    // The definitions of every name either side mentions, down to the leaves.
+    // In id order: the order definitions enter the e-graph must not depend on hashing.
+    let mut named: Vec<NodeId> = loader.class_of.keys().copied().collect();
+    named.sort();
+    loader.define(&mut eg, &named)?;
+    eg.rebuild();
+    let stop = if eg.find(a) == eg.find(b) {
+        Stop::Other("equal by definitions".into())
+    } else {
+        let runner = rules::with_rules(|rules| {
+            limits
+                .runner(eg)
+                .with_hook(move |r| {
+                    if r.egraph.find(a) == r.egraph.find(b) {
+                        Err("the two sides are equal".into())
+                    } else {
+                        Ok(())
+                    }
+                })
+                .run(rules)
+        });
+        let stop = Stop::from_egg(runner.stop_reason.as_ref());
+        eg = runner.egraph;
+        stop
+    };
+    if let Some(conflict) = eg.analysis.conflicts.first() {
+        return Err(SimplifyError::Conflict(conflict.clone()));
+    }
+    let equal = eg.find(a) == eg.find(b);
+    Ok((eg, a, b, stop, equal))
+}
+
 /// Try to prove `lhs = rhs` (two nodes of `graph`, which extends `program.graph`).
 pub fn prove(
     program: &Program,
@@ -107,38 +158,15 @@ pub fn prove(
         }
         _ => (graph, lhs, rhs),
     };
-    let mut eg: EG = EG::new(ShapeInfo::new(program.dims.clone())).with_explanations_enabled();
-    let mut loader = translate::Loader::new(program, true);
-    loader.declare_names(&mut eg);
-    let a = loader.add(graph, &mut eg, lhs)?;
-    let b = loader.add(graph, &mut eg, rhs)?;
-    // The definitions of every name either side mentions, down to the leaves.
-    // In id order: the order definitions enter the e-graph must not depend on hashing.
-    let mut named: Vec<NodeId> = loader.class_of.keys().copied().collect();
-    named.sort();
-    loader.define(&mut eg, &named)?;
-    eg.rebuild();
-    let stop = if eg.find(a) == eg.find(b) {
-        Stop::Other("equal by definitions".into())
-    } else {
-        let runner = limits
-            .runner(eg)
-            .with_hook(move |r| {
-                if r.egraph.find(a) == r.egraph.find(b) {
-                    Err("the two sides are equal".into())
-                } else {
-                    Ok(())
-                }
-            })
-            .run(&rules::rules());
-        let stop = Stop::from_egg(runner.stop_reason.as_ref());
-        eg = runner.egraph;
-        stop
-    };
-    if let Some(conflict) = eg.analysis.conflicts.first() {
-        return Err(SimplifyError::Conflict(conflict.clone()));
+    // A run without explanations first (recording them costs time and memory, and most
+    // of the time goes to runs that end without a proof); only when it finds the sides
+    // equal is the run repeated, the same way, recording the explanation.
+    let (_, _, _, stop, equal) = run(program, graph, lhs, rhs, limits, false)?;
+    if !equal {
+        return Ok(ProofOutcome::NotProved(stop));
     }
-    if eg.find(a) != eg.find(b) {
+    let (mut eg, a, b, stop, equal) = run(program, graph, lhs, rhs, limits, true)?;
+    if !equal {
         return Ok(ProofOutcome::NotProved(stop));
     }
     let mut explanation = eg.explain_id_equivalence(a, b);

@@ -341,6 +341,17 @@ pub fn names() -> Vec<String> {
     out
 }
 
+thread_local! {
+    /// The rules, built once per thread (parsing their patterns is not free, and a check
+    /// runs the e-graph for every claim).
+    static RULES: Vec<Rule> = rules();
+}
+
+/// `f` of every rule, built once per thread.
+pub fn with_rules<T>(f: impl FnOnce(&[Rule]) -> T) -> T {
+    RULES.with(|r| f(r))
+}
+
 /// Every rule.
 pub fn rules() -> Vec<Rule> {
     let mut r = Rules(Vec::new());
