@@ -348,3 +348,31 @@ fn direct_phi_and_sigmoid_enclose_what_the_composed_forms_do() {
         }
     }
 }
+
+#[test]
+fn forward_mode_from_a_remembered_forward_pass_is_the_same() {
+    use handtrace::exact::eval::Env;
+    use handtrace::exact::run::directional_derivative_in;
+    let src = "dim n = 3\ninput X : [n, n]\nparam W : [n, n]\n\
+               A = X @ W\nB = tanh(A) * A\nC = softmax(B, axis=-1) @ X.T\nL = sum(C * C) / n\n";
+    let p = program(src);
+    let leaves = leaf_values(&p, 3, &HashMap::new());
+    let mut rng = handtrace::exact::inputs::Rng::new(7);
+    let l = p.tensor(p.tensor_by_name("L").unwrap()).node;
+    let remembered = Env::new(leaves.clone()).remembering(p.graph.len());
+    // Directions on a leaf, on an intermediate, and on the loss itself.
+    for name in ["W", "B", "C", "L"] {
+        let t = p.tensor_by_name(name).unwrap();
+        let shape = handtrace::exact::inputs::concrete_shape(&p, t);
+        let direction: HashMap<TensorId, Tensor<Num>> = [(t, rng.tensor(&shape))].into();
+        let fresh = directional_derivative(&p, &leaves, &direction, l, 128).unwrap();
+        let again = directional_derivative_in(&p, &remembered, &direction, l, 128).unwrap();
+        let twice = directional_derivative_in(&p, &remembered, &direction, l, 128).unwrap();
+        assert_eq!(fresh, again, "{name}");
+        assert_eq!(again, twice, "{name}");
+        // A direction on the loss itself is its own tangent, exactly.
+        if name == "L" {
+            assert_eq!(fresh, direction[&t], "{name}");
+        }
+    }
+}

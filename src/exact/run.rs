@@ -10,7 +10,7 @@ use super::eval::{eval, Env, EvalError};
 use super::num::{Num, NumError, Prec};
 use super::scalar::{Dual, Scalar};
 use super::tensor::{self, MapvRef, Tensor};
-use crate::ir::{NodeId, Program, TensorId};
+use crate::ir::{NodeId, Op, Program, TensorId};
 use std::collections::HashMap;
 
 /// Most entries one tensor may have to be evaluated exactly (each is a big rational).
@@ -215,13 +215,36 @@ pub fn directional_derivative(
     root: NodeId,
     target_bits: u32,
 ) -> Result<Tensor<Num>, RunError> {
+    directional_derivative_in(
+        program,
+        &Env::new(leaves.clone()),
+        direction,
+        root,
+        target_bits,
+    )
+}
+
+/// [`directional_derivative`] at the point whose leaves `forward` holds, reading from it the
+/// values of the nodes the direction does not move (a remembering env shares them across
+/// the directions checked at one point).
+pub fn directional_derivative_in(
+    program: &Program,
+    forward: &Env<Num>,
+    direction: &HashMap<TensorId, Tensor<Num>>,
+    root: NodeId,
+    target_bits: u32,
+) -> Result<Tensor<Num>, RunError> {
+    let leaves = &forward.leaves;
     let mut dual_leaves = HashMap::new();
-    for (id, value) in leaves {
-        let t = match direction.get(id) {
-            Some(d) => tensor::zip_into(value, d, |v, t| Dual::new(v.clone(), t.clone())),
-            None => value.mapv_ref(|v| Dual::constant(v.clone())),
-        };
-        dual_leaves.insert(*id, t);
+    let mut moved_leaves = Vec::new();
+    for (id, d) in direction {
+        if let Some(value) = leaves.get(id) {
+            dual_leaves.insert(
+                *id,
+                tensor::zip_into(value, d, |v, t| Dual::new(v.clone(), t.clone())),
+            );
+            moved_leaves.push(*id);
+        }
     }
     let intermediates: Vec<(NodeId, &Tensor<Num>)> = direction
         .iter()
@@ -231,7 +254,8 @@ pub fn directional_derivative(
     directional_derivative_at(
         program,
         dual_leaves,
-        leaves,
+        forward,
+        &moved_leaves,
         &intermediates,
         root,
         target_bits,
@@ -247,34 +271,73 @@ pub fn directional_derivative_of_nodes(
     root: NodeId,
     target_bits: u32,
 ) -> Result<Tensor<Num>, RunError> {
-    let dual_leaves = leaves
-        .iter()
-        .map(|(id, v)| (*id, v.mapv_ref(|x| Dual::constant(x.clone()))))
-        .collect();
-    directional_derivative_at(program, dual_leaves, leaves, perturbed, root, target_bits)
+    let forward = Env::new(leaves.clone());
+    directional_derivative_at(
+        program,
+        HashMap::new(),
+        &forward,
+        &[],
+        perturbed,
+        root,
+        target_bits,
+    )
 }
 
+/// Forward mode only where the tangent can be nonzero: the nodes downstream of a moved leaf
+/// or intermediate are evaluated on dual numbers; every other node `root` needs enters as a
+/// constant, its value taken from `forward` (plain values, remembered when `forward` does).
 fn directional_derivative_at(
     program: &Program,
     dual_leaves: HashMap<TensorId, Tensor<Dual>>,
-    leaves: &HashMap<TensorId, Tensor<Num>>,
+    forward: &Env<Num>,
+    moved_leaves: &[TensorId],
     intermediates: &[(NodeId, &Tensor<Num>)],
     root: NodeId,
     target_bits: u32,
 ) -> Result<Tensor<Num>, RunError> {
+    let graph = &program.graph;
+    let moved: Vec<NodeId> = intermediates.iter().map(|(n, _)| *n).collect();
+    // Downstream of what moves.
+    let mut down = vec![false; graph.len()];
+    for (id, node) in graph.nodes() {
+        down[id.0 as usize] = moved.contains(&id)
+            || matches!(&node.op, Op::Leaf(t) if moved_leaves.contains(t))
+            || node.args.iter().any(|a| down[a.0 as usize]);
+    }
+    // What the dual evaluation of `root` reads: downstream nodes, and at their edge the
+    // nodes that do not move (constants), whose arguments are not needed.
+    let mut needed = vec![false; graph.len()];
+    needed[root.0 as usize] = true;
+    for i in (0..graph.len()).rev() {
+        let id = NodeId(i as u32);
+        if needed[i] && down[i] && !moved.contains(&id) {
+            for a in &graph.node(id).args {
+                needed[a.0 as usize] = true;
+            }
+        }
+    }
+    let constants: Vec<NodeId> = (0..graph.len())
+        .filter(|&i| needed[i] && !down[i])
+        .map(|i| NodeId(i as u32))
+        .collect();
     let mut env = Env::new(dual_leaves);
     let attempt = |prec: Prec| -> Result<Tensor<Num>, EvalError> {
-        if !intermediates.is_empty() {
-            // Values of the perturbed intermediates, then their tangents.
-            let nodes: Vec<NodeId> = intermediates.iter().map(|(n, _)| *n).collect();
-            let values = eval(program, &Env::new(leaves.clone()), &nodes, prec)?;
-            for ((_, d), node) in intermediates.iter().zip(&nodes) {
-                let v = values[node.0 as usize].clone().expect("evaluated");
-                env.overrides.insert(
-                    *node,
-                    tensor::zip_into(&v, d, |v, t| Dual::new(v.clone(), t.clone())),
-                );
-            }
+        // Plain values of the constants and of the perturbed intermediates, then the duals.
+        let mut plain = constants.clone();
+        plain.extend(&moved);
+        let values = eval(program, forward, &plain, prec)?;
+        env.overrides.clear();
+        for &c in &constants {
+            let v = values[c.0 as usize].as_ref().expect("evaluated");
+            env.overrides
+                .insert(c, v.mapv_ref(|x| Dual::constant(x.clone())));
+        }
+        for (node, d) in intermediates {
+            let v = values[node.0 as usize].as_ref().expect("evaluated");
+            env.overrides.insert(
+                *node,
+                tensor::zip_into(v, d, |v, t| Dual::new(v.clone(), t.clone())),
+            );
         }
         let values = eval(program, &env, &[root], prec)?;
         let v = values[root.0 as usize].clone().expect("root is evaluated");

@@ -13,7 +13,7 @@ use crate::diff::Gradients;
 use crate::exact::eval::{eval_graph, Env};
 use crate::exact::inputs::{concrete_shape, leaf_values, Rng};
 use crate::exact::num::{Num, NumError, Prec};
-use crate::exact::run::{directional_derivative, raising};
+use crate::exact::run::{directional_derivative_in, raising};
 use crate::exact::tensor::Tensor;
 use crate::ir::{NodeId, Op, Program, TargetKind, TensorId};
 use std::collections::HashMap;
@@ -78,6 +78,9 @@ fn inner(a: &Tensor<Num>, b: &Tensor<Num>, p: Prec) -> Result<Num, NumError> {
 struct Point {
     seed: u64,
     leaves: HashMap<TensorId, Tensor<Num>>,
+    /// The forward pass at this point, remembered: every tensor's forward-mode check reads
+    /// the values its direction does not move from here.
+    forward: Env<Num>,
     upstream: Tensor<Num>,
     /// Per requested tensor: its direction V and ⟨grad X, V⟩.
     reverse: Vec<(Tensor<Num>, Num)>,
@@ -203,6 +206,7 @@ fn reverse_at(
     }
     Ok(Point {
         seed: point_seed,
+        forward: Env::new(leaves.clone()).remembering(program.graph.len()),
         leaves,
         upstream,
         reverse,
@@ -223,9 +227,9 @@ fn compare(
     let p = Prec::new(CHECK_BITS + 32);
     let (v, reverse) = &point.reverse[i];
     // Forward mode: d/dt of ⟨dO, O(x + tV)⟩ (or of the loss) at t = 0.
-    let tangent = directional_derivative(
+    let tangent = directional_derivative_in(
         program,
-        &point.leaves,
+        &point.forward,
         &HashMap::from([(x, v.clone())]),
         target_node,
         CHECK_BITS + 24,
