@@ -123,7 +123,7 @@ pub struct AtSizes<'a> {
 }
 
 /// Does `node` (or anything it uses) read `grad(NAME)`?
-fn uses_gradients(graph: &Graph, node: NodeId) -> bool {
+pub(crate) fn uses_gradients(graph: &Graph, node: NodeId) -> bool {
     graph.depends_on(node, |n| matches!(n.op, Op::GradOf(_)))
 }
 

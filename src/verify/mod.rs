@@ -62,6 +62,17 @@ pub enum Expect {
     Different,
 }
 
+impl Expect {
+    /// What `=` (`differ` false) or `!=` says.
+    pub fn of(differ: bool) -> Expect {
+        if differ {
+            Expect::Different
+        } else {
+            Expect::Equal
+        }
+    }
+}
+
 impl Finding {
     pub fn verdict(&self) -> Verdict {
         match self {
@@ -190,32 +201,6 @@ pub fn check_each(
         )
         .collect();
     order.sort();
-    // The proof attempts, in file order: every claim and step of the program in use with
-    // both sides lowered (the first assignment of sizes is this program's).
-    let mut tasks = Vec::new();
-    let mut task_of: HashMap<(usize, Option<usize>), usize> = HashMap::new();
-    for (_, item) in &order {
-        let mut add = |key, error: bool, sides: Option<(NodeId, NodeId)>| {
-            if let (false, Some((lhs, rhs))) = (error, sides) {
-                task_of.insert(key, tasks.len());
-                tasks.push(pool::Task { lhs, rhs });
-            }
-        };
-        match *item {
-            Ok(i) => {
-                let c = &program.claims[i];
-                add((i, None), c.error.is_some(), c.lhs.zip(c.rhs));
-            }
-            Err(i) => {
-                let steps = &program.derivations[i].steps;
-                for k in 1..steps.len() {
-                    let sides = steps[k - 1].node.zip(steps[k].node);
-                    add((i, Some(k)), steps[k].error.is_some(), sides);
-                }
-            }
-        }
-    }
-    let proofs = pool::ProofPool::new(program, points[0].gradients(), tasks, &options.limits);
     // The sides of claim `i` (step `Some(k)` of derivation `i`) in a program.
     let sides = |key: (usize, Option<usize>)| {
         move |p: &Program| -> Option<(NodeId, NodeId)> {
@@ -232,6 +217,28 @@ pub fn check_each(
             }
         }
     };
+    // The proof attempts, in file order: every claim and step of the program in use with
+    // both sides lowered (the first assignment of sizes is this program's).
+    let mut tasks = Vec::new();
+    let mut task_of: HashMap<(usize, Option<usize>), usize> = HashMap::new();
+    for (_, item) in &order {
+        let keys: Vec<((usize, Option<usize>), bool)> = match *item {
+            Ok(i) => vec![((i, None), program.claims[i].error.is_some())],
+            Err(i) => {
+                let steps = &program.derivations[i].steps;
+                (1..steps.len())
+                    .map(|k| ((i, Some(k)), steps[k].error.is_some()))
+                    .collect()
+            }
+        };
+        for (key, error) in keys {
+            if let (false, Some((lhs, rhs))) = (error, sides(key)(program)) {
+                task_of.insert(key, tasks.len());
+                tasks.push(pool::Task { lhs, rhs });
+            }
+        }
+    }
+    let proofs = pool::ProofPool::new(program, points[0].gradients(), tasks, &options.limits);
     // What each task's quick point decided, looked at first (see `pool`).
     let quick: std::cell::RefCell<HashMap<usize, Result<claims::QuickPass, Finding>>> =
         Default::default();
@@ -245,28 +252,17 @@ pub fn check_each(
         });
         let finding = match (error, at.is_empty()) {
             (Some(d), _) => Finding::Error(ClaimError::Input(Box::new(d.clone()))),
-            (None, false) => {
-                let looked = task.and_then(|t| quick.borrow_mut().remove(&t));
-                match (task, looked.unwrap_or_else(|| claims::quick_look(&at))) {
-                    (_, Err(decided)) => decided,
-                    (Some(t), Ok(pass)) => {
+            // Its quick point was looked at already; its proof comes from the pool.
+            (None, false) => match task {
+                Some(t) => match quick.borrow_mut().remove(&t) {
+                    Some(Err(decided)) => decided,
+                    Some(Ok(pass)) => {
                         claims::check_after_quick(&at, options.points, pass, || proofs.take(t))
                     }
-                    (None, Ok(pass)) => {
-                        claims::check_after_quick(&at, options.points, pass, || {
-                            let first = &at[0];
-                            let pts = first.points;
-                            claims::attempt_proof(
-                                pts.program,
-                                pts.gradients(),
-                                first.lhs,
-                                first.rhs,
-                                &options.limits,
-                            )
-                        })
-                    }
-                }
-            }
+                    None => claims::check_pair_proving(&at, options.points, || proofs.take(t)),
+                },
+                None => claims::check_pair(&at, options.points, &options.limits),
+            },
             (None, true) => Finding::Error(ClaimError::Input(Box::new(
                 crate::diag::Diagnostic::global(
                     crate::diag::Code::Misplaced,
@@ -278,13 +274,6 @@ pub fn check_each(
             proofs.release(t);
         }
         finding
-    };
-    let expect = |differ: bool| {
-        if differ {
-            Expect::Different
-        } else {
-            Expect::Equal
-        }
     };
     // Workers attempt proofs ahead while this thread evaluates, claim by claim.
     std::thread::scope(|scope| {
@@ -314,10 +303,7 @@ pub fn check_each(
             match item {
                 Ok(i) => {
                     let c = &program.claims[i];
-                    let at = sides_of(&|p: &Program| {
-                        let c = p.claims.get(i)?;
-                        c.lhs.zip(c.rhs)
-                    });
+                    let at = sides_of(&sides((i, None)));
                     let finding = judge(c.error.as_ref(), at, (i, None));
                     report(CheckResult {
                         file: file.clone(),
@@ -325,7 +311,7 @@ pub fn check_each(
                         step: None,
                         claim: c.text.clone(),
                         verdict: finding.verdict(),
-                        expect: expect(c.differ),
+                        expect: Expect::of(c.differ),
                         finding,
                         uses_gradients: reads_gradients(program, [c.lhs, c.rhs]),
                     });
@@ -333,13 +319,7 @@ pub fn check_each(
                 Err(i) => {
                     let d = &program.derivations[i];
                     let steps: Vec<Vec<claims::AtSizes>> = (0..d.steps.len())
-                        .map(|k| {
-                            sides_of(&|p: &Program| {
-                                let steps = &p.derivations.get(i)?.steps;
-                                let before = steps.get(k.checked_sub(1)?)?.node?;
-                                Some((before, steps.get(k)?.node?))
-                            })
-                        })
+                        .map(|k| sides_of(&sides((i, Some(k)))))
                         .collect();
                     let judge_step =
                         |error: Option<&crate::diag::Diagnostic>,
@@ -354,11 +334,10 @@ pub fn check_each(
 
 /// Does either side read `grad(...)`?
 fn reads_gradients(program: &Program, sides: [Option<NodeId>; 2]) -> bool {
-    sides.into_iter().flatten().any(|n| {
-        program
-            .graph
-            .depends_on(n, |x| matches!(x.op, crate::ir::Op::GradOf(_)))
-    })
+    sides
+        .into_iter()
+        .flatten()
+        .any(|n| claims::uses_gradients(&program.graph, n))
 }
 
 /// Judges one claim or step: its lowering error, or its two sides at every assignment of
@@ -376,13 +355,6 @@ fn derivation(
     judge: &Judge,
     report: &mut dyn FnMut(CheckResult),
 ) {
-    let expect = |differ: bool| {
-        if differ {
-            Expect::Different
-        } else {
-            Expect::Equal
-        }
-    };
     // The first line is what the steps start from; it is reported only if it is broken.
     let first = &d.steps[0];
     if let Some(e) = &first.error {
@@ -411,7 +383,7 @@ fn derivation(
                 step.text
             ),
             verdict: finding.verdict(),
-            expect: expect(step.differ),
+            expect: Expect::of(step.differ),
             finding,
             uses_gradients: reads_gradients(program, [d.steps[k - 1].node, step.node]),
         });
