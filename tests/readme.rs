@@ -5,28 +5,68 @@
 
 mod common;
 
-/// The console blocks of a Markdown text: (command words, expected lines).
-fn samples(markdown: &str) -> Vec<(Vec<String>, Vec<String>)> {
+/// A sample: the command's words after `handtrace`, and the lines it should print.
+type Sample = (Vec<String>, Vec<String>);
+
+/// The fenced blocks of a Markdown text: the fence's tag (`console`, or empty) and its lines.
+fn blocks(markdown: &str) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     let mut lines = markdown.lines();
     while let Some(line) = lines.next() {
-        if line.trim() != "```console" {
+        let Some(tag) = line.trim_start().strip_prefix("```") else {
             continue;
-        }
+        };
         let mut block: Vec<String> = Vec::new();
         for l in lines.by_ref() {
-            if l.trim() == "```" {
+            if l.trim_start().starts_with("```") {
                 break;
             }
             block.push(l.trim_end().to_string());
         }
-        let command = block[0]
-            .strip_prefix("$ handtrace ")
-            .unwrap_or_else(|| panic!("a console block starts with `$ handtrace`: {}", block[0]));
-        let words = command.split_whitespace().map(String::from).collect();
-        out.push((words, block[1..].to_vec()));
+        out.push((tag.trim().to_string(), block));
     }
     out
+}
+
+/// A block as a sample, if it starts with `$ handtrace`.
+fn sample(block: &[String]) -> Option<Sample> {
+    let command = block.first()?.strip_prefix("$ handtrace ")?;
+    let words = command.split_whitespace().map(String::from).collect();
+    Some((words, block[1..].to_vec()))
+}
+
+/// The console blocks of the README, each a sample.
+fn samples(markdown: &str) -> Vec<Sample> {
+    blocks(markdown)
+        .into_iter()
+        .filter(|(tag, _)| tag == "console")
+        .map(|(_, block)| {
+            sample(&block).unwrap_or_else(|| {
+                panic!(
+                    "a console block starts with `$ handtrace`: {:?}",
+                    block.first()
+                )
+            })
+        })
+        .collect()
+}
+
+/// Run each sample and note where the output differs, naming `source`.
+fn check_samples(source: &str, all: Vec<Sample>, failures: &mut common::Failures) {
+    for (words, expected) in all {
+        let args: Vec<&str> = words.iter().map(String::as_str).collect();
+        let out = common::run(&args);
+        let text = common::stdout(&out) + &common::stderr(&out);
+        let actual: Vec<&str> = text.lines().collect();
+        failures.check(matches(&expected, &actual), || {
+            format!(
+                "{source}: $ handtrace {}\nexpected:\n{}\nprinted:\n{}",
+                words.join(" "),
+                expected.join("\n"),
+                text
+            )
+        });
+    }
 }
 
 /// Does `actual` match `expected`, where a `...` line matches any run of lines?
@@ -46,50 +86,20 @@ fn every_readme_sample_is_what_the_tool_prints() {
     let all = samples(&readme);
     assert!(all.len() >= 8, "only {} samples", all.len());
     let mut failures = common::Failures::new();
-    for (words, expected) in all {
-        let args: Vec<&str> = words.iter().map(String::as_str).collect();
-        let out = common::run(&args);
-        let text = common::stdout(&out) + &common::stderr(&out);
-        let actual: Vec<&str> = text.lines().collect();
-        failures.check(matches(&expected, &actual), || {
-            format!(
-                "$ handtrace {}\nexpected:\n{}\nprinted:\n{}",
-                words.join(" "),
-                expected.join("\n"),
-                text
-            )
-        });
-    }
+    check_samples("README.md", all, &mut failures);
     failures.finish();
 }
 
 /// The one-command samples of a Markdown text in any fence: a block whose first line is
 /// `$ handtrace ...` and no other line starts with `$ ` (several commands, or a pipe, are
 /// shown for reading, not run).
-fn doc_samples(markdown: &str) -> Vec<(Vec<String>, Vec<String>)> {
-    let mut out = Vec::new();
-    let mut lines = markdown.lines();
-    while let Some(line) = lines.next() {
-        if !line.trim_start().starts_with("```") {
-            continue;
-        }
-        let mut block: Vec<String> = Vec::new();
-        for l in lines.by_ref() {
-            if l.trim_start().starts_with("```") {
-                break;
-            }
-            block.push(l.trim_end().to_string());
-        }
-        let Some(command) = block.first().and_then(|l| l.strip_prefix("$ handtrace ")) else {
-            continue;
-        };
-        if command.contains('|') || block[1..].iter().any(|l| l.starts_with("$ ")) {
-            continue;
-        }
-        let words = command.split_whitespace().map(String::from).collect();
-        out.push((words, block[1..].to_vec()));
-    }
-    out
+fn doc_samples(markdown: &str) -> Vec<Sample> {
+    blocks(markdown)
+        .into_iter()
+        .filter(|(_, block)| !block.iter().skip(1).any(|l| l.starts_with("$ ")))
+        .filter_map(|(_, block)| sample(&block))
+        .filter(|(words, _)| !words.iter().any(|w| w == "|"))
+        .collect()
 }
 
 #[test]
@@ -101,22 +111,9 @@ fn every_docs_sample_is_what_the_tool_prints() {
         if path.extension().is_none_or(|e| e != "md") {
             continue;
         }
-        for (words, expected) in doc_samples(&std::fs::read_to_string(&path).unwrap()) {
-            count += 1;
-            let args: Vec<&str> = words.iter().map(String::as_str).collect();
-            let out = common::run(&args);
-            let text = common::stdout(&out) + &common::stderr(&out);
-            let actual: Vec<&str> = text.lines().collect();
-            failures.check(matches(&expected, &actual), || {
-                format!(
-                    "{}: $ handtrace {}\nexpected:\n{}\nprinted:\n{}",
-                    path.display(),
-                    words.join(" "),
-                    expected.join("\n"),
-                    text
-                )
-            });
-        }
+        let found = doc_samples(&std::fs::read_to_string(&path).unwrap());
+        count += found.len();
+        check_samples(&path.display().to_string(), found, &mut failures);
     }
     assert!(count >= 8, "only {count} samples in docs/");
     failures.finish();
