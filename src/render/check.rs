@@ -9,7 +9,9 @@ use super::expr::Printer;
 use crate::exact::num::NumError;
 use crate::ir::{Graph, NodeId, Program};
 use crate::verify::claims::{Agreement, ClaimError, Finding};
-use crate::verify::diagnosis::{Diagnosis, FactorName, Fix, Mistake, Reference};
+use crate::verify::diagnosis::{
+    product_parts, Diagnosis, FactorName, Fix, Mistake, Part, Reference,
+};
 use crate::verify::{CheckResult, Expect, Verdict};
 use serde_json::json;
 use std::collections::HashMap;
@@ -275,21 +277,21 @@ pub fn factor_name(f: &FactorName) -> String {
         FactorName::Number(n, 1) => n.to_string(),
         FactorName::Number(n, d) => format!("{n}/{d}"),
         FactorName::Product {
-            coefficient: (n, d),
+            coefficient,
             up,
             down,
         } => {
-            let mut top: Vec<String> = Vec::new();
-            if *n != 1 || up.is_empty() {
-                top.push(n.to_string());
-            }
-            top.extend(up.iter().cloned());
-            let mut bottom: Vec<String> = Vec::new();
-            if *d != 1 {
-                bottom.push(d.to_string());
-            }
-            bottom.extend(down.iter().cloned());
-            let top = top.join("*");
+            let text = |parts: Vec<Part>| -> Vec<String> {
+                parts
+                    .into_iter()
+                    .map(|p| match p {
+                        Part::Number(n) => n.to_string(),
+                        Part::Dim(d) => d.to_string(),
+                    })
+                    .collect()
+            };
+            let (top, bottom) = product_parts(*coefficient, up, down);
+            let (top, bottom) = (text(top).join("*"), text(bottom));
             match bottom.len() {
                 0 => top,
                 1 => format!("{top}/{}", bottom[0]),

@@ -45,6 +45,34 @@ pub enum FactorName {
     },
 }
 
+/// A factor of a product's numerator or denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part<'a> {
+    Number(i64),
+    Dim(&'a str),
+}
+
+/// The numerator's and denominator's factors of `coefficient · Π up / Π down`, in order:
+/// the coefficient's numerator only when it is not 1 or nothing else is on top, its
+/// denominator only when it is not 1.
+pub fn product_parts<'a>(
+    (n, d): (i64, i64),
+    up: &'a [String],
+    down: &'a [String],
+) -> (Vec<Part<'a>>, Vec<Part<'a>>) {
+    let mut top = Vec::new();
+    if n != 1 || up.is_empty() {
+        top.push(Part::Number(n));
+    }
+    top.extend(up.iter().map(|u| Part::Dim(u)));
+    let mut bottom = Vec::new();
+    if d != 1 {
+        bottom.push(Part::Number(d));
+    }
+    bottom.extend(down.iter().map(|u| Part::Dim(u)));
+    (top, bottom)
+}
+
 /// What a refuted claim gets wrong.
 #[derive(Debug, Clone)]
 pub enum Mistake {

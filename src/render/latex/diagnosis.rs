@@ -8,7 +8,9 @@
 
 use super::math::TexPrinter;
 use crate::ir::{NodeId, Program};
-use crate::verify::diagnosis::{Diagnosis, FactorName, Fix, Mistake, Reference};
+use crate::verify::diagnosis::{
+    product_parts, Diagnosis, FactorName, Fix, Mistake, Part, Reference,
+};
 
 /// `\sqrt{d}`, `1/d`, `2` as math.
 fn factor(f: &FactorName) -> String {
@@ -21,20 +23,21 @@ fn factor(f: &FactorName) -> String {
         FactorName::Number(n, 1) => n.to_string(),
         FactorName::Number(n, q) => format!("\\tfrac{{{n}}}{{{q}}}"),
         FactorName::Product {
-            coefficient: (n, q),
+            coefficient,
             up,
             down,
         } => {
-            let mut top: Vec<String> = Vec::new();
-            if *n != 1 || up.is_empty() {
-                top.push(n.to_string());
-            }
-            top.extend(up.iter().map(|u| d(u)));
-            let mut bottom: Vec<String> = Vec::new();
-            if *q != 1 {
-                bottom.push(q.to_string());
-            }
-            bottom.extend(down.iter().map(|u| d(u)));
+            let math = |parts: Vec<Part>| -> Vec<String> {
+                parts
+                    .into_iter()
+                    .map(|p| match p {
+                        Part::Number(n) => n.to_string(),
+                        Part::Dim(u) => d(u),
+                    })
+                    .collect()
+            };
+            let (top, bottom) = product_parts(*coefficient, up, down);
+            let (top, bottom) = (math(top), math(bottom));
             if bottom.is_empty() {
                 top.join("\\,")
             } else {
