@@ -62,3 +62,63 @@ pub fn parse_decimal(text: &str) -> Result<BigRational, DecimalError> {
         BigRational::from_integer(numer * power)
     })
 }
+
+/// The decimal text of `r` when that is how a person writes it: a denominator of 2s and 5s
+/// above 16 (`0.044715`, not `8943/200000`), with at most 12 digits after the point, and not
+/// `1/10^k` (`1/100000` reads as written). `None`: print the fraction.
+pub fn as_decimal(r: &BigRational) -> Option<String> {
+    use num_traits::{One, Signed, Zero};
+    let denom = r.denom().clone();
+    if denom <= BigInt::from(16) {
+        return None;
+    }
+    let (mut twos, mut fives, mut rest) = (0u32, 0u32, denom.clone());
+    while (&rest % 2u32).is_zero() {
+        rest /= 2u32;
+        twos += 1;
+    }
+    while (&rest % 5u32).is_zero() {
+        rest /= 5u32;
+        fives += 1;
+    }
+    let digits = twos.max(fives);
+    if !rest.is_one() || digits > 12 || (r.numer().abs().is_one() && twos == fives) {
+        return None;
+    }
+    let scaled = r * BigRational::from_integer(Pow::pow(&BigInt::from(10), digits));
+    let n = scaled.to_integer();
+    let sign = if n.is_negative() { "-" } else { "" };
+    let text = n.abs().to_string();
+    let width = digits as usize;
+    let padded = format!("{text:0>w$}", w = width + 1);
+    let (int, frac) = padded.split_at(padded.len() - width);
+    Some(format!("{sign}{int}.{frac}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_print_back_exactly() {
+        for text in ["0.044715", "0.134145", "-2.5e-3", "123.456"] {
+            let r = parse_decimal(text.trim_start_matches('-')).unwrap();
+            let r = if text.starts_with('-') { -r } else { r };
+            let printed = as_decimal(&r).expect(text);
+            let back = parse_decimal(printed.trim_start_matches('-')).unwrap();
+            let back = if printed.starts_with('-') {
+                -back
+            } else {
+                back
+            };
+            assert_eq!(back, r, "{text} -> {printed}");
+        }
+        assert_eq!(as_decimal(&BigRational::new(1.into(), 2.into())), None);
+        assert_eq!(as_decimal(&BigRational::new(1.into(), 100000.into())), None);
+        assert_eq!(as_decimal(&BigRational::new(1.into(), 3.into())), None);
+        assert_eq!(
+            as_decimal(&BigRational::new(8943.into(), 200000.into())).as_deref(),
+            Some("0.044715")
+        );
+    }
+}

@@ -152,7 +152,7 @@ fn gelu_gradient_is_phi_plus_x_times_the_normal_density() {
     let (_, text) = simplified_text("examples/gelu.ht", &[]);
     assert_eq!(
         line(&text, "dx"),
-        "dy * (exp(x ** 2 * -1/2) / sqrt(2 * pi) * x + Phi(x))",
+        "dy * (Phi(x) + x * exp(-(x ** 2 / 2)) / sqrt(2 * pi))",
         "{text}"
     );
 }

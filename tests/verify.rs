@@ -297,7 +297,8 @@ fn a_claim_undefined_everywhere_is_an_error_not_a_pass() {
 #[test]
 fn a_claim_needs_only_the_gradients_it_reads_to_be_defined() {
     // d/dx sqrt(x - x) divides by zero at every point, but grad(W) does not involve it:
-    // a claim about grad(W) is checked; one about grad(x) is undefined everywhere.
+    // a claim about grad(W) is decided (proved: sqrt(x - x) is sqrt(0) = 0, defined); one
+    // about grad(x) is undefined everywhere.
     let src = "dim n = 3\ninput x : [n]\nparam W : [n]\nL = sum(W * sqrt(x - x) + W * W)\n\
                loss L\nclaim grad(W) = 2 * W\nclaim grad(W) = 3 * W\nclaim grad(x) = W\n";
     let p = common::program(src);
@@ -305,7 +306,7 @@ fn a_claim_needs_only_the_gradients_it_reads_to_be_defined() {
     let verdicts: Vec<Verdict> = results.iter().map(|r| r.verdict).collect();
     assert_eq!(
         verdicts,
-        [Verdict::Verified, Verdict::Refuted, Verdict::Error],
+        [Verdict::Proved, Verdict::Refuted, Verdict::Error],
         "{:?}",
         results.iter().map(|r| detail(&p, r)).collect::<Vec<_>>()
     );

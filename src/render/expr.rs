@@ -153,7 +153,7 @@ impl<'a> Printer<'a> {
                 ATOM,
             ),
             Op::Literal(r) => {
-                let text = r.to_string();
+                let text = crate::decimal::as_decimal(r).unwrap_or_else(|| r.to_string());
                 let p = if text.starts_with('-') {
                     NEG
                 } else if text.contains('/') {

@@ -36,6 +36,9 @@ pub struct Info {
     /// here so extraction does not re-evaluate sizes in its inner loop).
     pub entries: u128,
     pub last: u128,
+    /// One number per shape, equal for shapes that are equal for every size of the dims
+    /// (`[h*k]` and `[d]` when `dim d = h*k`): a cheap key for comparing shapes.
+    pub shape_key: u32,
 }
 
 /// The analysis state.
@@ -47,9 +50,11 @@ pub struct ShapeInfo {
     pub names: HashMap<Symbol, Shape>,
     /// Merges of classes whose shapes differ, and nodes whose shape could not be computed.
     pub conflicts: Vec<String>,
-    /// Entries and last-axis size of each shape seen (evaluating sizes is the costly part of
-    /// making an e-node; there are few distinct shapes).
-    sizes: HashMap<Shape, (u128, u128)>,
+    /// Entries, last-axis size and key of each shape seen (evaluating sizes is the costly
+    /// part of making an e-node; there are few distinct shapes).
+    sizes: HashMap<Shape, (u128, u128, u32)>,
+    /// The key of each shape over base dims.
+    shape_keys: HashMap<Shape, u32>,
 }
 
 impl ShapeInfo {
@@ -176,17 +181,21 @@ impl Analysis<ENode> for ShapeInfo {
             };
         // A scalar zero is the number 0.
         let konst = konst.or_else(|| (zero && shape.is_empty()).then(BigRational::zero));
-        let (entries, last) = match egraph.analysis.sizes.get(&shape) {
+        let (entries, last, shape_key) = match egraph.analysis.sizes.get(&shape) {
             Some(&known) => known,
             None => {
-                let dims = &egraph.analysis.dims;
+                let analysis = &mut egraph.analysis;
+                let dims = &analysis.dims;
                 let entries = super::cost::entries(dims, &shape);
                 let last = shape
                     .last()
                     .map(|d| super::cost::entries(dims, std::slice::from_ref(d)))
                     .unwrap_or(1);
-                egraph.analysis.sizes.insert(shape.clone(), (entries, last));
-                (entries, last)
+                let expanded: Shape = shape.iter().map(|d| dims.expand(d)).collect();
+                let next = analysis.shape_keys.len() as u32;
+                let key = *analysis.shape_keys.entry(expanded).or_insert(next);
+                analysis.sizes.insert(shape.clone(), (entries, last, key));
+                (entries, last, key)
             }
         };
         Info {
@@ -196,6 +205,7 @@ impl Analysis<ENode> for ShapeInfo {
             zero,
             entries,
             last,
+            shape_key,
         }
     }
 

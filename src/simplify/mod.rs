@@ -19,6 +19,7 @@ pub mod cost;
 pub mod error;
 mod extract;
 mod lang;
+mod normal;
 pub mod prove;
 pub mod rules;
 mod translate;
@@ -31,7 +32,9 @@ use egg::{Id, Runner, StopReason};
 pub use error::SimplifyError;
 use extract::Pick;
 pub use prove::{prove, Proof, ProofOutcome, ProofStep};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Bounds on saturation. Results are reproducible when iterations or nodes stop a run; the
@@ -59,7 +62,13 @@ impl Default for Limits {
 
 impl Limits {
     /// A runner over `eg` with these limits.
-    fn runner(&self, eg: EG) -> Runner<lang::ENode, ShapeInfo> {
+    /// A runner over `eg` with these limits and a normal-form pass before every iteration.
+    fn runner(
+        &self,
+        eg: EG,
+        normaliser: &Rc<RefCell<normal::Normaliser>>,
+    ) -> Runner<lang::ENode, ShapeInfo> {
+        let normaliser = normaliser.clone();
         Runner::<lang::ENode, ShapeInfo>::new(ShapeInfo::default())
             .with_egraph(eg)
             .with_iter_limit(self.iterations)
@@ -68,6 +77,23 @@ impl Limits {
             .with_scheduler(
                 egg::BackoffScheduler::default().with_initial_match_limit(self.match_limit),
             )
+            .with_hook(move |runner| {
+                normaliser.borrow_mut().pass(&mut runner.egraph);
+                Ok(())
+            })
+    }
+
+    /// Run the rules over `eg` within these limits, with the normal-form pass before every
+    /// iteration and once after the last (so the classes the last rules made are merged).
+    /// Simplifying keeps the user's names: its normal forms stop at named tensors.
+    /// `opaque`: the classes printed under names of their own (see `normal::Normaliser`).
+    fn run(&self, eg: EG, opaque: Vec<Id>) -> Runner<lang::ENode, ShapeInfo> {
+        let normaliser = Rc::new(RefCell::new(
+            normal::Normaliser::new(false).with_opaque(opaque),
+        ));
+        let mut runner = rules::with_rules(|r| self.runner(eg, &normaliser).run(r));
+        normaliser.borrow_mut().pass(&mut runner.egraph);
+        runner
     }
 }
 
@@ -249,7 +275,14 @@ pub fn simplify(
     }
     eg.rebuild();
     let loaded = eg.nodes().len();
-    let runner = rules::with_rules(|r| limits.runner(eg).run(r));
+    // The gradients of named tensors are printed as `dNAME` lines.
+    let opaque: Vec<Id> = program
+        .tensors
+        .iter()
+        .filter_map(|t| grads.adjoint.get(t.node.0 as usize).copied().flatten())
+        .filter_map(|a| loader.class_of.get(&a).copied())
+        .collect();
+    let runner = limits.run(eg, opaque);
     let stop = Stop::from_egg(runner.stop_reason.as_ref());
     let eg = runner.egraph;
     let mut report = Report {
@@ -397,7 +430,7 @@ pub fn tidy(
     loader.define(&mut eg, &named)?;
     eg.rebuild();
     let loaded = eg.nodes().len();
-    let eg = rules::with_rules(|r| limits.runner(eg).run(r)).egraph;
+    let eg = limits.run(eg, vec![]).egraph;
     if let Some(conflict) = eg.analysis.conflicts.first() {
         return Err(SimplifyError::Conflict(conflict.clone()));
     }

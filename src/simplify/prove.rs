@@ -15,9 +15,12 @@
 use super::analysis::{ShapeInfo, EG};
 use super::error::SimplifyError;
 use super::lang::{ENode, EOp};
+use super::normal::{Normaliser, ALGEBRA};
 use super::{rules, translate, Limits, Stop};
 use crate::ir::{Graph, NodeId, Op, Program};
 use egg::{FlatTerm, Id};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Largest side (in IR nodes) a proof is attempted for; explanations are built recursively.
 pub const MAX_PROOF_NODES: usize = 2000;
@@ -87,9 +90,10 @@ fn run(
     let stop = if eg.find(a) == eg.find(b) {
         Stop::Other("equal by definitions".into())
     } else {
+        let normaliser = Rc::new(RefCell::new(Normaliser::new(true)));
         let runner = rules::with_rules(|rules| {
             limits
-                .runner(eg)
+                .runner(eg, &normaliser)
                 .with_hook(move |r| {
                     if r.egraph.find(a) == r.egraph.find(b) {
                         Err("the two sides are equal".into())
@@ -101,6 +105,9 @@ fn run(
         });
         let stop = Stop::from_egg(runner.stop_reason.as_ref());
         eg = runner.egraph;
+        if eg.find(a) != eg.find(b) {
+            normaliser.borrow_mut().pass(&mut eg);
+        }
         stop
     };
     if let Some(conflict) = eg.analysis.conflicts.first() {
@@ -192,7 +199,8 @@ pub fn prove(
         .map(|(node, rule)| {
             let (name, reversed) = rule.clone().unwrap_or(("(unnamed)".into(), false));
             let base = rules::base_name(&name).to_string();
-            let reversed = reversed ^ (base != name);
+            // Algebra (the normal forms) has no direction.
+            let reversed = (reversed ^ (base != name)) && base != ALGEBRA;
             ProofStep {
                 bookkeeping: base.starts_with("commute") || base.starts_with("associate"),
                 rule: base,

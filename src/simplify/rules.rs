@@ -68,12 +68,6 @@ fn covers(v: &str, w: &str) -> Cond {
     })
 }
 
-/// Every entry of `v` is zero.
-fn zero(v: &str) -> Cond {
-    let v = var(v);
-    Box::new(move |eg, s| eg[s[v]].data.zero)
-}
-
 /// `v` is positive wherever it is defined.
 fn positive(v: &str) -> Cond {
     let v = var(v);
@@ -115,30 +109,6 @@ impl Applier<ENode, ShapeInfo> for When {
 
     fn vars(&self) -> Vec<Var> {
         <Pattern<ENode> as Applier<ENode, ShapeInfo>>::vars(&self.then)
-    }
-}
-
-/// `(rowmean ?a)` → `(/ (rowsum ?a) n)` with `n` the size of `?a`'s last axis.
-struct MeanAsSum;
-
-impl Applier<ENode, ShapeInfo> for MeanAsSum {
-    fn apply_one(
-        &self,
-        eg: &mut EG,
-        eclass: Id,
-        subst: &Subst,
-        searcher_ast: Option<&PatternAst<ENode>>,
-        rule_name: Symbol,
-    ) -> Vec<Id> {
-        if eg[eclass].data.konst.is_some() {
-            return vec![];
-        }
-        let Some(last) = shape(eg, subst, var("?a")).last().cloned() else {
-            return vec![];
-        };
-        let k = eg.analysis.tables.dim(&last);
-        let rhs: Pattern<ENode> = format!("(/ (rowsum ?a) #dim{k})").parse().expect("pattern");
-        rhs.apply_one(eg, eclass, subst, searcher_ast, rule_name)
     }
 }
 
@@ -356,94 +326,11 @@ pub fn with_rules<T>(f: impl FnOnce(&[Rule]) -> T) -> T {
 pub fn rules() -> Vec<Rule> {
     let mut r = Rules(Vec::new());
     let none = || None;
-    // Elementwise arithmetic (broadcasting is commutative and associative, so these hold
-    // for every pair of shapes that broadcast).
-    r.one("commute +", "(+ ?a ?b)", "(+ ?b ?a)", None);
-    r.one("commute *", "(* ?a ?b)", "(* ?b ?a)", None);
-    r.both("associate +", "(+ (+ ?a ?b) ?c)", "(+ ?a (+ ?b ?c))", none);
-    r.both("associate *", "(* (* ?a ?b) ?c)", "(* ?a (* ?b ?c))", none);
-    r.both("subtraction", "(- ?a ?b)", "(+ ?a (neg ?b))", none);
-    r.both("negation", "(neg ?a)", "(* -1 ?a)", none);
-    r.both("division", "(/ ?a ?b)", "(* ?a (/ 1 ?b))", none);
-    r.both(
-        "reciprocal of a product",
-        "(/ 1 (* ?a ?b))",
-        "(* (/ 1 ?a) (/ 1 ?b))",
-        none,
-    );
-    r.both(
-        "distribute",
-        "(* ?a (+ ?b ?c))",
-        "(+ (* ?a ?b) (* ?a ?c))",
-        none,
-    );
-    r.one("double negation", "(neg (neg ?a))", "?a", None);
-    r.one("times one", "(* 1 ?a)", "?a", None);
-    r.one("x + x", "(+ ?a ?a)", "(* 2 ?a)", None);
-    r.one(
-        "c·x + x",
-        "(+ (* ?c ?a) ?a)",
-        "(* (+ ?c 1) ?a)",
-        Some(scalar("?c")),
-    );
-    r.one("x - x", "(- ?a ?a)", "(* 0 ?a)", None);
-    // Zeros of any shape (the analysis knows which classes are zero).
-    r.one(
-        "plus zero",
-        "(+ ?z ?b)",
-        "?b",
-        Some(all(vec![zero("?z"), covers("?b", "?z")])),
-    );
-    r.one(
-        "minus zero",
-        "(- ?b ?z)",
-        "?b",
-        Some(all(vec![zero("?z"), covers("?b", "?z")])),
-    );
-    r.one(
-        "zero minus",
-        "(- ?z ?b)",
-        "(neg ?b)",
-        Some(all(vec![zero("?z"), covers("?b", "?z")])),
-    );
-    r.one("reciprocal of a reciprocal", "(/ 1 (/ 1 ?a))", "?a", None);
-    // A positive scalar (a size, π, a root of one) is never zero, so it cancels.
-    r.one(
-        "x / x",
-        "(* ?a (/ 1 ?a))",
-        "1",
-        Some(all(vec![scalar("?a"), positive("?a")])),
-    );
+    // The algebra of + − × ÷, powers, constants, zeros and row sums is decided by normal
+    // forms (`normal`), not by rules: commutativity, associativity and distributivity as
+    // rules blow the e-graph up. Commutativity stays, so the rules below meet products and
+    // sums either way round (it only mirrors a node within its class).
     // Powers, roots, exp and log, where they hold.
-    r.both("square", "(* ?a ?a)", "(^2 ?a)", none);
-    r.both("reciprocal as a power", "(/ 1 ?a)", "(^-1 ?a)", none);
-    r.both("square root as a power", "(sqrt ?a)", "(^1/2 ?a)", none);
-    r.one(
-        "square of a square root",
-        "(^2 (sqrt ?a))",
-        "?a",
-        Some(positive("?a")),
-    );
-    r.both(
-        "square of a product",
-        "(^2 (* ?a ?b))",
-        "(* (^2 ?a) (^2 ?b))",
-        none,
-    );
-    r.one("square of a negation", "(^2 (neg ?a))", "(^2 ?a)", None);
-    r.both("cube", "(^3 ?a)", "(* ?a (^2 ?a))", none);
-    r.both(
-        "square of a reciprocal",
-        "(^2 (/ 1 ?a))",
-        "(/ 1 (^2 ?a))",
-        none,
-    );
-    r.both(
-        "root of a product",
-        "(sqrt (* ?a ?b))",
-        "(* (sqrt ?a) (sqrt ?b))",
-        || Some(all(vec![positive("?a"), positive("?b")])),
-    );
     r.both(
         "exp of a sum",
         "(exp (+ ?a ?b))",
@@ -482,48 +369,6 @@ pub fn rules() -> Vec<Rule> {
     r.both("silu", "(silu ?a)", "(* ?a (sigmoid ?a))", none);
     // Matrix products.
     r.both(
-        "scalar out of @ (left)",
-        "(@ (* ?s ?a) ?b)",
-        "(* ?s (@ ?a ?b))",
-        || Some(scalar("?s")),
-    );
-    r.both(
-        "scalar out of @ (right)",
-        "(@ ?a (* ?s ?b))",
-        "(* ?s (@ ?a ?b))",
-        || Some(scalar("?s")),
-    );
-    r.both(
-        "scalar divisor out of @",
-        "(@ (/ ?a ?s) ?b)",
-        "(/ (@ ?a ?b) ?s)",
-        || Some(scalar("?s")),
-    );
-    r.both(
-        "negation out of @ (left)",
-        "(@ (neg ?a) ?b)",
-        "(neg (@ ?a ?b))",
-        none,
-    );
-    r.both(
-        "negation out of @ (right)",
-        "(@ ?a (neg ?b))",
-        "(neg (@ ?a ?b))",
-        none,
-    );
-    r.both(
-        "@ distributes (left)",
-        "(@ (+ ?a ?b) ?c)",
-        "(+ (@ ?a ?c) (@ ?b ?c))",
-        || Some(same("?a", "?b")),
-    );
-    r.both(
-        "@ distributes (right)",
-        "(@ ?a (+ ?b ?c))",
-        "(+ (@ ?a ?b) (@ ?a ?c))",
-        || Some(same("?b", "?c")),
-    );
-    r.both(
         "associate @",
         "(@ (@ ?a ?b) ?c)",
         "(@ ?a (@ ?b ?c))",
@@ -538,89 +383,10 @@ pub fn rules() -> Vec<Rule> {
         || Some(all(vec![rank_at_least("?a", 2), rank_at_least("?b", 2)])),
     );
     r.both(
-        "transpose of a sum",
-        "(T (+ ?a ?b))",
-        "(+ (T ?a) (T ?b))",
-        || Some(all(vec![same("?a", "?b"), rank_at_least("?a", 2)])),
-    );
-    r.both(
         "transpose of a Hadamard product",
         "(T (* ?a ?b))",
         "(* (T ?a) (T ?b))",
         || Some(all(vec![same("?a", "?b"), rank_at_least("?a", 2)])),
-    );
-    r.both(
-        "scalar out of a transpose",
-        "(T (* ?s ?a))",
-        "(* ?s (T ?a))",
-        || Some(all(vec![scalar("?s"), rank_at_least("?a", 2)])),
-    );
-    r.both(
-        "scalar divisor out of a transpose",
-        "(T (/ ?a ?s))",
-        "(/ (T ?a) ?s)",
-        || Some(all(vec![scalar("?s"), rank_at_least("?a", 2)])),
-    );
-    r.both(
-        "negation out of a transpose",
-        "(T (neg ?a))",
-        "(neg (T ?a))",
-        || Some(rank_at_least("?a", 2)),
-    );
-    // Row sums and means (over the last axis, kept).
-    r.both(
-        "row sum of a sum",
-        "(rowsum (+ ?a ?b))",
-        "(+ (rowsum ?a) (rowsum ?b))",
-        || Some(same("?a", "?b")),
-    );
-    r.both(
-        "row sum of a difference",
-        "(rowsum (- ?a ?b))",
-        "(- (rowsum ?a) (rowsum ?b))",
-        || Some(same("?a", "?b")),
-    );
-    r.both(
-        "row sum of a negation",
-        "(rowsum (neg ?a))",
-        "(neg (rowsum ?a))",
-        none,
-    );
-    r.both(
-        "factor out of a row sum",
-        "(rowsum (* ?a ?b))",
-        "(* ?a (rowsum ?b))",
-        || Some(all(vec![flat_last("?a"), rank_at_least("?b", 1)])),
-    );
-    r.both(
-        "divisor out of a row sum",
-        "(rowsum (/ ?b ?a))",
-        "(/ (rowsum ?b) ?a)",
-        || Some(all(vec![flat_last("?a"), rank_at_least("?b", 1)])),
-    );
-    r.one(
-        "row sum of a column",
-        "(rowsum ?a)",
-        "?a",
-        Some(flat_last("?a")),
-    );
-    r.both(
-        "row mean of a sum",
-        "(rowmean (+ ?a ?b))",
-        "(+ (rowmean ?a) (rowmean ?b))",
-        || Some(same("?a", "?b")),
-    );
-    r.both(
-        "row mean of a difference",
-        "(rowmean (- ?a ?b))",
-        "(- (rowmean ?a) (rowmean ?b))",
-        || Some(same("?a", "?b")),
-    );
-    r.both(
-        "factor out of a row mean",
-        "(rowmean (* ?a ?b))",
-        "(* ?a (rowmean ?b))",
-        || Some(all(vec![flat_last("?a"), rank_at_least("?b", 1)])),
     );
     // Any sum or mean (over any axes): linear.
     r.reduce(
@@ -710,47 +476,7 @@ pub fn rules() -> Vec<Rule> {
         "(@ ?a (rowsum ?b))",
         || Some(all(vec![rank_at_least("?a", 2), rank_at_least("?b", 2)])),
     );
-    // A row minus its mean sums to zero (a zero of the row sum's shape).
-    r.one(
-        "a centred row sums to zero",
-        "(rowsum (- ?x (rowmean ?x)))",
-        "(* 0 (rowmean ?x))",
-        None,
-    );
-    r.one(
-        "a centred row has mean zero",
-        "(rowmean (- ?x (rowmean ?x)))",
-        "(* 0 (rowmean ?x))",
-        None,
-    );
-    r.0.push(
-        Rewrite::new(
-            "mean",
-            "(rowmean ?a)".parse::<Pattern<ENode>>().unwrap(),
-            MeanAsSum,
-        )
-        .unwrap(),
-    );
-    r.one(
-        "mean (reversed)",
-        "(/ (rowsum ?a) ?n)",
-        "(rowmean ?a)",
-        Some(Box::new(|eg: &EG, s: &Subst| {
-            let n = &eg[s[var("?n")]];
-            let Some(last) = eg[s[var("?a")]].data.shape.last() else {
-                return false;
-            };
-            n.nodes.iter().any(|node| match node.op {
-                super::lang::EOp::Dim(k) => eg
-                    .analysis
-                    .tables
-                    .dims
-                    .get(k as usize)
-                    .is_some_and(|p| eg.analysis.dims.same(p, last)),
-                _ => false,
-            })
-        })),
-    );
+    // Row sums and means are in the normal form (`normal`).
     // Softmax (over the last axis) and the causal mask.
     r.both(
         "softmax",
@@ -777,11 +503,12 @@ pub fn rules() -> Vec<Rule> {
         "(softmax (causal ?a))",
         None,
     );
-    r.both(
+    // Towards the mask on one factor only (both directions churn with commutativity).
+    r.one(
         "tril of a Hadamard product",
         "(tril (* ?a ?b))",
         "(* (tril ?a) ?b)",
-        || Some(all(vec![covers("?a", "?b"), rank_at_least("?a", 2)])),
+        Some(all(vec![covers("?a", "?b"), rank_at_least("?a", 2)])),
     );
     r.one("tril twice", "(tril (tril ?a))", "(tril ?a)", None);
     r.both(

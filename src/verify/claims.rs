@@ -29,7 +29,7 @@ use super::points::{
 };
 use crate::diff::Gradients;
 use crate::exact::num::{Num, NumError};
-use crate::ir::{Graph, Node, NodeId, Op, Program, TensorId};
+use crate::ir::{Func, Graph, Node, NodeId, Op, Program, TensorId};
 use crate::simplify::{prove, Limits, Proof, ProofOutcome, SimplifyError};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -461,10 +461,17 @@ pub fn check_after_quick(
     let points = if random { points.max(1) } else { 1 };
     let with_grads = reads_grads(at);
     let rungs = pass.0;
-    // 2. A proof for every size of the dims.
-    if let Ok(ProofOutcome::Proved(p)) = proof() {
-        return Finding::Proved(Box::new(p));
-    }
+    // 2. A proof for every size of the dims. The normal forms cancel `x / x` and
+    // `sqrt(x) * sqrt(x)`: a proof shows equality where both sides are defined, so a side
+    // with an operation defined only somewhere still has its points checked for a point
+    // where it is undefined and the other side is not.
+    let proved = match proof() {
+        Ok(ProofOutcome::Proved(p)) if !has_partial_ops(at) => {
+            return Finding::Proved(Box::new(p));
+        }
+        Ok(ProofOutcome::Proved(p)) => Some(p),
+        _ => None,
+    };
     // 3. Every assignment of sizes, `points` seeds each, through the regimes.
     let (mut good, mut unusable, mut tried) = (0usize, 0usize, 0u64);
     let mut agreement = Agreement::Exact;
@@ -527,6 +534,9 @@ pub fn check_after_quick(
             good += here;
         }
     }
+    if let Some(p) = proved {
+        return Finding::Proved(Box::new(p));
+    }
     if let Some(overlap) = undecided {
         return Finding::Undecided(overlap);
     }
@@ -543,6 +553,20 @@ pub fn check_after_quick(
         unusable,
         random,
     }
+}
+
+/// Does either side use an operation defined only for some arguments (a division, a root,
+/// a logarithm, a negative or fractional power)?
+fn has_partial_ops(at: &[AtSizes]) -> bool {
+    let first = &at[0];
+    let graph = &first.points.program.graph;
+    [first.lhs, first.rhs].into_iter().any(|side| {
+        graph.depends_on(side, |n| match &n.op {
+            Op::Div | Op::Func(Func::Sqrt | Func::Log) => true,
+            Op::Pow(p) => num_traits::Signed::is_negative(p) || !p.is_integer(),
+            _ => false,
+        })
+    })
 }
 
 /// Do the sides read anything a point varies: an input, a parameter, data, or a gradient?
