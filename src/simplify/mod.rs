@@ -16,6 +16,7 @@
 
 mod analysis;
 pub mod cost;
+mod einsum_rule;
 pub mod error;
 mod extract;
 mod lang;

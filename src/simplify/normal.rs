@@ -25,7 +25,7 @@
 
 use super::analysis::EG;
 use super::lang::{ENode, EOp};
-use crate::ir::{DimPoly, Func};
+use crate::ir::{DimPoly, Func, ReduceKind};
 use egg::Id;
 use num_bigint::BigInt;
 use num_integer::Integer;
@@ -606,13 +606,22 @@ impl Pass {
                 let a = child(self, 0)?;
                 self.pow(eg, &a, Exp::from_rational(p)?, base)
             }
+            EOp::Func(Func::Exp) => {
+                let a = child(self, 0)?;
+                self.exp_form(eg, &a)
+            }
             EOp::Func(Func::Sqrt) => {
                 let base = eg.find(node.args[0]);
                 let a = child(self, 0)?;
                 self.pow(eg, &a, Exp::HALF, base)
             }
             EOp::Expand(_) => child(self, 0).map(|p| (*p).clone()),
-            EOp::MatMul | EOp::T => {
+            EOp::MatMul
+            | EOp::T
+            | EOp::Swap(..)
+            | EOp::Permute(_)
+            | EOp::Reshape(_)
+            | EOp::Reduce(ReduceKind::Sum, _, _) => {
                 let forms: Vec<Rc<Poly>> = (0..node.args.len())
                     .map(|i| child(self, i))
                     .collect::<Option<_>>()?;
@@ -646,7 +655,8 @@ impl Pass {
         }
     }
 
-    /// The form of a linear (`.T`) or bilinear (`@`) op: constants and scalar factors come
+    /// The form of a linear (a move of axes, a reshape, a sum over axes) or bilinear (`@`)
+    /// op: constants and scalar factors come
     /// out, and the op applies to each term's tensor part, a new atom (`(2·A + B) @ C` is
     /// `2·(A @ C) + B @ C`). Only when every term's tensor part has its operand's whole shape
     /// (distributing over a broadcast term would change the meaning).
@@ -693,6 +703,29 @@ impl Pass {
             terms.push((m.mul(&Mono::atom(eg.find(id), Exp::ONE))?, c));
         }
         self.settle_poly(terms)
+    }
+
+    /// `exp` of a form: a product of powers of `exp(m)`, one per monomial `m`, with the
+    /// coefficient as the exponent (`exp(2*a - b) = exp(a)^2 * exp(b)^-1`; `exp` is
+    /// positive, so every power is defined). The constant term is a power of `exp(1)`.
+    fn exp_form(&mut self, eg: &mut EG, p: &Poly) -> Option<Poly> {
+        if p.0.len() > MAX_TERMS {
+            return None;
+        }
+        let mut out = Mono::default();
+        for (m, c) in &p.0 {
+            let e = Exp::from_rational(c)?;
+            let inner = if m.0.is_empty() {
+                eg.add(ENode::leaf(EOp::Num(BigRational::one())))
+            } else {
+                render_term(eg, &BigRational::one(), m)
+            };
+            let atom = eg.add(ENode::new(EOp::Func(Func::Exp), vec![inner]));
+            let atom = eg.find(atom);
+            self.positive.insert(atom);
+            out = out.mul(&Mono::atom(atom, e))?;
+        }
+        self.settle_poly(vec![(out, BigRational::one())])
     }
 
     /// A size as a form over the base dims: a product of distinct base dims (`N*K`) is a
@@ -1292,6 +1325,14 @@ fn product(eg: &mut EG, k: &BigRational, m: &Mono, extra: Option<Id>) -> Id {
     // Square roots on each side of the line go under one root (`sqrt(2 * pi)`).
     let (mut num_roots, mut den_roots) = (Vec::new(), Vec::new());
     for (a, e) in &as_means(eg, m).0 {
+        // `exp(u)^e` prints as `exp(e * u)` (`exp(-(x ** 2 / 2))`).
+        if *e != Exp::ONE {
+            if let Some(u) = exp_argument(eg, *a) {
+                let scaled = product(eg, &e.to_rational(), &Mono::atom(u, Exp::ONE), None);
+                num.push(eg.add(ENode::new(EOp::Func(Func::Exp), vec![scaled])));
+                continue;
+            }
+        }
         if e.abs() == Exp::HALF {
             if e.is_positive() {
                 &mut num_roots
@@ -1300,13 +1341,6 @@ fn product(eg: &mut EG, k: &BigRational, m: &Mono, extra: Option<Id>) -> Id {
             }
             .push(*a);
             continue;
-        }
-        // `1 / exp(u)` prints as `exp(-u)` when that node exists.
-        if *e == Exp::ONE.neg() {
-            if let Some(flipped) = exp_of_negation(eg, *a) {
-                num.push(flipped);
-                continue;
-            }
         }
         let f = power(eg, *a, e.abs());
         if e.is_positive() {
@@ -1411,18 +1445,12 @@ fn as_means(eg: &mut EG, m: &Mono) -> Mono {
     out
 }
 
-/// The class of `exp(-u)` when `a` is `exp(u)` and the e-graph has it.
-fn exp_of_negation(eg: &EG, a: Id) -> Option<Id> {
-    let u = eg[a].nodes.iter().find_map(|n| match n.op {
+/// `u` when class `a` is `exp(u)`.
+fn exp_argument(eg: &EG, a: Id) -> Option<Id> {
+    eg[a].nodes.iter().find_map(|n| match n.op {
         EOp::Func(Func::Exp) => Some(n.args[0]),
         _ => None,
-    })?;
-    let minus = eg.lookup(ENode::new(EOp::Neg, vec![u]))?;
-    let flipped = eg.lookup(ENode::new(EOp::Func(Func::Exp), vec![minus]))?;
-    // Only once the rules have shown it is `1 / exp(u)` (a proof step then names the rule).
-    let one = eg.lookup(ENode::leaf(EOp::Num(BigRational::one())))?;
-    let reciprocal = eg.lookup(ENode::new(EOp::Div, vec![one, a]))?;
-    (eg.find(reciprocal) == eg.find(flipped)).then_some(flipped)
+    })
 }
 
 /// Nodes for `a ^ e`, `e > 0`: the atom, its square root, or a power.

@@ -331,18 +331,6 @@ pub fn rules() -> Vec<Rule> {
     // rules blow the e-graph up. Commutativity stays, so the rules below meet products and
     // sums either way round (it only mirrors a node within its class).
     // Powers, roots, exp and log, where they hold.
-    r.both(
-        "exp of a sum",
-        "(exp (+ ?a ?b))",
-        "(* (exp ?a) (exp ?b))",
-        none,
-    );
-    r.both(
-        "exp of a negation",
-        "(exp (neg ?a))",
-        "(/ 1 (exp ?a))",
-        none,
-    );
     r.one("log of exp", "(log (exp ?a))", "?a", None);
     r.one("exp of log", "(exp (log ?a))", "?a", Some(positive("?a")));
     r.both(
@@ -367,6 +355,13 @@ pub fn rules() -> Vec<Rule> {
         none,
     );
     r.both("silu", "(silu ?a)", "(* ?a (sigmoid ?a))", none);
+    // tanh's derivative as sech²: 1 − tanh(a)² = 4 / (exp(a) + exp(−a))².
+    r.one(
+        "1 - tanh² is sech²",
+        "(- 1 (^2 (tanh ?a)))",
+        "(/ 4 (^2 (+ (exp ?a) (exp (neg ?a)))))",
+        None,
+    );
     // Matrix products.
     r.both(
         "associate @",
@@ -388,57 +383,7 @@ pub fn rules() -> Vec<Rule> {
         "(* (T ?a) (T ?b))",
         || Some(all(vec![same("?a", "?b"), rank_at_least("?a", 2)])),
     );
-    // Any sum or mean (over any axes): linear.
-    r.reduce(
-        "sum of a sum",
-        "(+ ?a ?b)",
-        "(%R (+ ?a ?b))",
-        "(+ (%R ?a) (%R ?b))",
-        Some(same("?a", "?b")),
-        false,
-        None,
-        false,
-    );
-    r.reduce(
-        "sum of a difference",
-        "(- ?a ?b)",
-        "(%R (- ?a ?b))",
-        "(- (%R ?a) (%R ?b))",
-        Some(same("?a", "?b")),
-        false,
-        None,
-        false,
-    );
-    r.reduce(
-        "sum of a negation",
-        "(neg ?a)",
-        "(%R (neg ?a))",
-        "(neg (%R ?a))",
-        None,
-        false,
-        None,
-        false,
-    );
-    r.reduce(
-        "scalar out of a sum",
-        "(* ?s ?a)",
-        "(%R (* ?s ?a))",
-        "(* ?s (%R ?a))",
-        Some(all(vec![scalar("?s"), rank_at_least("?a", 1)])),
-        false,
-        None,
-        false,
-    );
-    r.reduce(
-        "scalar divisor out of a sum",
-        "(/ ?a ?s)",
-        "(%R (/ ?a ?s))",
-        "(/ (%R ?a) ?s)",
-        Some(all(vec![scalar("?s"), rank_at_least("?a", 1)])),
-        false,
-        None,
-        false,
-    );
+    // A sum over any axes is linear in the normal forms; a mean is a sum over a count.
     // A sum over axes that include the last one may sum each row first.
     r.reduce(
         "sum the rows first",
@@ -543,6 +488,7 @@ pub fn rules() -> Vec<Rule> {
             }))
         },
     );
+    r.0.push(super::einsum_rule::rule());
     // Traces.
     r.one(
         "trace is cyclic",
