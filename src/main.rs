@@ -33,6 +33,22 @@ enum Format {
     Json,
 }
 
+/// `check --steps`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StepsArg {
+    Short,
+    Full,
+}
+
+impl From<StepsArg> for render::check::Steps {
+    fn from(s: StepsArg) -> render::check::Steps {
+        match s {
+            StepsArg::Short => render::check::Steps::Short,
+            StepsArg::Full => render::check::Steps::Full,
+        }
+    }
+}
+
 /// Options every command that reads a file shares.
 #[derive(clap::Args, Clone)]
 struct Sizes {
@@ -138,6 +154,13 @@ enum Command {
         sizes: Sizes,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// How much of each proof to show: `short` (what a person would write, at most 8
+        /// steps) or `full` (every rewrite, every term whole).
+        #[arg(long, value_enum, default_value_t = StepsArg::Short)]
+        steps: StepsArg,
+        /// Print each claim's verdict line only, and the summary.
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// Help on a command, or a topic: `help builtins` lists the built-in functions.
     Help {
@@ -313,7 +336,16 @@ fn run(command: Command) -> Run {
             seed,
             sizes,
             format,
-        } => check(&files, points, seed, &sizes, format),
+            steps,
+            quiet,
+        } => {
+            let view = if quiet {
+                render::check::View::Quiet
+            } else {
+                render::check::View::Detail(steps.into())
+            };
+            check(&files, points, seed, &sizes, format, view)
+        }
         Command::Help { topic } => help(topic.as_deref()),
     }
 }
@@ -601,7 +633,19 @@ fn latex(
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(files: &[PathBuf], points: usize, seed: u64, sizes: &Sizes, format: Format) -> Run {
+fn check(
+    files: &[PathBuf],
+    points: usize,
+    seed: u64,
+    sizes: &Sizes,
+    format: Format,
+    view: render::check::View,
+) -> Run {
+    // JSON always carries what a result rests on (`detail`), at the steps asked for.
+    let proof_steps = match view {
+        render::check::View::Detail(steps) => steps,
+        render::check::View::Quiet => render::check::Steps::Short,
+    };
     let options = handtrace::verify::CheckOptions {
         points: points.max(1),
         seed,
@@ -638,7 +682,9 @@ fn check(files: &[PathBuf], points: usize, seed: u64, sizes: &Sizes, format: For
             bar.inc(1);
             // Text streams in the order checked; the file's order is restored below for JSON.
             if format == Format::Text && stopped.is_none() {
-                if let Err(stop) = bar.suspend(|| out(&render::check::result_text(&program, &r))) {
+                if let Err(stop) =
+                    bar.suspend(|| out(&render::check::result_text(&program, &r, view)))
+                {
                     stopped = Some(stop);
                 }
             }
@@ -656,7 +702,7 @@ fn check(files: &[PathBuf], points: usize, seed: u64, sizes: &Sizes, format: For
             json.extend(
                 results
                     .iter()
-                    .map(|r| render::check::result_json(&program, r)),
+                    .map(|r| render::check::result_json(&program, r, proof_steps)),
             );
         }
         ok_files += 1;

@@ -473,3 +473,46 @@ fn a_deliberate_mistake_passes_when_refuted_and_fails_when_it_holds() {
     assert_eq!(v["results"][0]["verdict"], "proved");
     assert_eq!(v["results"][0]["expect"], "different");
 }
+
+/// `check --quiet` prints one verdict line per claim and the summary; `--steps full` prints
+/// every rewrite, and the default short proofs stay within their bound on every proof file.
+#[test]
+fn check_quiet_and_steps_show_as_much_as_asked() {
+    let quiet = stdout(&run(&["check", "proofs/attention.ht", "--quiet"]));
+    let lines: Vec<&str> = quiet.lines().collect();
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.starts_with("proofs/attention.ht:")),
+        "{quiet}"
+    );
+    assert!(lines.last().unwrap().contains("13 proved"), "{quiet}");
+    let short = stdout(&run(&["check", "proofs/block.ht"]));
+    let full = stdout(&run(&["check", "proofs/block.ht", "--steps", "full"]));
+    assert!(full.lines().count() > short.lines().count(), "{short}");
+    let mut failures = Failures::new();
+    for entry in std::fs::read_dir("proofs").unwrap() {
+        let path = entry.unwrap().path();
+        let text = stdout(&run(&["check", path.to_str().unwrap()]));
+        // A proof's lines: the first term, then `  = ...` lines, at most 8 of them.
+        let mut run_of_steps = 0;
+        for line in text.lines() {
+            if line.starts_with("      = ") {
+                run_of_steps += 1;
+                failures.check(run_of_steps <= 8, || {
+                    format!("{}: a proof longer than 8 steps:\n{text}", path.display())
+                });
+            } else {
+                run_of_steps = 0;
+            }
+            failures.check(line.chars().count() <= 520, || {
+                format!(
+                    "{}: a line of {} characters",
+                    path.display(),
+                    line.chars().count()
+                )
+            });
+        }
+    }
+    failures.finish();
+}

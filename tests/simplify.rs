@@ -320,7 +320,11 @@ fn every_proof_step_is_exactly_equal() {
                     "{}: {}: step `{why}` is not an equality: {e}\n{}",
                     c.file,
                     c.text,
-                    handtrace::render::proof::text(p, &c.proof, false)
+                    handtrace::render::proof::text(
+                        p,
+                        &c.proof,
+                        handtrace::render::proof::Steps::Full
+                    )
                 )),
             }
         }
@@ -358,7 +362,7 @@ fn named_proof(text: &str) -> String {
     match prove_claim("named.ht", &p, claim).1 {
         Ok(ProofOutcome::Proved(proof)) => format!(
             "claim {text}\n{}",
-            handtrace::render::proof::text(&p, &proof, false)
+            handtrace::render::proof::text(&p, &proof, handtrace::render::proof::Steps::Full)
         ),
         other => panic!("{text}: {other:?}"),
     }
@@ -416,7 +420,7 @@ fn false_claims_are_not_proved() {
             Ok(ProofOutcome::Proved(proof)) => proved.push(format!(
                 "{}\n{}",
                 claim.text,
-                handtrace::render::proof::text(&p, &proof, false)
+                handtrace::render::proof::text(&p, &proof, handtrace::render::proof::Steps::Full)
             )),
             Err(e) => panic!("{}: {e}", claim.text),
         }
@@ -436,7 +440,11 @@ fn the_softmax_rule_with_a_mask_is_proved() {
     let claim = &p.claims[0];
     match prove_claim("masked.ht", &p, claim) {
         (s, Ok(ProofOutcome::Proved(proof))) => {
-            let text = handtrace::render::proof::text(&s.program, &proof, true);
+            let text = handtrace::render::proof::text(
+                &s.program,
+                &proof,
+                handtrace::render::proof::Steps::Short,
+            );
             assert!(
                 text.contains("by softmax of a masked row is lower triangular"),
                 "{text}"

@@ -6,6 +6,7 @@
 //! read from `verify`'s data; nothing is computed here.
 
 use super::expr::Printer;
+pub use super::proof::Steps;
 use crate::exact::num::NumError;
 use crate::ir::{Graph, NodeId, Program};
 use crate::verify::claims::{Agreement, ClaimError, Finding};
@@ -31,7 +32,7 @@ pub fn verdict_text(r: &CheckResult) -> String {
 }
 
 /// One result: its header line and its detail, indented.
-pub fn result_text(program: &Program, r: &CheckResult) -> String {
+pub fn result_text(program: &Program, r: &CheckResult, view: View) -> String {
     let step = r.step.map(|k| format!(" step {k}")).unwrap_or_default();
     let mut out = format!(
         "{}:{}:{} {}  {}\n",
@@ -41,15 +42,35 @@ pub fn result_text(program: &Program, r: &CheckResult) -> String {
         verdict_text(r),
         r.claim
     );
-    for line in detail(program, r).lines() {
-        out.push_str(&format!("    {line}\n"));
+    if let View::Detail(steps) = view {
+        for line in detail(program, r, steps).lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
     }
     out
 }
 
+/// How much `check` prints of each result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The verdict line only (`check --quiet`).
+    Quiet,
+    /// The verdict and what it rests on, proofs shown this way.
+    Detail(Steps),
+}
+
+impl Default for View {
+    fn default() -> View {
+        View::Detail(Steps::Short)
+    }
+}
+
 /// Every result of one program.
 pub fn text(program: &Program, results: &[CheckResult]) -> String {
-    results.iter().map(|r| result_text(program, r)).collect()
+    results
+        .iter()
+        .map(|r| result_text(program, r, View::default()))
+        .collect()
 }
 
 /// `2 of 2 files checked; 14 claims and steps: 13 proved, 1 verified`.
@@ -99,7 +120,7 @@ pub fn summary(files: usize, checked: usize, results: &[(Verdict, Option<Agreeme
 
 /// One result as JSON (the reference's shape: `file`, `line`, `step`, `claim`, `verdict`,
 /// `detail`, plus `diagnosis` and `expect`).
-pub fn result_json(program: &Program, r: &CheckResult) -> serde_json::Value {
+pub fn result_json(program: &Program, r: &CheckResult, steps: Steps) -> serde_json::Value {
     let diagnosis = match &r.finding {
         Finding::Refuted(c) => c.diagnosis.as_ref().map(|d| diagnosis(program, d)),
         _ => None,
@@ -110,7 +131,7 @@ pub fn result_json(program: &Program, r: &CheckResult) -> serde_json::Value {
         "step": r.step,
         "claim": r.claim,
         "verdict": r.verdict,
-        "detail": detail(program, r),
+        "detail": detail(program, r, steps),
         "diagnosis": diagnosis,
         "expect": r.expect,
     });
@@ -149,7 +170,7 @@ pub fn json(results: Vec<serde_json::Value>) -> String {
 }
 
 /// What a verdict rests on, in words.
-pub fn detail(program: &Program, r: &CheckResult) -> String {
+pub fn detail(program: &Program, r: &CheckResult, steps: Steps) -> String {
     match &r.finding {
         Finding::Proved(proof) if proof.steps.is_empty() => format!(
             "identical once {}:\n{}",
@@ -158,11 +179,11 @@ pub fn detail(program: &Program, r: &CheckResult) -> String {
             } else {
                 "names are their definitions and constants are folded"
             },
-            super::proof::text(program, proof, true).trim_end()
+            super::proof::text(program, proof, steps).trim_end()
         ),
         Finding::Proved(proof) => format!(
             "equal for every size of the dims, by these rewrites:\n{}",
-            super::proof::text(program, proof, true).trim_end()
+            super::proof::text(program, proof, steps).trim_end()
         ),
         Finding::Verified {
             points,

@@ -32,6 +32,7 @@ use analysis::{ShapeInfo, EG};
 use egg::{Id, Runner, StopReason};
 pub use error::SimplifyError;
 use extract::Pick;
+pub use normal::ALGEBRA;
 pub use prove::{prove, Proof, ProofOutcome, ProofStep};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};

@@ -91,7 +91,7 @@ pub fn check(path: impl AsRef<Path>) -> (Program, Vec<CheckResult>) {
 
 /// What a result's verdict rests on, in words (the text report's detail).
 pub fn detail(program: &Program, r: &CheckResult) -> String {
-    handtrace::render::check::detail(program, r)
+    handtrace::render::check::detail(program, r, handtrace::render::proof::Steps::Short)
 }
 
 /// A refutation's diagnosis, in words.

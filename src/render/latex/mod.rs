@@ -621,7 +621,8 @@ fn claims(out: &mut String, s: &Solution) {
                     "  &\\fitline{{{}}}",
                     printer.definition(proof.start)
                 )];
-                let lines = crate::render::proof::lines(program, proof, true);
+                let lines =
+                    crate::render::proof::lines(program, proof, crate::render::proof::Steps::Short);
                 // lines[0] is the start; the rest pair with the steps that were kept.
                 let mut kept = proof
                     .steps
@@ -639,7 +640,7 @@ fn claims(out: &mut String, s: &Solution) {
                         term
                     };
                     rows.push(format!(
-                        "  &= \\fitline{{{term}}} \\\\*\n  &\\qquad\\text{{\\footnotesize {why}}}"
+                        "  &= \\fitline{{{term}}} \\\\*\n  &\\qquad\\parbox[t]{{0.8\\linewidth}}{{\\raggedright\\footnotesize {why}}}"
                     ));
                 }
                 // The start alone may be very long: shown only if it is readable shrunk.
@@ -674,7 +675,8 @@ fn claims(out: &mut String, s: &Solution) {
             | Finding::Undefined(_)
             | Finding::Undecided(_)
             | Finding::Error(_) => {
-                let detail = crate::render::check::detail(program, r);
+                let detail =
+                    crate::render::check::detail(program, r, crate::render::proof::Steps::Short);
                 let _ = writeln!(out, "{}\n", prose(detail.lines().next().unwrap_or("")));
             }
         }
