@@ -40,6 +40,12 @@ pub const ALGEBRA: &str = "algebra";
 /// Largest number of terms a normal form may have; a product that expands further is an atom.
 pub const MAX_TERMS: usize = 64;
 
+/// Most terms a named tensor's gradient has and still is written out where it is used.
+const OPEN_TERMS: usize = 4;
+
+/// Passes that print forms back into their classes (see [`normalise`]).
+const PRINTING_PASSES: usize = 4;
+
 /// Largest integer power expanded (`(a + b)^n`).
 const MAX_POWER: i64 = 8;
 
@@ -437,9 +443,15 @@ impl Pass {
     /// Is a gradient of form `p` best read by its name: one product of two or more tensors
     /// that vary along the row (`dxhat = g * dy`)? A multiple of one tensor (`-Y / N`) or a
     /// row statistic reads better written out.
+    ///
+    /// So is one of more than [`OPEN_TERMS`] terms: written out, the gradient of a residual
+    /// stream would carry every term of the blocks after it, and forms would grow with
+    /// the depth of the network.
     fn reads_as_name(&self, p: &Poly) -> bool {
-        p.single()
-            .is_some_and(|(m, _)| m.0.iter().filter(|(a, _)| !self.flat.contains(a)).count() >= 2)
+        p.0.len() > OPEN_TERMS
+            || p.single().is_some_and(|(m, _)| {
+                m.0.iter().filter(|(a, _)| !self.flat.contains(a)).count() >= 2
+            })
     }
 
     /// `p` with the atoms that are multiples of named tensors written through them (integer
@@ -625,7 +637,7 @@ impl Pass {
                 let forms: Vec<Rc<Poly>> = (0..node.args.len())
                     .map(|i| child(self, i))
                     .collect::<Option<_>>()?;
-                self.linear(eg, node, &forms)
+                self.linear(eg, node, &forms, depth)
             }
             EOp::RowSum | EOp::RowMean => {
                 let arg = eg.find(node.args[0]);
@@ -660,11 +672,37 @@ impl Pass {
     /// out, and the op applies to each term's tensor part, a new atom (`(2·A + B) @ C` is
     /// `2·(A @ C) + B @ C`). Only when every term's tensor part has its operand's whole shape
     /// (distributing over a broadcast term would change the meaning).
-    fn linear(&mut self, eg: &mut EG, node: &ENode, forms: &[Rc<Poly>]) -> Option<Poly> {
+    ///
+    /// Simplifying does not distribute over a sum (only its constant and common scalar
+    /// factors come out): each term would be a new product, and through a stack of blocks
+    /// their number multiplies. Proofs distribute.
+    fn linear(
+        &mut self,
+        eg: &mut EG,
+        node: &ENode,
+        forms: &[Rc<Poly>],
+        depth: Depth,
+    ) -> Option<Poly> {
         let mut parts: Vec<Vec<(BigRational, Mono, Id)>> = Vec::new();
         for (form, &arg) in forms.iter().zip(&node.args) {
             let want = eg[eg.find(arg)].data.shape.clone();
             let mut terms = Vec::new();
+            if depth == Depth::Shallow && form.0.len() > 1 {
+                let k = content(form);
+                let scalars = common_factor(form, |a| eg[a].data.shape.is_empty());
+                let inner = form.scale(&k.recip());
+                let inner = match scalars.pow(Exp::ONE.neg()) {
+                    Some(inverse) => self.mul(&inner, &Poly::term(inverse, BigRational::one()))?,
+                    None => inner,
+                };
+                let t = render(eg, &inner);
+                if !eg.analysis.same(&eg[t].data.shape, &want) {
+                    return None;
+                }
+                terms.push((k, scalars, eg.find(t)));
+                parts.push(terms);
+                continue;
+            }
             for (m, c) in &form.0 {
                 let (scalars, tensor): (Vec<_>, Vec<_>) =
                     m.0.iter()
@@ -847,6 +885,10 @@ pub struct Normaliser {
     /// `erf(x / sqrt(2))` is `2 * Phi(x) - 1`, so a GELU gradient reads in `Phi`.
     /// `(atom, function, c0, c1)`: atom = (function - c0) / c1.
     aliases: Vec<(Id, Id, BigRational, BigRational)>,
+    /// The ids the passes made (ranges): a class the normaliser made for a part of a printed
+    /// form (a partial sum or product) is not printed again in parts of its own, or every
+    /// pass would make more.
+    made: Vec<std::ops::Range<usize>>,
 }
 
 /// `atom = coefficient · by` (`by` a named tensor times factors constant along the row).
@@ -882,6 +924,7 @@ impl Normaliser {
 }
 
 fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
+    let first_new = eg.nodes().len();
     let through_names = state.through_names;
     let before = (eg.total_size(), eg.number_of_classes());
     let order = post_order(eg);
@@ -1027,7 +1070,18 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
         let num = broadcast_to(eg, num, c);
         merges.push((c, n, num, None));
     }
+    let made = |c: Id| {
+        let i = usize::from(c);
+        state.made.iter().any(|r| r.contains(&i))
+    };
+    // Printing forms back is for extraction's choice; after a few passes only merging goes
+    // on, so that a run always settles (each pass's merges change the forms of what uses the
+    // merged classes, and printing those again would go on making nodes).
+    let printing = state.made.len() < PRINTING_PASSES;
     for (c, forms) in shallow_forms {
+        if !printing || (made(c) && eg[c].nodes.len() == 1) {
+            continue;
+        }
         for (p, n) in forms.iter().take(4) {
             // A form printed on an earlier pass is printed the same way now (its atoms are
             // the same classes, or its key would differ): reuse those nodes.
@@ -1049,6 +1103,7 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
             eg.union_trusted(a, b, ALGEBRA);
         }
     }
+    state.made.push(first_new..eg.nodes().len());
     let changed = (eg.total_size(), eg.number_of_classes()) != before;
     if changed {
         eg.rebuild();
@@ -1237,6 +1292,34 @@ fn content(p: &Poly) -> BigRational {
     }
 }
 
+/// The factor every term of `p` shares among the atoms `pick` accepts: each such atom that
+/// every term has with exponents of one sign, at the exponent nearest zero.
+fn common_factor(p: &Poly, pick: impl Fn(Id) -> bool) -> Mono {
+    let Some((first, _)) = p.0.first() else {
+        return Mono::default();
+    };
+    let mut common: Vec<Factor> = Vec::new();
+    for &(a, e) in &first.0 {
+        if !pick(a) {
+            continue;
+        }
+        let mut best = e;
+        let all = p.0.iter().all(|(m, _)| {
+            m.0.iter().any(|&(b, f)| {
+                let same_sign = f.is_positive() == e.is_positive();
+                if b == a && same_sign && f.abs() < best.abs() {
+                    best = f;
+                }
+                b == a && same_sign
+            })
+        });
+        if all {
+            common.push((a, best));
+        }
+    }
+    Mono(common)
+}
+
 /// Nodes for the form `p` in `eg`: the constant and the factor common to every term taken
 /// out (`(a - b) / s`, `2 * x / N`), terms in [`term_order`].
 fn render(eg: &mut EG, p: &Poly) -> Id {
@@ -1253,22 +1336,7 @@ fn render(eg: &mut EG, p: &Poly) -> Id {
     // The content: a rational factor with the first term's sign, and each atom every term
     // has with exponents of one sign, at the exponent nearest zero.
     let k = content(p);
-    let mut common: Vec<(Id, Exp)> = Vec::new();
-    for &(a, e) in &first.0 .0 {
-        let mut best = e;
-        let all = terms.iter().all(|(m, _)| {
-            m.0.iter().any(|&(b, f)| {
-                let same_sign = f.is_positive() == e.is_positive();
-                if b == a && same_sign && f.abs() < best.abs() {
-                    best = f;
-                }
-                b == a && same_sign
-            })
-        });
-        if all {
-            common.push((a, best));
-        }
-    }
+    let common = common_factor(p, |_| true);
     let split = |common: &Mono| -> Option<Poly> {
         let inverse = common.pow(Exp::ONE.neg())?;
         let mut inner = Poly::zero();
@@ -1277,7 +1345,7 @@ fn render(eg: &mut EG, p: &Poly) -> Id {
         }
         Some(inner)
     };
-    let mut common = Mono(common);
+    let mut common = common;
     let inner = split(&common).unwrap_or_else(|| {
         common = Mono::default();
         p.scale(&k.recip())
