@@ -223,3 +223,90 @@ fn reshape_and_permute_round_trips_are_proved() {
         handtrace::simplify::ProofOutcome::NotProved(_)
     ));
 }
+
+/// Every printed gradient program reads back in the language (every example, and relu and
+/// max, whose gradients print `step` and `eq`): each line `dX = EXPR` (the
+/// lines above it written out in place of their names) becomes `claim grad(X) = EXPR` in a
+/// copy of the example, and `check` must prove it or verify it exactly. Examples whose lines
+/// name a fn's locals (`m.var`, `attention#1.P`) are not written back: the language has no
+/// way to name another scope's local.
+#[test]
+fn every_printed_gradient_program_reads_back_and_checks() {
+    let mut failures = Failures::new();
+    let mut checked = 0;
+    let mut paths = common::examples();
+    paths.push(std::path::PathBuf::from("tests/data/relu_max.ht"));
+    for path in paths {
+        let name = path.display().to_string();
+        let Some(p) = failures.attempt(&name, || load(&path)) else {
+            continue;
+        };
+        if p.target.is_none() || p.tensors.iter().any(|t| t.name.contains(['.', '#'])) {
+            continue;
+        }
+        let raw = derive(&p).unwrap();
+        let s = simplify(&p, &raw, &[], &Limits::default()).unwrap();
+        let lines = handtrace::render::grad::program_lines(&p, &s.gradients, &[]);
+        // Each line's expression with the names of the lines above written out.
+        let mut written: Vec<(String, String)> = Vec::new();
+        let mut claims = String::new();
+        for l in &lines {
+            let mut expr = l.expr.clone();
+            for (n, e) in written.iter().rev() {
+                expr = replace_word(&expr, n, &format!("({e})"));
+            }
+            written.push((l.name.clone(), expr.clone()));
+            if let Some(t) = l.tensor {
+                claims.push_str(&format!("claim grad({}) = {expr}\n", p.tensor(t).name));
+            }
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let dir = path.parent().unwrap().canonicalize().unwrap();
+        let copy = common::scratch(
+            &format!("readback_{}", path.file_name().unwrap().to_string_lossy()),
+            &format!(
+                "{}\n{claims}",
+                source.replace("use \"", &format!("use \"{}/", dir.display()))
+            ),
+        );
+        let Some(q) = failures.attempt(&name, || load(&copy)) else {
+            continue;
+        };
+        for r in handtrace::verify::check_program(&q, &copy) {
+            checked += 1;
+            let exact = matches!(
+                &r.finding,
+                handtrace::verify::claims::Finding::Proved(_)
+                    | handtrace::verify::claims::Finding::Verified {
+                        agreement: handtrace::verify::claims::Agreement::Exact,
+                        ..
+                    }
+            );
+            failures.check(exact, || {
+                format!("{name}: `{}` reads back as {:?}", r.claim, r.verdict)
+            });
+        }
+    }
+    assert!(checked >= 30, "only {checked} printed lines read back");
+    failures.finish();
+}
+
+/// `text` with every whole-word `word` (not part of a longer name) replaced by `by`.
+fn replace_word(text: &str, word: &str, by: &str) -> String {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + word.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(ident) || after.is_some_and(ident) {
+            out.push_str(word);
+        } else {
+            out.push_str(by);
+        }
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}

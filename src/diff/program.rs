@@ -3,7 +3,8 @@
 //! Owns [`backward_program`]: the gradient of a named tensor `X` is `dX` (`d_X` if `dX` is
 //! taken, `d(h.S)` for a fn's local); lines run from the output back to the leaves, so each
 //! uses only names defined above it, like a backward pass written by hand; an intermediate
-//! gradient that two lines use gets a line of its own (`g1`, `g2`, ...) and is reused.
+//! gradient that two lines use gets a line of its own (`g1`, `g2`, ..., or another letter
+//! when the program itself has names of that family) and is reused.
 //! This is data: `render::grad` prints the lines' expressions, `render::latex` sets them.
 
 use super::Gradients;
@@ -131,15 +132,27 @@ pub fn backward_program(program: &Program, grads: &Gradients, wrt: &[TensorId]) 
     // uses only names defined above it.
     order.sort();
     order.dedup();
-    // Shared unnamed gradients are g1, g2, ... skipping names the program already uses.
+    // Shared unnamed gradients are g1, g2, ... skipping names the program already uses; if
+    // the program has names of that family itself (params `g1`, `g2`), another letter, so
+    // that a generated `g14` never sits beside the user's `g1`.
     let mut taken: HashSet<String> = forward.clone();
     taken.extend(grad_names.values().cloned());
+    let family = |letter: &str| {
+        taken.iter().any(|n| {
+            n.strip_prefix(letter)
+                .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()))
+        })
+    };
+    let letter = ["g", "s", "u", "v", "w", "k"]
+        .into_iter()
+        .find(|l| !family(l))
+        .unwrap_or("g");
     let mut shared = 0;
     for n in &order {
         if !grad_names.contains_key(n) {
             let name = loop {
                 shared += 1;
-                let candidate = format!("g{shared}");
+                let candidate = format!("{letter}{shared}");
                 if !taken.contains(&candidate) {
                     break candidate;
                 }

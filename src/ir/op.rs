@@ -227,13 +227,9 @@ table! {
         GeluTanh => func("gelu_tanh", Tex::Call("\\operatorname{gelu\\_tanh}"), "the chain rule through $\\operatorname{gelu\\_tanh}$", "x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), GPT-2's GELU"),
         Silu => func("silu", Tex::Call("\\operatorname{silu}"), "the chain rule through $\\operatorname{silu}$", "x * sigmoid(x) (swish)"),
         Phi => func("Phi", Tex::Call("\\Phi"), "the chain rule through $\\Phi$", "the standard normal CDF, (1 + erf(x / sqrt(2))) / 2"),
-        /// The Heaviside step (1 for x > 0, 0 for x < 0): relu's derivative. Made by the
-        /// gradient engine; not a built-in of the language.
-        Step => FuncSpec {
-            op: gradient_only(row("step", Text::Call, Tex::Call("\\operatorname{step}"), Cost::Write, "the chain rule through $\\operatorname{step}$")),
-            positive: false,
-            summary: "1 for x > 0, 0 for x < 0 (relu's derivative)",
-        },
+        /// The Heaviside step (1 for x > 0, 0 for x < 0): relu's derivative, so a printed
+        /// relu gradient reads back in the language.
+        Step => func("step", Tex::Call("\\operatorname{step}"), "the chain rule through $\\operatorname{step}$", "1 for x > 0, 0 for x < 0, undefined at 0 (relu's derivative)"),
     }
 }
 
@@ -461,13 +457,7 @@ impl Op {
                 Cost::Write,
                 "the chain rule through RMSNorm (its closed form)",
             ),
-            Op::Eq => gradient_only(row(
-                "eq",
-                Text::Call,
-                Tex::Iverson,
-                Cost::Write,
-                "the chain rule",
-            )),
+            Op::Eq => row("eq", Text::Call, Tex::Iverson, Cost::Write, "the chain rule"),
         }
     }
 
@@ -811,6 +801,14 @@ const OTHER_BUILTINS: &[Builtin] = &[
         summary: "x - logsumexp(x) along the axis (default: the last)",
     },
     Builtin {
+        name: "eq",
+        params: &[Param::Tensor("a"), Param::Tensor("b")],
+        required: 2,
+        keywords: &[],
+        build: Build::Op(|_| Ok(Op::Eq)),
+        summary: "1 where a equals b, 0 elsewhere (broadcasting); the mask of max's gradient",
+    },
+    Builtin {
         name: "causal",
         params: &[Param::Tensor("S")],
         required: 1,
@@ -1094,10 +1092,9 @@ mod tests {
             assert!(seen.insert(b.name), "{} twice", b.name);
         }
         assert!(builtin("logsumexp").is_some());
-        assert!(
-            builtin("step").is_none(),
-            "step is made by the gradient engine only"
-        );
+        // relu's and max's gradients read back in the language.
+        assert!(builtin("step").is_some());
+        assert!(builtin("eq").is_some());
         assert!(builtin("tril").is_none());
     }
 
