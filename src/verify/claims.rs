@@ -29,7 +29,7 @@ use super::points::{
 };
 use crate::diff::Gradients;
 use crate::exact::num::{Num, NumError};
-use crate::ir::{Func, Graph, Node, NodeId, Op, Program, TensorId};
+use crate::ir::{Graph, Node, NodeId, Op, Program, TensorId};
 use crate::simplify::{prove, Limits, Proof, ProofOutcome, SimplifyError};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -555,18 +555,11 @@ pub fn check_after_quick(
     }
 }
 
-/// Does either side use an operation defined only for some arguments (a division, a root,
-/// a logarithm, a negative or fractional power)?
+/// Could either side be undefined somewhere a proof by normal forms would not see (see
+/// `verify::domain`)?
 fn has_partial_ops(at: &[AtSizes]) -> bool {
     let first = &at[0];
-    let graph = &first.points.program.graph;
-    [first.lhs, first.rhs].into_iter().any(|side| {
-        graph.depends_on(side, |n| match &n.op {
-            Op::Div | Op::Func(Func::Sqrt | Func::Log) => true,
-            Op::Pow(p) => num_traits::Signed::is_negative(p) || !p.is_integer(),
-            _ => false,
-        })
-    })
+    super::domain::may_be_undefined(&first.points.program.graph, &[first.lhs, first.rhs])
 }
 
 /// Do the sides read anything a point varies: an input, a parameter, data, or a gradient?

@@ -10,6 +10,7 @@
 pub mod claims;
 pub mod diagnose;
 pub mod diagnosis;
+mod domain;
 pub mod gradients;
 pub mod mutations;
 pub mod points;
