@@ -75,6 +75,18 @@ impl Rng {
         }
     }
 
+    /// One-hot rows: along the last axis, 0 but for a single 1 at a random place.
+    pub fn onehot(&mut self, shape: &[usize]) -> Tensor<Num> {
+        let count: usize = shape.iter().product();
+        let width = shape.last().copied().unwrap_or(1).max(1);
+        let mut data = vec![Num::exact(BigRational::from_integer(0.into())); count];
+        for row in 0..count / width {
+            let at = self.below(width as u64) as usize;
+            data[row * width + at] = Num::exact(BigRational::from_integer(1.into()));
+        }
+        tensor::from_vec(shape, data).expect("shape and data agree")
+    }
+
     pub fn tensor_in(&mut self, shape: &[usize], regime: Regime) -> Tensor<Num> {
         let count: usize = shape.iter().product();
         let data = (0..count).map(|_| Num::exact(self.value(regime))).collect();
@@ -146,7 +158,11 @@ pub fn leaf_values(
         }
         let id = TensorId(i as u32);
         let shape = concrete_shape(program, id);
-        let random = rng.tensor_in(&shape, regime);
+        let random = if program.onehot.contains(&id) {
+            rng.onehot(&shape)
+        } else {
+            rng.tensor_in(&shape, regime)
+        };
         out.insert(id, given.get(&id).cloned().unwrap_or(random));
     }
     out

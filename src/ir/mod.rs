@@ -284,6 +284,9 @@ pub struct Program {
     /// what [`Program::resized`] lowers again at other sizes.
     pub items: std::sync::Arc<Vec<(FileId, crate::syntax::ast::Item)>>,
     pub options: LowerOptions,
+    /// Leaves declared `onehot`: each row along the last axis is 0 but for a single 1 (so it
+    /// sums to 1). The simplifier and proofs may use it; points satisfy it.
+    pub onehot: Vec<TensorId>,
 }
 
 impl Program {

@@ -89,9 +89,11 @@ impl Limits {
     /// iteration and once after the last (so the classes the last rules made are merged).
     /// Simplifying keeps the user's names: its normal forms stop at named tensors.
     /// `opaque`: the classes printed under names of their own (see `normal::Normaliser`).
-    fn run(&self, eg: EG, opaque: Vec<Id>) -> Runner<lang::ENode, ShapeInfo> {
+    fn run(&self, eg: EG, opaque: Vec<Id>, onehot: Vec<String>) -> Runner<lang::ENode, ShapeInfo> {
         let normaliser = Rc::new(RefCell::new(
-            normal::Normaliser::new(false).with_opaque(opaque),
+            normal::Normaliser::new(false)
+                .with_opaque(opaque)
+                .with_onehot(onehot),
         ));
         let mut runner = rules::with_rules(|r| self.runner(eg, &normaliser).run(r));
         normaliser.borrow_mut().pass(&mut runner.egraph);
@@ -158,6 +160,15 @@ pub struct Report {
 pub struct Simplified {
     pub gradients: Gradients,
     pub report: Report,
+}
+
+/// The names of the leaves declared `onehot` (their rows sum to one).
+fn onehot_names(program: &Program) -> Vec<String> {
+    program
+        .onehot
+        .iter()
+        .map(|&t| program.tensor(t).name.clone())
+        .collect()
 }
 
 /// The forward nodes the target depends on (the saved activations).
@@ -284,7 +295,7 @@ pub fn simplify(
         .filter_map(|t| grads.adjoint.get(t.node.0 as usize).copied().flatten())
         .filter_map(|a| loader.class_of.get(&a).copied())
         .collect();
-    let runner = limits.run(eg, opaque);
+    let runner = limits.run(eg, opaque, onehot_names(program));
     let stop = Stop::from_egg(runner.stop_reason.as_ref());
     let eg = runner.egraph;
     let mut report = Report {
@@ -432,7 +443,7 @@ pub fn tidy(
     loader.define(&mut eg, &named)?;
     eg.rebuild();
     let loaded = eg.nodes().len();
-    let eg = limits.run(eg, vec![]).egraph;
+    let eg = limits.run(eg, vec![], onehot_names(program)).egraph;
     if let Some(conflict) = eg.analysis.conflicts.first() {
         return Err(SimplifyError::Conflict(conflict.clone()));
     }

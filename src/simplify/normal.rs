@@ -319,6 +319,8 @@ struct Pass {
     back: HashMap<Id, (Mono, BigRational)>,
     /// Numbers standing as atoms under fractional powers (`2` in `sqrt(2)`), by value.
     numbers: HashMap<Id, BigRational>,
+    /// Classes whose rows sum to one (one-hot leaves).
+    unit_rows: HashSet<Id>,
     /// Atoms written as an affine function of another class (see [`Normaliser`]).
     aliases: HashMap<Id, Poly>,
 }
@@ -825,8 +827,12 @@ impl Pass {
                 }
                 None => None,
             };
+            let unit_row =
+                matches!(rest.as_slice(), [(a, e)] if *e == Exp::ONE && self.unit_rows.contains(a));
             let inner = if rest.is_empty() {
                 self.dim_form(eg, last)
+            } else if unit_row {
+                Poly::constant(BigRational::one())
             } else if let Some(k) = constant {
                 k
             } else {
@@ -889,6 +895,8 @@ pub struct Normaliser {
     /// form (a partial sum or product) is not printed again in parts of its own, or every
     /// pass would make more.
     made: Vec<std::ops::Range<usize>>,
+    /// Named leaves whose rows sum to one (declared `onehot`): `rowsum(Y) = 1`.
+    onehot: Vec<String>,
 }
 
 /// `atom = coefficient · by` (`by` a named tensor times factors constant along the row).
@@ -907,6 +915,12 @@ impl Normaliser {
             through_names,
             ..Normaliser::default()
         }
+    }
+
+    /// The named leaves declared `onehot`: each row sums to one.
+    pub fn with_onehot(mut self, names: Vec<String>) -> Normaliser {
+        self.onehot = names;
+        self
     }
 
     /// Treat `classes` (the gradients of named tensors) as printed under their own names.
@@ -941,6 +955,11 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
         back: HashMap::new(),
         numbers: HashMap::new(),
         aliases: HashMap::new(),
+        unit_rows: state
+            .onehot
+            .iter()
+            .filter_map(|n| eg.lookup(ENode::leaf(EOp::Name(n.into()))))
+            .collect(),
     };
     for (atom, function, c0, c1) in &state.aliases {
         let f = Poly::atom(eg.find(*function)).add(&Poly::constant(-c0.clone()));

@@ -90,7 +90,12 @@ fn run(
     let stop = if eg.find(a) == eg.find(b) {
         Stop::Other("equal by definitions".into())
     } else {
-        let normaliser = Rc::new(RefCell::new(Normaliser::new(true)));
+        let onehot = program
+            .onehot
+            .iter()
+            .map(|&t| program.tensor(t).name.clone())
+            .collect();
+        let normaliser = Rc::new(RefCell::new(Normaliser::new(true).with_onehot(onehot)));
         let runner = rules::with_rules(|rules| {
             limits
                 .runner(eg, &normaliser)

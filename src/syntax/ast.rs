@@ -62,6 +62,8 @@ pub enum ItemKind {
         kind: LeafKind,
         name: Ident,
         shape: ShapeExpr,
+        /// `onehot`: each row along the last axis is 0 but for a single 1.
+        onehot: bool,
     },
     Const {
         name: Ident,

@@ -132,6 +132,7 @@ impl Builder {
                     kind,
                     name: self.ident(inner.next().unwrap()),
                     shape: self.shape(inner.next().unwrap()),
+                    onehot: inner.next().is_some(),
                 }
             }
             Rule::const_decl => ItemKind::Const {
@@ -579,6 +580,7 @@ fn describe_rule(rule: Rule) -> &'static str {
         Rule::kwarg | Rule::boolean | Rule::list => "an argument",
         Rule::return_stmt => "`return EXPR`",
         Rule::leaf_kind => "`input`, `param` or `data`",
+        Rule::leaf_fact => "`onehot`",
         Rule::fn_params | Rule::fn_param => "a parameter `name: [dims]`",
         Rule::fn_body => "a fn body",
         Rule::neg => "`-`",

@@ -123,6 +123,7 @@ struct Lowerer<'s> {
     pub call_counts: HashMap<String, usize>,
     pub overrides: HashMap<String, u64>,
     pub used_overrides: HashSet<String>,
+    pub onehot: Vec<TensorId>,
 }
 
 /// Resolve and shape-check a loaded program.
@@ -165,6 +166,7 @@ pub(crate) fn lower_items(
         call_counts: HashMap::new(),
         overrides: HashMap::new(),
         used_overrides: HashSet::new(),
+        onehot: Vec::new(),
     };
     for (name, size) in &options.dim_overrides {
         if *size == 0 {
@@ -190,6 +192,7 @@ pub(crate) fn lower_items(
         derivations,
         statements,
         diags,
+        onehot,
         ..
     } = l;
     if !diags.is_empty() {
@@ -208,6 +211,7 @@ pub(crate) fn lower_items(
         statements,
         items,
         options: options.clone(),
+        onehot,
     })
 }
 
@@ -266,10 +270,29 @@ impl<'s> Lowerer<'s> {
                     }
                 }
             }
-            ItemKind::Leaf { kind, name, shape } => {
+            ItemKind::Leaf {
+                kind,
+                name,
+                shape,
+                onehot,
+            } => {
                 let result = self.report_named(name, |l| {
                     l.check_new_name(name)?;
                     let shape = l.shape_expr(shape, &Scope::global())?;
+                    if *onehot && shape.is_empty() {
+                        return Err(Diagnostic::new(
+                            Code::ShapeMismatch,
+                            name.span,
+                            format!(
+                                "`{}` is declared onehot but is a scalar: one-hot rows need an axis",
+                                name.name
+                            ),
+                        )
+                        .into());
+                    }
+                    if *onehot {
+                        l.onehot.push(TensorId(l.tensors.len() as u32));
+                    }
                     let tensor = TensorId(l.tensors.len() as u32);
                     let node = l.graph.add(Node {
                         op: Op::Leaf(tensor),

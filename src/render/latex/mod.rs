@@ -144,17 +144,26 @@ fn shapes_table(out: &mut String, program: &Program) {
     out.push_str(
         "\\begin{center}\n\\begin{tabular}{llll}\n\\hline\ntensor & in the file & kind & shape \\\\\n\\hline\n",
     );
-    for t in &program.tensors {
+    for (i, t) in program.tensors.iter().enumerate() {
+        let onehot = program.onehot.contains(&crate::ir::TensorId(i as u32));
         let _ = writeln!(
             out,
-            "${}$ & {} & {} & ${}$ \\\\",
+            "${}$ & {} & {}{} & ${}$ \\\\",
             name(&t.name),
             text::code(&t.name),
             kind_text(&t.kind),
+            if onehot { ", one-hot rows" } else { "" },
             math::shape(&program.dims, program.graph.shape(t.node))
         );
     }
     out.push_str("\\hline\n\\end{tabular}\n\\end{center}\n\n");
+    for &t in &program.onehot {
+        let _ = writeln!(
+            out,
+            "${}$ is one-hot: each row (along its last axis) is 0 but for a single 1, so it sums to 1; the derivation uses this.\n",
+            name(&program.tensor(t).name)
+        );
+    }
 }
 
 fn forward(out: &mut String, program: &Program) {
