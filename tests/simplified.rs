@@ -310,3 +310,18 @@ fn replace_word(text: &str, word: &str, by: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// MSE through an MLP: the loss's seed `1` reshaped is a constant in the normal forms, so no
+/// `reshape(1, [1, 1])` is printed, and the factor `2 / (N*K)` is folded.
+#[test]
+fn mse_gradient_has_no_reshaped_one() {
+    let path = common::scratch(
+        "mse.ht",
+        "dim N = 4\ndim D = 3\ndim H = 5\ndim K = 2\ninput X : [N, D]\nparam W1 : [D, H]\n\
+         param W2 : [H, K]\ndata Y : [N, K]\nHh = relu(X @ W1)\nYhat = Hh @ W2\n\
+         loss L = mean((Yhat - Y) ** 2)\n",
+    );
+    let (_, text) = simplified_text(path.to_str().unwrap(), &[]);
+    assert!(!text.contains("reshape(1"), "{text}");
+    assert!(text.contains("2 / (N*K)"), "{text}");
+}

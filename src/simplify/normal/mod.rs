@@ -407,6 +407,12 @@ impl Pass {
                 self.pow(eg, &a, Exp::HALF, base)
             }
             EOp::Expand(_) => child(self, 0).map(|p| (*p).clone()),
+            // Moving the entries of a constant tensor leaves the constant.
+            EOp::T | EOp::Swap(..) | EOp::Permute(_) | EOp::Reshape(_)
+                if child(self, 0).is_some_and(|p| p.as_constant().is_some()) =>
+            {
+                child(self, 0).map(|p| (*p).clone())
+            }
             EOp::MatMul
             | EOp::T
             | EOp::Swap(..)
