@@ -149,11 +149,7 @@ fn shorten(out: &mut Vec<ProofLine>, proof: &Proof) {
             (chunk[chunk.len() - 1].0.clone(), rules)
         })
         .collect();
-    out.push(ProofLine {
-        term: abridged(&first.term),
-        why: None,
-    });
-    out.remove(0);
+    out[0].term = abridged(&first.term);
     // Shortened terms that read the same are one step.
     let mut pending: Vec<String> = Vec::new();
     for (line, rules) in chunks {
