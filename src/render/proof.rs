@@ -76,7 +76,39 @@ pub fn lines(program: &Program, proof: &Proof, steps: Steps) -> Vec<ProofLine> {
         });
     }
     if fold {
+        // A derived gradient written out inside a term reads as its name.
+        let mut named: Vec<(String, &str)> = proof
+            .names
+            .iter()
+            .map(|(n, name)| (print(*n), name.as_str()))
+            .filter(|(text, _)| text.chars().count() >= 16)
+            .collect();
+        named.sort_by_key(|(text, _)| std::cmp::Reverse(text.len()));
+        for line in out.iter_mut().skip(1) {
+            line.term = with_names(&line.term, &named);
+        }
+        if let Some(first) = out.first_mut() {
+            first.term = with_names(&first.term, &named);
+        }
         shorten(&mut out, proof);
+    }
+    out
+}
+
+/// `term` with each occurrence of a named text that is certainly a whole subterm (in
+/// brackets, or a whole argument of a call) written as the name. Elsewhere the text may cut
+/// across an operator's grouping (`x - a - b` does not contain the subterm `a - b`), so it
+/// stays. A line that is one gradient stays written out.
+fn with_names(term: &str, named: &[(String, &str)]) -> String {
+    let mut out = term.to_string();
+    for (text, name) in named {
+        if out == *text {
+            continue;
+        }
+        out = out
+            .replace(&format!("({text})"), name)
+            .replace(&format!("({text}, "), &format!("({name}, "))
+            .replace(&format!(", {text})"), &format!(", {name})"));
     }
     out
 }

@@ -53,6 +53,9 @@ pub struct Proof {
     pub graph: Graph,
     pub start: NodeId,
     pub steps: Vec<ProofStep>,
+    /// Subterms a short proof may print under a name: `grad(X)` for the derived gradient's
+    /// expression, which a step's terms otherwise write out in full.
+    pub names: Vec<(NodeId, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -218,6 +221,7 @@ pub fn prove(
         graph: out,
         start: *start,
         steps,
+        names: Vec::new(),
     }))
 }
 

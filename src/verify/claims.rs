@@ -352,8 +352,12 @@ pub fn attempt_proof(
     let with_grads = uses_gradients(&program.graph, lhs) || uses_gradients(&program.graph, rhs);
     match (with_grads, gradients) {
         (true, Some(g)) => {
-            let (graph, l, r) = substituted(program, g, lhs, rhs);
-            prove(program, &graph, l, r, limits)
+            let (graph, l, r, names) = substituted(program, g, lhs, rhs);
+            let mut outcome = prove(program, &graph, l, r, limits)?;
+            if let ProofOutcome::Proved(p) = &mut outcome {
+                p.names = names;
+            }
+            Ok(outcome)
         }
         _ => prove(program, &program.graph, lhs, rhs, limits),
     }
@@ -571,13 +575,14 @@ fn reads_inputs(at: &AtSizes) -> bool {
 }
 
 /// The gradient graph with copies of both sides in which `grad(X)` is the derived gradient
-/// of X (the output's own `grad(O)` stays the free upstream gradient).
+/// of X (the output's own `grad(O)` stays the free upstream gradient), and each named
+/// tensor's derived gradient with its name `grad(X)`.
 fn substituted(
     program: &Program,
     grads: &Gradients,
     lhs: NodeId,
     rhs: NodeId,
-) -> (Graph, NodeId, NodeId) {
+) -> (Graph, NodeId, NodeId, Vec<(NodeId, String)>) {
     let mut graph = grads.graph.clone();
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
     let output = program.target.as_ref().map(|t| t.tensor);
@@ -611,7 +616,17 @@ fn substituted(
         };
         map.insert(n, new);
     }
-    (graph, map[&lhs], map[&rhs])
+    // Every named tensor's derived gradient, for a short proof to print as `grad(X)`.
+    let names = (0..program.tensors.len())
+        .map(|i| TensorId(i as u32))
+        .filter(|&t| Some(t) != output && program.tensor(t).differentiable())
+        .filter_map(|t| {
+            let g = grads.of(program, t)?;
+            (!graph.node(g).args.is_empty())
+                .then(|| (g, format!("grad({})", program.tensor(t).name)))
+        })
+        .collect();
+    (graph, map[&lhs], map[&rhs], names)
 }
 
 /// The derived gradient of `t` in `graph` (zero if the target does not depend on it).
