@@ -340,6 +340,7 @@ const BUILTINS: &[&str] = &[
     "expand",
     "eq",
     "step",
+    "onehot",
     "dim",
     "input",
     "param",
