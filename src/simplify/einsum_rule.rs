@@ -7,6 +7,7 @@
 //! one operand whose kept letters stay in order. Anything else is left to the verifier.
 
 use super::analysis::{ShapeInfo, EG};
+use super::applier::join;
 use super::lang::{ENode, EOp};
 use crate::ir::{EinsumSpec, ReduceKind};
 use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
@@ -157,17 +158,7 @@ impl Applier<ENode, ShapeInfo> for AsProduct {
             let lhs: PatternAst<ENode> =
                 format!("(#einsum{k} {operands})").parse().expect("pattern");
             let rhs: PatternAst<ENode> = rhs.parse().expect("pattern");
-            if eg.are_explanations_enabled() {
-                let (id, did) = eg.union_instantiations(&lhs, &rhs, subst, rule_name);
-                if did {
-                    changed.push(id);
-                }
-            } else {
-                let id = eg.add_instantiation(&rhs, subst);
-                if eg.union(eclass, id) {
-                    changed.push(eclass);
-                }
-            }
+            changed.extend(join(eg, eclass, &lhs, &rhs, subst, rule_name));
         }
         changed
     }

@@ -15,6 +15,7 @@
 //! raw program is kept and the conflict reported).
 
 mod analysis;
+mod applier;
 pub mod cost;
 mod einsum_rule;
 pub mod error;

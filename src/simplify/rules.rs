@@ -11,6 +11,7 @@
 //! and a rule that merged classes of different shapes would be caught by the analysis.
 
 use super::analysis::{ShapeInfo, EG};
+use super::applier::join;
 use super::lang::ENode;
 use super::lang::EOp;
 use crate::ir::ReduceKind;
@@ -225,17 +226,7 @@ impl Applier<ENode, ShapeInfo> for ReduceApply {
             };
             let lhs: PatternAst<ENode> = fill(self.lhs).parse().expect("pattern");
             let rhs: PatternAst<ENode> = fill(self.rhs).parse().expect("pattern");
-            if eg.are_explanations_enabled() {
-                let (id, did) = eg.union_instantiations(&lhs, &rhs, subst, rule_name);
-                if did {
-                    changed.push(id);
-                }
-            } else {
-                let id = eg.add_instantiation(&rhs, subst);
-                if eg.union(eclass, id) {
-                    changed.push(eclass);
-                }
-            }
+            changed.extend(join(eg, eclass, &lhs, &rhs, subst, rule_name));
         }
         changed
     }

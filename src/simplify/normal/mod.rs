@@ -87,13 +87,13 @@ struct Pass {
     /// Classes constant along the last axis (scalars, last axis of size 1).
     flat: HashSet<Id>,
     /// Atoms written through named tensors (shallow forms only): see [`Normaliser`].
-    through: HashMap<Id, (Mono, BigRational)>,
+    through: HashMap<Id, Poly>,
     /// Named classes' own definitions (shallow forms, before [`Pass::written_through`]).
     defs: HashMap<Id, Rc<Poly>>,
     /// How many definitions a row sum is looking through (bounded).
     nesting: u32,
     /// The reverse of `through`: a named tensor in terms of the atom it is a multiple of.
-    back: HashMap<Id, (Mono, BigRational)>,
+    back: HashMap<Id, Poly>,
     /// Numbers standing as atoms under fractional powers (`2` in `sqrt(2)`), by value.
     numbers: HashMap<Id, BigRational>,
     /// Classes whose rows sum to one (one-hot leaves).
@@ -237,64 +237,40 @@ impl Pass {
     /// powers only); `p` itself when that fails.
     fn written_through(&self, p: Poly) -> Poly {
         let p = self.substituted(p, &self.through);
-        if self.aliases.is_empty()
-            || !p
-                .0
-                .iter()
-                .any(|(m, _)| m.0.iter().any(|(a, _)| self.aliases.contains_key(a)))
-        {
-            return p;
-        }
-        // Each aliased atom at a positive integer power becomes its affine replacement.
-        let mut out = Poly::zero();
-        for (m, c) in &p.0 {
-            let mut term = Poly::constant(c.clone());
-            for &(a, e) in &m.0 {
-                let factor = match self.aliases.get(&a) {
-                    Some(f) if e.is_integer() && e.is_positive() && e.num <= MAX_POWER => {
-                        (0..e.num).try_fold(Poly::constant(BigRational::one()), |acc, _| {
-                            self.mul_plain(&acc, f)
-                        })
-                    }
-                    _ => Some(Poly::term(Mono::atom(a, e), BigRational::one())),
-                };
-                match factor.and_then(|f| self.mul(&term, &f)) {
-                    Some(t) => term = t,
-                    None => return p,
-                }
-            }
-            out = out.add(&term);
-        }
-        out
+        self.substituted(p, &self.aliases)
     }
 
-    /// `p` with each atom `a` of `map` (at an integer power `e`) replaced by
-    /// `(coefficient · mono)^e`; `p` itself when that fails.
-    fn substituted(&self, p: Poly, map: &HashMap<Id, (Mono, BigRational)>) -> Poly {
+    /// `p` with each atom `a` of `map` at an integer power `e` replaced by its form raised to
+    /// `e` (a sum only at a positive power); `p` itself when that fails.
+    fn substituted(&self, p: Poly, map: &HashMap<Id, Poly>) -> Poly {
         let mentions = |m: &Mono| m.0.iter().any(|(a, _)| map.contains_key(a));
         if map.is_empty() || !p.0.iter().any(|(m, _)| mentions(m)) {
             return p;
         }
-        let rewrite = |m: &Mono, c: &BigRational| -> Option<(Mono, BigRational)> {
-            let mut out = Mono::default();
-            let mut c = c.clone();
-            for &(a, e) in &m.0 {
-                match map.get(&a) {
-                    Some((by, k)) if e.is_integer() => {
-                        out = out.mul(&by.pow(e)?)?;
-                        c *= pow_rational(k, e.num)?;
-                    }
-                    _ => out = out.mul(&Mono::atom(a, e))?,
-                }
+        let power = |r: &Poly, e: Exp| -> Option<Poly> {
+            match r.single() {
+                Some((m, k)) => Some(Poly::term(m.pow(e)?, pow_rational(k, e.num)?)),
+                None if e.is_positive() && e.num <= MAX_POWER => (0..e.num)
+                    .try_fold(Poly::constant(BigRational::one()), |acc, _| {
+                        self.mul_plain(&acc, r)
+                    }),
+                None => None,
             }
-            Some((out, c))
         };
-        let terms: Option<Vec<(Mono, BigRational)>> =
-            p.0.iter().map(|(m, c)| rewrite(m, c)).collect();
-        match terms.and_then(|t| self.settle_poly(t)) {
-            Some(q) => q,
-            None => p,
-        }
+        let rewrite = |m: &Mono, c: &BigRational| -> Option<Poly> {
+            let mut term = Poly::constant(c.clone());
+            for &(a, e) in &m.0 {
+                let factor = match map.get(&a) {
+                    Some(r) if e.is_integer() => power(r, e)?,
+                    _ => Poly::term(Mono::atom(a, e), BigRational::one()),
+                };
+                term = self.mul(&term, &factor)?;
+            }
+            Some(term)
+        };
+        p.0.iter()
+            .try_fold(Poly::zero(), |acc, (m, c)| Some(acc.add(&rewrite(m, c)?)))
+            .unwrap_or(p)
     }
 
     /// `p ^ e`, or `None` when it is not a normal form (the node stays an atom).
@@ -729,7 +705,8 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
     for t in &state.through {
         let by = canonical(eg, &t.by);
         let atom = eg.find(t.atom);
-        pass.through.insert(atom, (by, t.coefficient.clone()));
+        pass.through
+            .insert(atom, Poly::term(by, t.coefficient.clone()));
         // Back: the named tensor N is `atom / (coefficient · by / N)`.
         if let Some(n) = t.name.map(|n| eg.find(n)) {
             let rest = canonical(eg, &t.by).mul(&Mono::atom(n, Exp::ONE.neg()));
@@ -737,7 +714,7 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
                 .and_then(|r| r.pow(Exp::ONE.neg()))
                 .and_then(|r| r.mul(&Mono::atom(atom, Exp::ONE)))
             {
-                pass.back.insert(n, (back, t.coefficient.recip()));
+                pass.back.insert(n, Poly::term(back, t.coefficient.recip()));
             }
         }
     }
