@@ -497,7 +497,7 @@ fn check_quiet_and_steps_show_as_much_as_asked() {
     };
     assert_eq!(
         first_term(&short),
-        "(attention#1.P @ attention#1.V).T @ grad(h)"
+        "(attention.P @ attention.V).T @ grad(h)"
     );
     assert!(
         !first_term(&full).contains("grad(h)"),

@@ -504,3 +504,53 @@ fn several_errors_are_reported_without_cascades() {
     // `B` uses the failed `A`: no second error for it.
     assert_eq!(codes, [Code::ShapeMismatch, Code::UnknownName]);
 }
+
+/// Locals of inlined calls are named `CALL.local` at top level; a wrong one says which
+/// locals the call has, or which calls there are.
+#[test]
+fn unknown_local_of_a_call_lists_what_there_is() {
+    let lib = "fn sq(x: [T, d]) -> [T, d] {\n  y2 = x * x\n  return y2 + 1\n}\n";
+    let src = format!("{HEAD}{lib}A = sq(X)\nB = X + sq(A)\nclaim A.y3 = 1\n");
+    let err = errors_of(&src);
+    expect(
+        &err,
+        Code::UnknownName,
+        "11:7",
+        "A.y3",
+        "unknown name `A.y3`",
+    );
+    let rendered = err.render(false);
+    assert!(
+        rendered.contains("the call `A` has no local `y3`"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("did you mean `A.y2`?"), "{rendered}");
+    assert!(rendered.contains("the locals of `A` are y2"), "{rendered}");
+    let src = format!("{HEAD}{lib}A = sq(X)\nB = X + sq(A)\nclaim sqq.y2 = 1\n");
+    let err = errors_of(&src);
+    expect(
+        &err,
+        Code::UnknownName,
+        "11:7",
+        "sqq.y2",
+        "unknown name `sqq.y2`",
+    );
+    let rendered = err.render(false);
+    assert!(
+        rendered.contains("no fn call is labelled `sqq`"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("did you mean `sq.y2`?"), "{rendered}");
+    // A fn body sees only its own names.
+    let src = format!(
+        "{HEAD}{lib}A = sq(X)\nfn g(x: [T, d]) -> [T, d] {{\n  return A.y2\n}}\nB = g(X)\n"
+    );
+    let err = errors_of(&src);
+    expect(
+        &err,
+        Code::UnknownName,
+        "11:10",
+        "A.y2",
+        "cannot see `A.y2`",
+    );
+}

@@ -389,3 +389,42 @@ fn proofs_made_ahead_on_workers_are_the_proofs_made_in_line() {
     });
     assert_eq!(in_line, ahead);
 }
+
+/// A fn call's locals are named through the call: `m.var` for the call bound to `m`, the
+/// fn's name for a call inside an expression (`sq`, then `sq2`, ...), nested calls by path
+/// (`B.inner.y2`); claims about them and their gradients are checked like any other.
+#[test]
+fn locals_of_fn_calls_are_named_through_their_calls() {
+    let src = "dim T = 2\ndim d = 3\ninput X : [T, d]\n\
+               fn sq(x: [T, d]) -> [T, d] {\n  y2 = x * x\n  return y2 + 1\n}\n\
+               fn outer(x: [T, d]) -> [T, d] {\n  inner = sq(x)\n  return inner + sq(x)\n}\n\
+               A = sq(X)\nC = sq(X) + sq(A)\nB = outer(X)\nloss L = sum(B * C)\n\
+               claim A.y2 = X * X\n\
+               claim sq.y2 = X * X\n\
+               claim sq2.y2 = A * A\n\
+               claim B.inner.y2 = X * X\n\
+               claim B.sq.y2 = X * X\n\
+               claim grad(sq2.y2) = grad(C)\n\
+               claim grad(B.inner.y2) = grad(B)\n";
+    let p = common::program(src);
+    let names: Vec<&str> = p.tensors.iter().map(|t| t.name.as_str()).collect();
+    for n in ["A.y2", "sq.y2", "sq2.y2", "B.inner.y2", "B.sq.y2"] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    let results = handtrace::verify::check_program(&p, std::path::Path::new("test.ht"));
+    assert_eq!(results.len(), 7);
+    for r in &results {
+        assert!(
+            matches!(r.finding, handtrace::verify::claims::Finding::Proved(_)),
+            "{}: {:?}",
+            r.claim,
+            r.verdict
+        );
+    }
+    // Their gradients print in their call's scope.
+    let raw = handtrace::diff::derive(&p).unwrap();
+    let lines = handtrace::render::grad::program_lines(&p, &raw, &[]);
+    let text = handtrace::render::grad::text(&p, &lines, &Default::default());
+    assert!(text.contains("\nA.dy2 = "), "{text}");
+    assert!(!text.contains("d("), "{text}");
+}

@@ -1,7 +1,7 @@
 //! The backward program: which gradients get a line, under which names, in which order.
 //!
 //! Owns [`backward_program`]: the gradient of a named tensor `X` is `dX` (`d_X` if `dX` is
-//! taken, `d(h.S)` for a fn's local); lines run from the output back to the leaves, so each
+//! taken; `h.dS` for the local `S` of the call `h`); lines run from the output back to the leaves, so each
 //! uses only names defined above it, like a backward pass written by hand; an intermediate
 //! gradient that two lines use gets a line of its own (`g1`, `g2`, ..., or another letter
 //! when the program itself has names of that family) and is reused.
@@ -35,15 +35,16 @@ pub struct BackwardProgram {
     pub independent: Vec<TensorId>,
 }
 
-/// `dX` for a tensor `X`; `d(h.S)` for the local `S` of an inlined call `h`; `d_X` when `dX`
-/// is already a forward name.
+/// `dX` for a tensor `X`; `h.dS` for the local `S` of an inlined call `h` (the `d` goes on
+/// the local, in its call's scope); `d_X` (`h.d_S`) when `dX` is already a forward name.
 pub fn grad_name(forward: &HashSet<String>, name: &str) -> String {
-    if name.contains('.') || name.contains('#') {
-        return format!("d({name})");
-    }
-    let plain = format!("d{name}");
+    let (call, local) = match name.rsplit_once('.') {
+        Some((call, local)) => (format!("{call}."), local),
+        None => (String::new(), name),
+    };
+    let plain = format!("{call}d{local}");
     if forward.contains(&plain) {
-        format!("d_{name}")
+        format!("{call}d_{local}")
     } else {
         plain
     }

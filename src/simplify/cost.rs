@@ -4,7 +4,8 @@
 //! reduction one per entry it reads; moving data (`.T`, swaps, permutes, reshapes, broadcasts)
 //! and naming a value cost nothing (no arithmetic is done: a transposed operand is a GEMM
 //! flag); every other op one per entry it writes, except a scalar factor on a matrix product
-//! that nothing else uses (GEMM's α: `dS @ K / sqrt(d)` costs the product alone). [`program_flops`] prices a set of nodes of an IR graph as a DAG: a node shared by
+//! that nothing else uses (GEMM's α: `dS @ K / sqrt(d)` costs the product alone), and the
+//! negation of a scaling that nothing else uses (the sign goes into the scalar). [`program_flops`] prices a set of nodes of an IR graph as a DAG: a node shared by
 //! several uses is paid once, and nodes marked free (the forward pass's saved activations)
 //! cost nothing in a backward program.
 //!
@@ -125,12 +126,24 @@ pub fn program_flops(
     for n in order {
         let fused = scaled_product(graph, n).is_some_and(|p| {
             users.get(&p) == Some(&1) && matches!(graph.node(p).op, Op::MatMul) && !free(p)
+        }) || negated_scaling(graph, n).is_some_and(|p| {
+            users.get(&p) == Some(&1) && scaled_product(graph, p).is_some() && !free(p)
         });
         if !fused {
             total = total.saturating_add(ir_node_flops(dims, graph, n));
         }
     }
     total
+}
+
+/// For `-p` of a tensor: `p` (free when `p` is a scaling used only here: the sign goes into
+/// the scalar, `-(x / 2)` is `x * -1/2`).
+fn negated_scaling(graph: &Graph, n: NodeId) -> Option<NodeId> {
+    let node = graph.node(n);
+    match (&node.op, node.args.as_slice()) {
+        (Op::Neg, [a]) if !graph.shape(*a).is_empty() => Some(*a),
+        _ => None,
+    }
 }
 
 /// For `p * s`, `s * p` or `p / s` with `s` a scalar: `p`.

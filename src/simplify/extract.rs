@@ -320,6 +320,9 @@ fn program_cost(eg: &EG, roots: &[Id], picks: &Picks) -> Option<u128> {
         let fused = scaled_product(eg, node).is_some_and(|product| {
             users[ix(product)] == 1
                 && matches!(picks.get(&product), Some(Pick::Node(m)) if m.op == EOp::MatMul)
+        }) || negated_scaling(eg, node).is_some_and(|scaled| {
+            users[ix(scaled)] == 1
+                && matches!(picks.get(&scaled), Some(Pick::Node(m)) if scaled_product(eg, m).is_some())
         });
         if !fused {
             flops = flops.saturating_add(enode_flops(eg, node, c));
@@ -338,6 +341,15 @@ fn scaled_product(eg: &EG, n: &ENode) -> Option<Id> {
         (EOp::Mul, [a, b]) if scalar(*b) && !scalar(*a) => Some(eg.find(*a)),
         (EOp::Mul, [a, b]) if scalar(*a) && !scalar(*b) => Some(eg.find(*b)),
         (EOp::Div, [a, b]) if scalar(*b) && !scalar(*a) => Some(eg.find(*a)),
+        _ => None,
+    }
+}
+
+/// For `-p`: the class of `p` (free when `p` is a scaling used only here: the sign goes into
+/// the scalar, `-(x / 2)` is `x * -1/2`).
+fn negated_scaling(eg: &EG, n: &ENode) -> Option<Id> {
+    match (&n.op, n.args.as_slice()) {
+        (EOp::Neg, [a]) if !eg[*a].data.shape.is_empty() => Some(eg.find(*a)),
         _ => None,
     }
 }

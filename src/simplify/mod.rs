@@ -34,7 +34,7 @@ use egg::{Id, Runner, StopReason};
 pub use error::SimplifyError;
 use extract::Pick;
 pub use normal::ALGEBRA;
-pub use prove::{prove, Proof, ProofOutcome, ProofStep};
+pub use prove::{prove, prove_with_atoms, Proof, ProofOutcome, ProofStep};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;

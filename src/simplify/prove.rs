@@ -75,6 +75,7 @@ fn run(
     rhs: NodeId,
     limits: &Limits,
     explain: bool,
+    atoms: &[NodeId],
 ) -> Result<(EG, Id, Id, Stop, bool), SimplifyError> {
     let mut eg: EG = EG::new(ShapeInfo::new(program.dims.clone()));
     if explain {
@@ -84,6 +85,10 @@ fn run(
     loader.declare_names(&mut eg);
     let a = loader.add(graph, &mut eg, lhs)?;
     let b = loader.add(graph, &mut eg, rhs)?;
+    let atoms = atoms
+        .iter()
+        .map(|&n| loader.add(graph, &mut eg, n))
+        .collect::<Result<Vec<Id>, _>>()?;
     // The definitions of every name either side mentions, down to the leaves.
     // In id order: the order definitions enter the e-graph must not depend on hashing.
     let mut named: Vec<NodeId> = loader.class_of.keys().copied().collect();
@@ -98,7 +103,9 @@ fn run(
             .iter()
             .map(|&t| program.tensor(t).name.clone())
             .collect();
-        let normaliser = Rc::new(RefCell::new(Normaliser::new(true).with_onehot(onehot)));
+        let normaliser = Rc::new(RefCell::new(
+            Normaliser::new(true).with_onehot(onehot).with_atoms(atoms),
+        ));
         let runner = rules::with_rules(|rules| {
             limits
                 .runner(eg, &normaliser)
@@ -132,6 +139,19 @@ pub fn prove(
     lhs: NodeId,
     rhs: NodeId,
     limits: &Limits,
+) -> Result<ProofOutcome, SimplifyError> {
+    prove_with_atoms(program, graph, lhs, rhs, limits, &[])
+}
+
+/// [`prove`] with the nodes `atoms` taken as unknown tensors (their values never looked
+/// into): a proof of the stronger claim, for every value of them.
+pub fn prove_with_atoms(
+    program: &Program,
+    graph: &Graph,
+    lhs: NodeId,
+    rhs: NodeId,
+    limits: &Limits,
+    atoms: &[NodeId],
 ) -> Result<ProofOutcome, SimplifyError> {
     let named: std::collections::HashSet<NodeId> = program.tensors.iter().map(|t| t.node).collect();
     let mut term_size = 0u64;
@@ -176,11 +196,11 @@ pub fn prove(
     // A run without explanations first (recording them costs time and memory, and most
     // of the time goes to runs that end without a proof); only when it finds the sides
     // equal is the run repeated, the same way, recording the explanation.
-    let (_, _, _, stop, equal) = run(program, graph, lhs, rhs, limits, false)?;
+    let (_, _, _, stop, equal) = run(program, graph, lhs, rhs, limits, false, atoms)?;
     if !equal {
         return Ok(ProofOutcome::NotProved(stop));
     }
-    let (mut eg, a, b, stop, equal) = run(program, graph, lhs, rhs, limits, true)?;
+    let (mut eg, a, b, stop, equal) = run(program, graph, lhs, rhs, limits, true, atoms)?;
     if !equal {
         return Ok(ProofOutcome::NotProved(stop));
     }

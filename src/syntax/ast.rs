@@ -204,6 +204,7 @@ pub enum ExprKind {
     /// A number and its text; `None` when the text is out of range (`1e200000`), which
     /// lowering reports at the number.
     Number(Option<BigRational>, String),
+    /// A name; dotted (`m.var`, `attention.P`) for a local of an inlined fn call.
     Name(String),
     Call {
         name: Ident,

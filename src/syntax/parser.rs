@@ -384,7 +384,7 @@ impl Builder {
                 ),
                 span,
             },
-            Rule::ident => Expr {
+            Rule::ident | Rule::local_name => Expr {
                 kind: ExprKind::Name(pair.as_str().to_string()),
                 span,
             },
@@ -557,7 +557,7 @@ fn describe_rule(rule: Rule) -> &'static str {
         | Rule::exponent
         | Rule::call
         | Rule::number => "an expression",
-        Rule::ident | Rule::kw_name => "a name",
+        Rule::ident | Rule::kw_name | Rule::local_name => "a name",
         Rule::add_op | Rule::mul_op => "an operator",
         Rule::dot_t => "`.T`",
         Rule::shape => "a shape like `[T, d]`",

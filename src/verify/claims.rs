@@ -30,7 +30,7 @@ use super::points::{
 use crate::diff::Gradients;
 use crate::exact::num::{Num, NumError};
 use crate::ir::{Graph, Node, NodeId, Op, Program, TensorId};
-use crate::simplify::{prove, Limits, Proof, ProofOutcome, SimplifyError};
+use crate::simplify::{prove, prove_with_atoms, Limits, Proof, ProofOutcome, SimplifyError};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -352,8 +352,17 @@ pub fn attempt_proof(
     let with_grads = uses_gradients(&program.graph, lhs) || uses_gradients(&program.graph, rhs);
     match (with_grads, gradients) {
         (true, Some(g)) => {
-            let (graph, l, r, names) = substituted(program, g, lhs, rhs);
+            let (graph, l, r, names, inner) = substituted(program, g, lhs, rhs);
             let mut outcome = prove(program, &graph, l, r, limits)?;
+            // Written through another gradient (`grad(h) = grad(y) + f(grad(m))`): the
+            // same claim for every value of the inner gradients, when the derived ones
+            // written out are too large to compare.
+            if matches!(outcome, ProofOutcome::NotProved(_)) && !inner.is_empty() {
+                let again = prove_with_atoms(program, &graph, l, r, limits, &inner)?;
+                if matches!(again, ProofOutcome::Proved(_)) {
+                    outcome = again;
+                }
+            }
             if let ProofOutcome::Proved(p) = &mut outcome {
                 p.names = names;
             }
@@ -577,12 +586,15 @@ fn reads_inputs(at: &AtSizes) -> bool {
 /// The gradient graph with copies of both sides in which `grad(X)` is the derived gradient
 /// of X (the output's own `grad(O)` stays the free upstream gradient), and each named
 /// tensor's derived gradient with its name `grad(X)`.
+/// The claim's graph with every `grad(X)` replaced by the derived gradient: the graph, the
+/// sides, the derived gradients' names (for printing) and the derived gradients that are
+/// proper parts of a side (not a whole side).
 fn substituted(
     program: &Program,
     grads: &Gradients,
     lhs: NodeId,
     rhs: NodeId,
-) -> (Graph, NodeId, NodeId, Vec<(NodeId, String)>) {
+) -> (Graph, NodeId, NodeId, Vec<(NodeId, String)>, Vec<NodeId>) {
     let mut graph = grads.graph.clone();
     let mut map: HashMap<NodeId, NodeId> = HashMap::new();
     let output = program.target.as_ref().map(|t| t.tensor);
@@ -626,7 +638,19 @@ fn substituted(
                 .then(|| (g, format!("grad({})", program.tensor(t).name)))
         })
         .collect();
-    (graph, map[&lhs], map[&rhs], names)
+    let inner = map
+        .iter()
+        .filter(|&(&n, &new)| {
+            matches!(program.graph.node(n).op, Op::GradOf(t) if Some(t) != output)
+                && n != lhs
+                && n != rhs
+                && !graph.node(new).args.is_empty()
+        })
+        .map(|(_, &new)| new)
+        .collect::<std::collections::BTreeSet<NodeId>>()
+        .into_iter()
+        .collect();
+    (graph, map[&lhs], map[&rhs], names, inner)
 }
 
 /// The derived gradient of `t` in `graph` (zero if the target does not depend on it).

@@ -324,6 +324,9 @@ impl Lowerer<'_> {
     }
 
     fn tensor_named(&self, n: &str) -> Option<crate::ir::TensorId> {
+        if let Some(&t) = self.locals.get(n) {
+            return Some(t);
+        }
         match self.globals.get(n) {
             Some((Global::Tensor(t), _)) => Some(*t),
             _ => None,

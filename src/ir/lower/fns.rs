@@ -10,7 +10,7 @@ use crate::ir::dims::{DimDecl, DimDef, DimPoly};
 use crate::ir::shape::{self, show_shape};
 use crate::ir::{FnSig, Node, NodeId, Op, Statement, TensorKind};
 use crate::source::Span;
-use crate::syntax::ast::{self, DimExprKind, FnDef};
+use crate::syntax::ast::{self, DimExprKind, ExprKind, FnDef};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -104,18 +104,29 @@ impl Lowerer<'_> {
             if let Some((Global::Dim(_) | Global::Fn, prev)) = self.globals.get(n) {
                 return Err(redefinition(n, stmt.name.span, *prev, self.sources).into());
             }
-            let node = self.expr(&stmt.value, scope)?;
+            let node = match stmt.value.unparen().kind {
+                // `NAME = f(...)` in a body labels the call's locals `NAME.local`, as at top level.
+                ExprKind::Call {
+                    name: ref callee,
+                    ref args,
+                } if self.fn_defs.contains_key(&callee.name) => {
+                    let callee = self.fn_defs[&callee.name].clone();
+                    self.call_fn(callee, stmt.value.span, args, scope, Some(n.clone()))?
+                }
+                _ => self.expr(&stmt.value, scope)?,
+            };
             scope.names.insert(n.clone(), node);
             if scope.record {
                 let name = format!("{}.{}", scope.label, n);
                 let tensor = self.push_tensor(
-                    name,
+                    name.clone(),
                     TensorKind::Local,
                     node,
                     stmt.span,
                     stmt.value.span,
                     None,
                 );
+                self.locals.insert(name, tensor);
                 self.statements.push(Statement::Tensor {
                     tensor,
                     depth: scope.depth,
@@ -141,6 +152,33 @@ impl Lowerer<'_> {
             .into());
         }
         Ok(node)
+    }
+
+    /// The label of a call not bound to a name, unique in its scope: the fn's name, then
+    /// `attention2`, `attention3`, ... for later calls (skipping a name the scope defines,
+    /// so `NAME.local` always means one tensor).
+    fn anonymous_label(&self, fname: &str, scope: &Scope) -> String {
+        let defined = |candidate: &str| match &scope.in_fn {
+            None => self.later.contains_key(candidate),
+            Some(f) => self.fn_defs[f]
+                .body
+                .iter()
+                .any(|s| s.name.name == candidate),
+        };
+        (1..)
+            .map(|k| match k {
+                1 => fname.to_string(),
+                _ => format!("{fname}{k}"),
+            })
+            .find(|candidate| {
+                let full = if scope.label.is_empty() {
+                    candidate.clone()
+                } else {
+                    format!("{}.{candidate}", scope.label)
+                };
+                !defined(candidate) && !self.call_labels.contains(&full)
+            })
+            .expect("some label is free")
     }
 
     /// Inline a call of a user fn: unify its signature dims with the arguments' shapes.
@@ -297,14 +335,20 @@ impl Lowerer<'_> {
             let shape = self.shape_expr(&def.ret, &bound)?;
             return Ok(self.node(Op::FnParam(usize::MAX), vec![], shape, span));
         }
-        let count = self.call_counts.entry(fname.clone()).or_insert(0);
-        *count += 1;
-        let local = label.unwrap_or_else(|| format!("{fname}#{count}"));
+        let local = match label {
+            Some(name) => name,
+            // Only recorded calls name tensors (a generic check of a body names nothing).
+            None if scope.record => self.anonymous_label(&fname, scope),
+            None => fname.clone(),
+        };
         let label = if scope.label.is_empty() {
             local
         } else {
             format!("{}.{}", scope.label, local)
         };
+        if scope.record {
+            self.call_labels.insert(label.clone());
+        }
         if scope.record {
             let mut dims: Vec<(String, String)> = bindings
                 .iter()

@@ -120,7 +120,11 @@ struct Lowerer<'s> {
     pub later: HashMap<String, Span>,
     pub diags: Vec<Diagnostic>,
     pub inline_stack: Vec<String>,
-    pub call_counts: HashMap<String, usize>,
+    /// Full labels of the fn calls inlined so far (`m`, `attention`, `blk.attention2`).
+    pub call_labels: HashSet<String>,
+    /// The recorded locals of inlined calls by qualified name (`m.var`), for `m.var` and
+    /// `grad(m.var)` at top level.
+    pub locals: HashMap<String, TensorId>,
     pub overrides: HashMap<String, u64>,
     pub used_overrides: HashSet<String>,
     pub onehot: Vec<TensorId>,
@@ -163,7 +167,8 @@ pub(crate) fn lower_items(
         later: HashMap::new(),
         diags: Vec::new(),
         inline_stack: Vec::new(),
-        call_counts: HashMap::new(),
+        call_labels: HashSet::new(),
+        locals: HashMap::new(),
         overrides: HashMap::new(),
         used_overrides: HashSet::new(),
         onehot: Vec::new(),

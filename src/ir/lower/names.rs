@@ -14,6 +14,9 @@ impl Lowerer<'_> {
         if let Some(&id) = scope.names.get(n) {
             return Ok(id);
         }
+        if n.contains('.') {
+            return self.local_name(n, span, scope);
+        }
         if let Some(p) = scope.dims.get(n) {
             let p = p.clone();
             return Ok(self.scalar(Op::DimSize(p), span));
@@ -49,6 +52,63 @@ impl Lowerer<'_> {
             None if n == "pi" => Ok(self.scalar(Op::Pi, span)),
             None => Err(self.unknown_name(n, span, scope).into()),
         }
+    }
+
+    /// `m.var`: the local `var` of the call labelled `m` (top level only: a fn body sees
+    /// its own parameters and locals).
+    fn local_name(&self, n: &str, span: Span, scope: &Scope) -> R<NodeId> {
+        if let Some(f) = &scope.in_fn {
+            return Err(Diagnostic::new(
+                Code::UnknownName,
+                span,
+                format!("the body of `{f}` cannot see `{n}`, a local of another call"),
+            )
+            .with_label("not a parameter or local of this fn")
+            .with_help(format!("pass it to `{f}` as a parameter"))
+            .into());
+        }
+        if let Some(&t) = self.locals.get(n) {
+            return Ok(self.tensors[t.0 as usize].node);
+        }
+        let (call, local) = n.rsplit_once('.').expect("a dotted name");
+        let d = Diagnostic::new(Code::UnknownName, span, format!("unknown name `{n}`"));
+        if self.call_labels.contains(call) {
+            let prefix = format!("{call}.");
+            let mut names: Vec<&str> = self
+                .locals
+                .keys()
+                .filter_map(|k| k.strip_prefix(prefix.as_str()))
+                .filter(|k| !k.contains('.'))
+                .collect();
+            names.sort_unstable();
+            let mut d = d
+                .with_label(format!("the call `{call}` has no local `{local}`"))
+                .with_note(format!(
+                    "the locals of `{call}` are {}",
+                    if names.is_empty() {
+                        "none (its fn only returns)".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ));
+            if let Some(s) = suggest(local, names) {
+                d = d.with_help(format!("did you mean `{call}.{s}`?"));
+            }
+            return Err(d.into());
+        }
+        let mut labels: Vec<&str> = self.call_labels.iter().map(|s| s.as_str()).collect();
+        labels.sort_unstable();
+        let mut d = d
+            .with_label(format!("no fn call is labelled `{call}`"))
+            .with_note(
+                "`CALL.local` names a local of an inlined fn call: CALL is the name the call is \
+                 bound to (`m` in `m = layer_norm(...)`), or the fn's name for a call inside an \
+                 expression (`attention`, then `attention2`, ...)",
+            );
+        if let Some(s) = suggest(call, labels) {
+            d = d.with_help(format!("did you mean `{s}.{local}`?"));
+        }
+        Err(d.into())
     }
 
     pub(super) fn unknown_name(&self, n: &str, span: Span, scope: &Scope) -> Diagnostic {

@@ -29,20 +29,37 @@ const GREEK: [&str; 24] = [
 ];
 
 /// A name's base, subscript and superscript mark: `Wq` → (`W`, `q`, ``), `xhat` →
-/// (`\hat{x}`, ``, ``), `g1` → (`g`, `1`, ``), a fn's local `attention#1.P` → (`P`, ``, `(1)`).
+/// (`\hat{x}`, ``, ``), `g1` → (`g`, `1`, ``), a fn's local `h.S` → (`S`, ``, `(\mathrm{h})`).
 fn parts(name: &str) -> (String, String, String) {
-    // The locals of an inlined call `h.S` / `attention#1.P`: the local, marked with its call
-    // (`S^{(h)}`, `P^{(1)}`; the shape table gives the full name).
+    // The locals of an inlined call `h.S` / `attention.P`: the local, marked with its call
+    // (`S^{(h)}`; the shape table gives the full name).
     if let Some((call, local)) = name.rsplit_once('.') {
         let (b, s, _) = parts(local);
-        let mark = match call.rsplit_once('#') {
-            Some((_, k)) => k.to_string(),
-            None => format!("\\mathrm{{{}}}", escape_ident(call)),
-        };
-        return (b, s, format!("({mark})"));
+        return (
+            b,
+            s,
+            format!("(\\mathrm{{{}}})", escape_ident(&call_mark(call))),
+        );
     }
     let (b, s) = plain_parts(name);
     (b, s, String::new())
+}
+
+/// A call's label as a superscript mark: short labels whole (`h`, `m`); a long one (the
+/// fn's name of a call inside an expression, `attention2`) as its first three letters and
+/// its number (`att2`), so that inline math stays narrow enough to set.
+fn call_mark(call: &str) -> String {
+    let call = call.rsplit('.').next().unwrap_or(call);
+    if call.chars().count() <= 4 {
+        return call.to_string();
+    }
+    let digits: String = call
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let stem: String = call.chars().take(3).collect();
+    format!("{stem}{}", digits.chars().rev().collect::<String>())
 }
 
 /// [`parts`] of a name that is not a fn's local.
@@ -477,7 +494,8 @@ mod tests {
         assert_eq!(name("μ"), "\\mu");
         assert_eq!(bar("Wq"), "\\bar{W}_{q}");
         assert_eq!(bar("h.S"), "{\\bar{S}}^{(\\mathrm{h})}");
-        assert_eq!(name("attention#1.P"), "{P}^{(1)}");
+        assert_eq!(name("attention.P"), "{P}^{(\\mathrm{att})}");
+        assert_eq!(name("blk.attention2.P"), "{P}^{(\\mathrm{att2})}");
     }
 
     #[test]

@@ -634,6 +634,10 @@ pub struct Normaliser {
     made: Vec<std::ops::Range<usize>>,
     /// Named leaves whose rows sum to one (declared `onehot`): `rowsum(Y) = 1`.
     onehot: Vec<String>,
+    /// Classes that are atoms in every mode, whatever they contain: a proof about a
+    /// gradient written through another gradient (`grad(h) = dy + f(grad(m))`) treats the
+    /// inner gradient as an unknown tensor, so its expansion never has to be compared.
+    atoms: Vec<Id>,
 }
 
 /// `atom = coefficient · by` (`by` a named tensor times factors constant along the row).
@@ -657,6 +661,12 @@ impl Normaliser {
     /// The named leaves declared `onehot`: each row sums to one.
     pub fn with_onehot(mut self, names: Vec<String>) -> Normaliser {
         self.onehot = names;
+        self
+    }
+
+    /// Treat `classes` as unknown tensors: their form is themselves.
+    pub fn with_atoms(mut self, classes: Vec<Id>) -> Normaliser {
+        self.atoms = classes;
         self
     }
 
@@ -719,6 +729,7 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
         }
     }
     let opaque: HashSet<Id> = state.opaque.iter().map(|&c| eg.find(c)).collect();
+    let atoms: HashSet<Id> = state.atoms.iter().map(|&c| eg.find(c)).collect();
     for &c in &order {
         let data = &eg[c].data;
         if data.positive {
@@ -790,10 +801,11 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
             // A named tensor is an atom in shallow forms: its definition's form is a key
             // (so `x - mean(x)` elsewhere is the class `xc`), but what uses it sees the name.
             // So is a gradient printed under its own name when it is one product.
-            let atom = shallow
-                && (named
-                    || (opaque.contains(&c)
-                        && smallest.as_ref().is_some_and(|p| pass.reads_as_name(p))));
+            let atom = atoms.contains(&c)
+                || shallow
+                    && (named
+                        || (opaque.contains(&c)
+                            && smallest.as_ref().is_some_and(|p| pass.reads_as_name(p))));
             let chosen = if atom { None } else { smallest }
                 .unwrap_or_else(|| Rc::new(pass.written_through(Poly::atom(c))));
             if depth == key_depth {

@@ -115,6 +115,19 @@ pub(super) fn render(eg: &mut EG, p: &Poly) -> Id {
     // has with exponents of one sign, at the exponent nearest zero.
     let k = content(p);
     let common = common_factor(p, |_| true);
+    if common.0.is_empty() {
+        if let Some((group, rest)) = divisor_group(p) {
+            // `dy + (a - mean(a) - x * mean(a * x)) / s`: the rest, then the group.
+            let r = render(eg, &rest);
+            return if content(&group).is_negative() {
+                let g = render(eg, &group.scale(&-BigRational::one()));
+                eg.add(ENode::new(EOp::Sub, vec![r, g]))
+            } else {
+                let g = render(eg, &group);
+                eg.add(ENode::new(EOp::Add, vec![r, g]))
+            };
+        }
+    }
     let split = |common: &Mono| -> Option<Poly> {
         let inverse = common.pow(Exp::ONE.neg())?;
         let mut inner = Poly::zero();
@@ -145,6 +158,29 @@ pub(super) fn render(eg: &mut EG, p: &Poly) -> Id {
         return sum;
     }
     product(eg, &k, &common, Some(sum))
+}
+
+/// With no factor common to every term: the terms sharing a divisor that two or more (but
+/// not all) of them have, and the others; the divisor in the most terms, the first atom on
+/// a tie. A layer norm's backward beside a residual reads `dy + (...) / s`, not
+/// `dy + a / s - b / s - c / s`.
+fn divisor_group(p: &Poly) -> Option<(Poly, Poly)> {
+    let divides = |m: &Mono, a: Id| m.0.iter().any(|&(b, e)| b == a && !e.is_positive());
+    let mut best: Option<(usize, Id)> = None;
+    for (m, _) in &p.0 {
+        for &(a, e) in &m.0 {
+            if e.is_positive() {
+                continue;
+            }
+            let count = p.0.iter().filter(|(n, _)| divides(n, a)).count();
+            if count >= 2 && count < p.0.len() && best.is_none_or(|(c, b)| (count, b) > (c, a)) {
+                best = Some((count, a));
+            }
+        }
+    }
+    let (_, a) = best?;
+    let (group, rest): (Vec<_>, Vec<_>) = p.0.iter().cloned().partition(|(m, _)| divides(m, a));
+    Some((Poly::from_terms(group), Poly::from_terms(rest)))
 }
 
 /// Nodes for `c · m`.
