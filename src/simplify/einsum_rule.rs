@@ -3,8 +3,10 @@
 //! it (`einsum("hij,hie->hje", P, dO)` is `P.T @ dO`).
 //!
 //! Owns [`rule`]. Only the exact shapes of those forms are recognised: two operands sharing
-//! leading batch letters in one order, one contracted letter and one free letter each; or
-//! one operand whose kept letters stay in order. Anything else is left to the verifier.
+//! leading batch letters in one order, one contracted letter and one free letter each; a
+//! matrix and a vector (`ij,j->i`), a dot product (`i,i->`) or an outer product (`i,j->ij`,
+//! a column times a row); or one operand whose kept letters stay in order. Anything else is
+//! left to the verifier.
 
 use super::analysis::{ShapeInfo, EG};
 use super::applier::join;
@@ -81,6 +83,7 @@ fn as_product(spec: &EinsumSpec) -> Option<String> {
                 EOp::Reduce(ReduceKind::Sum, summed, false)
             ))
         }
+        [a, b] if a.len() == 1 || b.len() == 1 => matrix_vector(a, b, &spec.output),
         [a, b] => {
             let o = &spec.output;
             let r = o.len();
@@ -121,6 +124,36 @@ fn as_product(spec: &EinsumSpec) -> Option<String> {
     }
 }
 
+/// A product with a vector operand: `ij,j->i` (`A @ x`), `j,jk->k` (`x @ B`), with either
+/// matrix transposed, and `i,i->` (`sum(x * y)`).
+fn matrix_vector(a: &[char], b: &[char], o: &[char]) -> Option<String> {
+    match (a, b, o) {
+        ([i, k], [k2], [i2]) if k == k2 && i == i2 && i != k => Some("(@ ?a ?b)".into()),
+        ([k, i], [k2], [i2]) if k == k2 && i == i2 && i != k => Some("(@ (T ?a) ?b)".into()),
+        ([k], [k2, j], [j2]) if k == k2 && j == j2 && j != k => Some("(@ ?a ?b)".into()),
+        ([k], [j, k2], [j2]) if k == k2 && j == j2 && j != k => Some("(@ ?a (T ?b))".into()),
+        ([i], [i2], []) if i == i2 => Some("(sum[0] (* ?a ?b))".into()),
+        _ => None,
+    }
+}
+
+/// `i,j->ij` over operands of shapes `[m]` and `[n]`: the broadcast product of a column
+/// `[m, 1]` and a row `[1, n]` (the shapes interned in `eg`).
+fn outer_product(eg: &mut EG, spec: &EinsumSpec, a: Id, b: Id) -> Option<String> {
+    let ([i], [j]) = (spec.inputs.first()?.as_slice(), spec.inputs.get(1)?.as_slice()) else {
+        return None;
+    };
+    if spec.output != [*i, *j] || i == j {
+        return None;
+    }
+    let one = crate::ir::DimPoly::constant(1);
+    let m = eg[a].data.shape.first()?.clone();
+    let n = eg[b].data.shape.first()?.clone();
+    let column = eg.analysis.tables.shape(&vec![m, one.clone()]);
+    let row = eg.analysis.tables.shape(&vec![one, n]);
+    Some(format!("(* (#reshape{column} ?a) (#reshape{row} ?b))"))
+}
+
 struct AsProduct;
 
 impl Applier<ENode, ShapeInfo> for AsProduct {
@@ -151,8 +184,13 @@ impl Applier<ENode, ShapeInfo> for AsProduct {
             let Some(spec) = eg.analysis.tables.einsums.get(k as usize).cloned() else {
                 continue;
             };
-            let Some(rhs) = as_product(&spec) else {
-                continue;
+            let rhs = match (as_product(&spec), b) {
+                (Some(rhs), _) => rhs,
+                (None, Some(b)) => match outer_product(eg, &spec, a, b) {
+                    Some(rhs) => rhs,
+                    None => continue,
+                },
+                (None, None) => continue,
             };
             let operands = if arity == 2 { "?a ?b" } else { "?a" };
             let lhs: PatternAst<ENode> =
@@ -179,7 +217,11 @@ mod tests {
         assert_eq!(form("hie,hje->hij").as_deref(), Some("(@ ?a (T ?b))"));
         assert_eq!(form("ij,jk->ki").as_deref(), Some("(T (@ ?a ?b))"));
         assert_eq!(form("td->d").as_deref(), Some("(sum[0] ?a)"));
-        assert_eq!(form("ij,j->i"), None);
+        assert_eq!(form("ij,j->i").as_deref(), Some("(@ ?a ?b)"));
+        assert_eq!(form("ji,j->i").as_deref(), Some("(@ (T ?a) ?b)"));
+        assert_eq!(form("j,jk->k").as_deref(), Some("(@ ?a ?b)"));
+        assert_eq!(form("i,i->").as_deref(), Some("(sum[0] (* ?a ?b))"));
+        assert_eq!(form("i,j->ij"), None);
         assert_eq!(form("ij->ji"), None);
         assert_eq!(form("ii->i"), None);
     }

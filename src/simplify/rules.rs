@@ -285,6 +285,92 @@ impl Rules {
     }
 }
 
+/// Identities of sums over indices that the normal forms cannot see, each stated for the
+/// exact shapes it holds at (no broadcasting but where written).
+fn index_facts(r: &mut Rules) {
+    // [m, 1] @ [1, n]: the contraction runs over one index, so it is a broadcast product.
+    r.one(
+        "a product over an axis of size one",
+        "(@ ?a ?b)",
+        "(* ?a ?b)",
+        Some(all(vec![rank("?a", 2), rank("?b", 2), flat_last("?a")])),
+    );
+    // Σ_ij a_ij b_ij = (Σ a)(Σ b) when every axis has size one in a or in b.
+    r.reduce(
+        "sum of a product of independent factors",
+        "(* ?a ?b)",
+        "(%R (* ?a ?b))",
+        "(* (%R ?a) (%R ?b))",
+        Some(independent("?a", "?b")),
+        false,
+        Some(ReduceKind::Sum),
+        true,
+    );
+    // Σ_i u_i (A x)_i = Σ_j (Aᵀ u)_j x_j, and ⟨U, A B⟩ = ⟨Aᵀ U, B⟩ for matrices.
+    for (name, inner, lhs) in [
+        (
+            "an inner product across a matrix product",
+            "(* ?u (@ ?a ?b))",
+            "(%R (* ?u (@ ?a ?b)))",
+        ),
+        (
+            "an inner product across a matrix product (on the left)",
+            "(* (@ ?a ?b) ?u)",
+            "(%R (* (@ ?a ?b) ?u))",
+        ),
+    ] {
+        r.reduce(
+            name,
+            inner,
+            lhs,
+            "(%R (* (@ (T ?a) ?u) ?b))",
+            Some(inner_product_shapes()),
+            false,
+            Some(ReduceKind::Sum),
+            true,
+        );
+    }
+    // Σ_ij (A B)_ij = Σ_k (Σ_i A_ik)(Σ_j B_kj).
+    r.reduce(
+        "sum of a matrix product",
+        "(@ ?a ?b)",
+        "(%R (@ ?a ?b))",
+        "(sum[0] (* (sum[0] ?a) (sum[1] ?b)))",
+        Some(all(vec![rank("?a", 2), rank("?b", 2)])),
+        false,
+        Some(ReduceKind::Sum),
+        true,
+    );
+}
+
+/// `v` and `w` have one rank and every axis has size one in `v` or in `w`.
+fn independent(v: &str, w: &str) -> Cond {
+    let (v, w) = (var(v), var(w));
+    Box::new(move |eg, s| {
+        let (a, b) = (shape(eg, s, v), shape(eg, s, w));
+        a.len() == b.len()
+            && !a.is_empty()
+            && a
+                .iter()
+                .zip(b)
+                .all(|(x, y)| eg.analysis.is_one(x) || eg.analysis.is_one(y))
+    })
+}
+
+/// `?a` a matrix, `?b` a vector or a matrix, and `?u` exactly the shape of `?a @ ?b`.
+fn inner_product_shapes() -> Cond {
+    let (u, a, b) = (var("?u"), var("?a"), var("?b"));
+    Box::new(move |eg, s| {
+        let (us, as_, bs) = (shape(eg, s, u), shape(eg, s, a), shape(eg, s, b));
+        let product = match (as_.len(), bs.len()) {
+            (2, 1) => vec![as_[0].clone()],
+            (2, 2) => vec![as_[0].clone(), bs[1].clone()],
+            _ => return false,
+        };
+        eg.analysis.same(us, &product)
+    })
+}
+
 /// The name of a rule without the direction suffix.
 pub fn base_name(rule: &str) -> &str {
     rule.strip_suffix(" (reversed)").unwrap_or(rule)
@@ -480,6 +566,7 @@ pub fn rules() -> Vec<Rule> {
         },
     );
     r.0.push(super::einsum_rule::rule());
+    index_facts(&mut r);
     // Traces.
     r.one(
         "trace is cyclic",
