@@ -140,7 +140,10 @@ fn matrix_vector(a: &[char], b: &[char], o: &[char]) -> Option<String> {
 /// `i,j->ij` over operands of shapes `[m]` and `[n]`: the broadcast product of a column
 /// `[m, 1]` and a row `[1, n]` (the shapes interned in `eg`).
 fn outer_product(eg: &mut EG, spec: &EinsumSpec, a: Id, b: Id) -> Option<String> {
-    let ([i], [j]) = (spec.inputs.first()?.as_slice(), spec.inputs.get(1)?.as_slice()) else {
+    let ([i], [j]) = (
+        spec.inputs.first()?.as_slice(),
+        spec.inputs.get(1)?.as_slice(),
+    ) else {
         return None;
     };
     if spec.output != [*i, *j] || i == j {

@@ -350,8 +350,7 @@ fn independent(v: &str, w: &str) -> Cond {
         let (a, b) = (shape(eg, s, v), shape(eg, s, w));
         a.len() == b.len()
             && !a.is_empty()
-            && a
-                .iter()
+            && a.iter()
                 .zip(b)
                 .all(|(x, y)| eg.analysis.is_one(x) || eg.analysis.is_one(y))
     })
