@@ -316,16 +316,53 @@ fn replace_word(text: &str, word: &str, by: &str) -> String {
 }
 
 /// MSE through an MLP: the loss's seed `1` reshaped is a constant in the normal forms, so no
-/// `reshape(1, [1, 1])` is printed, and the factor `2 / (N*K)` is folded.
+/// `reshape(1, [1, 1])` is printed, and the factor `2 / (N*K)` is folded into one line.
 #[test]
 fn mse_gradient_has_no_reshaped_one() {
     let path = common::scratch(
         "mse.ht",
         "dim N = 4\ndim D = 3\ndim H = 5\ndim K = 2\ninput X : [N, D]\nparam W1 : [D, H]\n\
-         param W2 : [H, K]\ndata Y : [N, K]\nHh = relu(X @ W1)\nYhat = Hh @ W2\n\
-         loss L = mean((Yhat - Y) ** 2)\n",
+         param W2 : [H, K]\nparam b1 : [H]\nparam b2 : [K]\ndata Y : [N, K]\n\
+         Hh = relu(X @ W1 + b1)\nYhat = Hh @ W2 + b2\nloss L = mean((Yhat - Y) ** 2)\n",
     );
     let (_, text) = simplified_text(path.to_str().unwrap(), &[]);
     assert!(!text.contains("reshape(1"), "{text}");
-    assert!(text.contains("2 / (N*K)"), "{text}");
+    // One factor, in one place: the gradient of the prediction.
+    assert_eq!(text.matches("2 / (N*K)").count(), 1, "{text}");
+    assert_eq!(line(&text, "dYhat"), "(Yhat - Y) * (2 / (N*K))", "{text}");
+    assert_eq!(line(&text, "dW2"), "Hh.T @ dYhat", "{text}");
+    assert_eq!(line(&text, "db2"), "sum(dYhat, axis=0)", "{text}");
+}
+
+/// Cross-entropy over one-hot targets: the gradient every course teaches, in its own line,
+/// and the weights' gradients through it.
+#[test]
+fn cross_entropy_gradient_is_softmax_minus_targets_over_n() {
+    let (_, text) = simplified_text("examples/xent_onehot.ht", &[]);
+    assert_eq!(line(&text, "dZ"), "(softmax(Z, axis=-1) - Y) / N", "{text}");
+    assert_eq!(line(&text, "dW"), "X.T @ dZ", "{text}");
+    assert_eq!(line(&text, "dX"), "dZ @ W.T", "{text}");
+}
+
+/// SwiGLU: silu's derivative through the forward value, `sigmoid(a) * (1 + a - g)`.
+#[test]
+fn swiglu_gradient_reuses_the_gate() {
+    let (_, text) = simplified_text("examples/swiglu.ht", &[]);
+    assert_eq!(line(&text, "dg"), "dh * b", "{text}");
+    assert_eq!(line(&text, "db"), "g * dh", "{text}");
+    assert_eq!(line(&text, "da"), "dg * sigmoid(a) * (1 + a - g)", "{text}");
+}
+
+/// The block's second layer norm beside the residual: `dh` is the residual's `dy` plus
+/// the layer norm backward in the fn's names, over one square root.
+#[test]
+fn block_residual_gradient_is_the_layer_norm_backward_in_the_fns_names() {
+    let (_, text) = simplified_text("examples/block.ht", &[]);
+    assert_eq!(line(&text, "m.dxhat"), "g2 * dm", "{text}");
+    assert_eq!(
+        line(&text, "dh"),
+        "dy + (m.dxhat - mean(m.dxhat, axis=-1, keepdims=true) - m.xhat * mean(m.dxhat * m.xhat, axis=-1, keepdims=true)) / sqrt(m.var + eps)",
+        "{text}"
+    );
+    assert_eq!(line(&text, "attention.dV"), "attention.P.T @ s3", "{text}");
 }

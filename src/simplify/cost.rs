@@ -4,7 +4,9 @@
 //! reduction one per entry it reads; moving data (`.T`, swaps, permutes, reshapes, broadcasts)
 //! and naming a value cost nothing (no arithmetic is done: a transposed operand is a GEMM
 //! flag); every other op one per entry it writes, except a scalar factor on a matrix product
-//! that nothing else uses (GEMM's α: `dS @ K / sqrt(d)` costs the product alone), and the
+//! that nothing else uses (GEMM's α: `dS @ K / sqrt(d)` costs the product alone), a scalar
+//! factor on a tensor that only products and sums use (the α of each product, a scaling of
+//! each sum's result: `dZ = G / N` read by `X.T @ dZ` and `dZ @ W.T` is free), and the
 //! negation of a scaling that nothing else uses (the sign goes into the scalar). [`program_flops`] prices a set of nodes of an IR graph as a DAG: a node shared by
 //! several uses is paid once, and nodes marked free (the forward pass's saved activations)
 //! cost nothing in a backward program.
@@ -12,7 +14,7 @@
 //! Invariant: costs are exact integers (saturating at `u128::MAX`), never estimates in floats.
 
 use crate::ir::op::Cost;
-use crate::ir::{Dims, Graph, NodeId, Op};
+use crate::ir::{Dims, Graph, NodeId, Op, ReduceKind};
 use std::collections::HashSet;
 
 /// Entries of a tensor of `shape` at the dims' sizes (1 for a scalar; saturating).
@@ -108,8 +110,12 @@ pub fn program_flops(
     let mut seen = HashSet::new();
     let mut stack: Vec<NodeId> = roots.to_vec();
     let mut users: std::collections::HashMap<NodeId, u32> = Default::default();
+    // What a scaling costs when its users take it (see `extract`): `None` once an op that
+    // cannot (or the output) reads it.
+    let mut epilogue: std::collections::HashMap<NodeId, Option<u128>> = Default::default();
     for r in roots {
         *users.entry(*r).or_insert(0) += 1;
+        epilogue.insert(*r, None);
     }
     let mut order = Vec::new();
     while let Some(n) = stack.pop() {
@@ -119,6 +125,16 @@ pub fn program_flops(
         order.push(n);
         for &a in &graph.node(n).args {
             *users.entry(a).or_insert(0) += 1;
+            let taken = match graph.node(n).op {
+                Op::MatMul => Some(0),
+                Op::Reduce {
+                    kind: ReduceKind::Sum | ReduceKind::Mean,
+                    ..
+                } => Some(entries(dims, graph.shape(n))),
+                _ => None,
+            };
+            let e = epilogue.entry(a).or_insert(Some(0));
+            *e = e.zip(taken).map(|(x, y)| x.saturating_add(y));
             stack.push(a);
         }
     }
@@ -129,8 +145,13 @@ pub fn program_flops(
         }) || negated_scaling(graph, n).is_some_and(|p| {
             users.get(&p) == Some(&1) && scaled_product(graph, p).is_some() && !free(p)
         });
+        let own = ir_node_flops(dims, graph, n);
+        let cost = match epilogue.get(&n).copied().flatten() {
+            Some(taken) if scaled_product(graph, n).is_some() => own.min(taken),
+            _ => own,
+        };
         if !fused {
-            total = total.saturating_add(ir_node_flops(dims, graph, n));
+            total = total.saturating_add(cost);
         }
     }
     total

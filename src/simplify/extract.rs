@@ -14,6 +14,7 @@ use super::cost::{entries, op_flops, Work};
 use super::error::SimplifyError;
 use super::lang::{ENode, EOp};
 use crate::ir::op::Cost;
+use crate::ir::ReduceKind;
 use egg::{Id, Language};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -98,13 +99,17 @@ impl Best {
 }
 
 /// Choose one e-node per class reachable from `roots`. `saved` classes are free; the first
-/// `loaded` e-nodes of the e-graph are the program as derived (before any rule ran).
+/// `loaded` e-nodes of the e-graph are the program as derived (before any rule ran);
+/// `named` classes (the gradients of named tensors) print as their names where they are
+/// used, so between programs of equal cost one that reads them wins.
 pub fn extract(
     eg: &EG,
     roots: &[Id],
     saved: &HashSet<Id>,
     loaded: usize,
+    named: &[Id],
 ) -> Result<Extraction, SimplifyError> {
+    let names: HashSet<Id> = roots.iter().chain(named).map(|&c| eg.find(c)).collect();
     // When each e-node first appeared: the derived program's nodes first, then in the order
     // rules made them (a rule's own right-hand side before its commuted variants).
     let mut births: HashMap<ENode, usize> = HashMap::new();
@@ -200,7 +205,7 @@ pub fn extract(
     for (c, b) in best {
         greedy.insert(c, b.pick);
     }
-    improve(eg, roots, saved, &births, &mut greedy);
+    improve(eg, roots, &names, saved, &births, &mut greedy);
     // A second start: the program as derived (the first `loaded` e-nodes, one per class),
     // completed by the greedy picks. Local search from it never ends above the raw cost.
     let mut derived = greedy.clone();
@@ -212,7 +217,7 @@ pub fn extract(
     }
     let mut candidates = vec![greedy];
     if program_cost(eg, roots, &derived).is_some() {
-        improve(eg, roots, saved, &births, &mut derived);
+        improve(eg, roots, &names, saved, &births, &mut derived);
         candidates.push(derived);
     }
     let (_, mut picks) = candidates
@@ -271,7 +276,8 @@ fn reachable(eg: &EG, roots: &[Id], picks: &Picks) -> HashSet<Id> {
 
 /// The cost of the program the picks give (each class once), or `None` if the picks reach
 /// a cycle or a class without a pick. The cost is FLOPs (see [`super::cost`]: a scalar
-/// factor on a product used only there is GEMM's α, free), then, in the low bits, the
+/// factor on a product used only there, or on an operand used only by products, is GEMM's
+/// α, free; on an operand of sums, paid on their results), then, in the low bits, the
 /// number of layout ops (transposes), so that between equal FLOPs fewer transposes win.
 fn program_cost(eg: &EG, roots: &[Id], picks: &Picks) -> Option<u128> {
     // Reachable classes in DFS order, with cycle detection; dense arrays indexed by class id
@@ -282,11 +288,16 @@ fn program_cost(eg: &EG, roots: &[Id], picks: &Picks) -> Option<u128> {
     let n = eg.nodes().len();
     let mut state: Vec<u8> = vec![NEW; n];
     let mut users: Vec<u32> = vec![0; n];
+    // What a scaling costs when its users take it: an operand of `@` in GEMM's α (free), of
+    // a sum or mean after it (the result's entries); `None` once any other op (or the
+    // program's output) reads it.
+    let mut epilogue: Vec<Option<u128>> = vec![Some(0); n];
     let mut order: Vec<(Id, &ENode)> = Vec::new();
     let ix = |c: Id| usize::from(c);
     for &root in roots {
         let root = eg.find(root);
         users[ix(root)] += 1;
+        epilogue[ix(root)] = None;
         let mut stack = vec![(root, false)];
         while let Some((c, exit)) = stack.pop() {
             if exit {
@@ -305,6 +316,16 @@ fn program_cost(eg: &EG, roots: &[Id], picks: &Picks) -> Option<u128> {
                 for a in &node.args {
                     let a = eg.find(*a);
                     users[ix(a)] += 1;
+                    let taken = match node.op {
+                        EOp::MatMul => Some(0),
+                        EOp::RowSum
+                        | EOp::RowMean
+                        | EOp::Reduce(ReduceKind::Sum | ReduceKind::Mean, ..) => {
+                            Some(eg[c].data.entries)
+                        }
+                        _ => None,
+                    };
+                    epilogue[ix(a)] = epilogue[ix(a)].zip(taken).map(|(x, y)| x.saturating_add(y));
                     match state[ix(a)] {
                         DONE => {}
                         ENTERED => return None,
@@ -324,8 +345,13 @@ fn program_cost(eg: &EG, roots: &[Id], picks: &Picks) -> Option<u128> {
             users[ix(scaled)] == 1
                 && matches!(picks.get(&scaled), Some(Pick::Node(m)) if scaled_product(eg, m).is_some())
         });
+        let own = enode_flops(eg, node, c);
+        let cost = match epilogue[ix(c)] {
+            Some(taken) if scaled_product(eg, node).is_some() => own.min(taken),
+            _ => own,
+        };
         if !fused {
-            flops = flops.saturating_add(enode_flops(eg, node, c));
+            flops = flops.saturating_add(cost);
         }
         if matches!(node.op, EOp::T | EOp::Swap(..) | EOp::Permute(_)) {
             layout += 1;
@@ -355,7 +381,7 @@ fn negated_scaling(eg: &EG, n: &ENode) -> Option<Id> {
 }
 
 /// Nodes of the term of class `c` as a tree (capped), under the picks.
-/// Other roots count as one node: they print as their names.
+/// Other roots and named classes count as one node: they print as their names.
 fn term_size(
     eg: &EG,
     c: Id,
@@ -403,6 +429,7 @@ fn term_size(
 fn improve(
     eg: &EG,
     roots: &[Id],
+    names: &HashSet<Id>,
     saved: &HashSet<Id>,
     births: &HashMap<ENode, usize>,
     picks: &mut Picks,
@@ -410,7 +437,6 @@ fn improve(
     let Some(mut current) = program_cost(eg, roots, picks) else {
         return;
     };
-    let root_set: HashSet<Id> = roots.iter().map(|r| eg.find(*r)).collect();
     for _round in 0..4 {
         let mut changed = false;
         let mut classes: Vec<Id> = reachable(eg, roots, picks).into_iter().collect();
@@ -423,7 +449,7 @@ fn improve(
                 continue;
             };
             let key = |eg: &EG, n: &ENode, cost: u128, picks: &Picks| {
-                let size = term_size(eg, c, picks, &root_set, &mut HashMap::new());
+                let size = term_size(eg, c, picks, names, &mut HashMap::new());
                 let canon = n.clone().map_children(|a| eg.find(a));
                 // `a + (b + c)` prints with brackets; `(a + b) + c` reads as `a + b + c`.
                 let right = n.args.get(1).and_then(|r| match picks.get(&eg.find(*r)) {
@@ -435,10 +461,16 @@ fn improve(
                     (EOp::Add | EOp::Sub, Some(EOp::Add | EOp::Sub))
                         | (EOp::Mul | EOp::Div | EOp::MatMul, Some(EOp::Mul | EOp::Div))
                 );
+                // `dS @ K / sqrt(d)` (the scalar on the product, as papers print it), not
+                // `dS / sqrt(d) @ K`, which costs the same.
+                let scaled_operand = n.op == EOp::MatMul
+                    && n.args.iter().any(|a| {
+                        matches!(picks.get(&eg.find(*a)), Some(Pick::Node(m)) if scaled_product(eg, m).is_some())
+                    });
                 (
                     cost,
                     size,
-                    bracketed,
+                    bracketed || scaled_operand,
                     births.get(&canon).copied().unwrap_or(usize::MAX),
                     op_rank(&n.op),
                     n.op.to_string(),

@@ -296,7 +296,7 @@ pub fn simplify(
         .filter_map(|t| grads.adjoint.get(t.node.0 as usize).copied().flatten())
         .filter_map(|a| loader.class_of.get(&a).copied())
         .collect();
-    let runner = limits.run(eg, opaque, onehot_names(program));
+    let runner = limits.run(eg, opaque.clone(), onehot_names(program));
     let stop = Stop::from_egg(runner.stop_reason.as_ref());
     let eg = runner.egraph;
     let mut report = Report {
@@ -336,7 +336,7 @@ pub fn simplify(
     }
     let saved_set: HashSet<Id> = saved.keys().copied().collect();
     let root_classes: Vec<Id> = roots.iter().map(|r| eg.find(loader.class_of[r])).collect();
-    let extraction = match extract::extract(&eg, &root_classes, &saved_set, loaded) {
+    let extraction = match extract::extract(&eg, &root_classes, &saved_set, loaded, &opaque) {
         Ok(x) => x,
         Err(why) => return keep_raw(report, why),
     };
@@ -456,7 +456,7 @@ pub fn tidy(
     }
     let saved_set: HashSet<Id> = saved.keys().copied().collect();
     let root_class = eg.find(r);
-    let extraction = extract::extract(&eg, &[root_class], &saved_set, loaded)?;
+    let extraction = extract::extract(&eg, &[root_class], &saved_set, loaded, &[])?;
     let mut out = graph.clone();
     let node = emit(
         program,

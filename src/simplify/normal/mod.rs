@@ -53,8 +53,10 @@ pub const ALGEBRA: &str = "algebra";
 /// Largest number of terms a normal form may have; a product that expands further is an atom.
 pub const MAX_TERMS: usize = 64;
 
-/// Most terms a named tensor's gradient has and still is written out where it is used.
-const OPEN_TERMS: usize = 4;
+/// Most terms a named tensor's gradient has and still is written out where it is used:
+/// `da = dV @ Wv.T + dK @ Wk.T + dQ @ Wq.T` is read as `da` by the layer norm before it
+/// (written out, the layer norm's backward would have three times the terms).
+const OPEN_TERMS: usize = 2;
 
 /// Passes that print forms back into their classes (see [`normalise`]).
 const PRINTING_PASSES: usize = 4;

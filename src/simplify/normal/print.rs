@@ -101,6 +101,12 @@ pub(super) fn common_factor(p: &Poly, pick: impl Fn(Id) -> bool) -> Mono {
 /// Nodes for the form `p` in `eg`: the constant and the factor common to every term taken
 /// out (`(a - b) / s`, `2 * x / N`), terms in [`term_order`].
 pub(super) fn render(eg: &mut EG, p: &Poly) -> Id {
+    render_sum(eg, p, true)
+}
+
+/// [`render`]; `groups`: a sum with no common factor may group the terms sharing a divisor
+/// (not inside a sum whose common factor was taken out: its terms stay together).
+fn render_sum(eg: &mut EG, p: &Poly, groups: bool) -> Id {
     let printed = numbers_for_print(eg, p);
     let p = &printed;
     let mut terms: Vec<(&Mono, &BigRational)> = p.terms().collect();
@@ -116,7 +122,10 @@ pub(super) fn render(eg: &mut EG, p: &Poly) -> Id {
     let k = content(p);
     let common = common_factor(p, |_| true);
     if common.0.is_empty() {
-        if let Some((group, rest)) = divisor_group(p) {
+        // Inside a sum whose common factor was taken out, only a constant divisor groups
+        // terms (`(1 + t) / 2 + x * s * (1 + c * x ** 2) / sqrt(2 * pi)`).
+        let divisor = |a: Id| groups || eg[a].data.konst.is_some() || is_pi(eg, a);
+        if let Some((group, rest)) = divisor_group(p, divisor) {
             // `dy + (a - mean(a) - x * mean(a * x)) / s`: the rest, then the group.
             let r = render(eg, &rest);
             return if content(&group).is_negative() {
@@ -141,6 +150,17 @@ pub(super) fn render(eg: &mut EG, p: &Poly) -> Id {
         common = Mono::default();
         p.scale(&k.recip())
     });
+    if !common.0.is_empty() || !k.is_one() {
+        // The inner sum is primitive with no common factor: printed on its own terms.
+        let sum = render_sum(eg, &inner, false);
+        return product(eg, &k, &common, Some(sum));
+    }
+    if let Some((rest, by_atom)) = sum_factor(&inner) {
+        // `x * (1 - t ** 2) * (1 + c * x ** 2)`, not four terms.
+        let r = render(eg, &rest);
+        let f = render(eg, &by_atom);
+        return eg.add(ENode::new(EOp::Mul, vec![r, f]));
+    }
     let mut inner_terms: Vec<(&Mono, &BigRational)> = inner.terms().collect();
     inner_terms.sort_by(term_order);
     let mut acc: Option<Id> = None;
@@ -153,23 +173,87 @@ pub(super) fn render(eg: &mut EG, p: &Poly) -> Id {
             Some(a) => eg.add(ENode::new(EOp::Add, vec![a, t])),
         });
     }
-    let sum = acc.expect("a sum of two or more terms");
-    if common.0.is_empty() && k.is_one() {
-        return sum;
+    acc.expect("a sum of two or more terms")
+}
+
+/// A factor that is itself a sum: `p = P · Q` where `Q` is a sum of powers of one atom `a`
+/// and `P` (two or more terms) does not mention `a`, found when the parts of `p` at each
+/// power of `a` are multiples of one another (`P - P·t²` is `P · (1 - t²)`). The first atom
+/// in order that splits `p` so.
+fn sum_factor(p: &Poly) -> Option<(Poly, Poly)> {
+    let mut atoms: Vec<Id> =
+        p.0.iter()
+            .flat_map(|(m, _)| m.0.iter().map(|&(a, _)| a))
+            .collect();
+    atoms.sort();
+    atoms.dedup();
+    for a in atoms {
+        // The part of `p` at each power of `a` (zero included), `a` taken out.
+        let mut parts: Vec<(Exp, Poly)> = Vec::new();
+        for (m, c) in &p.0 {
+            let e =
+                m.0.iter()
+                    .find(|&&(b, _)| b == a)
+                    .map_or(Exp::new(0, 1)?, |&(_, e)| e);
+            let rest = Mono(m.0.iter().copied().filter(|&(b, _)| b != a).collect());
+            match parts.iter_mut().find(|(f, _)| *f == e) {
+                Some((_, q)) => q.add_term(rest, c.clone()),
+                None => parts.push((e, Poly::term(rest, c.clone()))),
+            }
+        }
+        if parts.len() < 2 {
+            continue;
+        }
+        let (_, first) = &parts[0];
+        if first.0.len() < 2 {
+            continue;
+        }
+        // Each part must be `c · first`.
+        let ratio = |q: &Poly| -> Option<BigRational> {
+            if q.0.len() != first.0.len() {
+                return None;
+            }
+            let k = &q.0.first()?.1 / &first.0.first()?.1;
+            q.0.iter()
+                .zip(&first.0)
+                .all(|((m, c), (n, d))| m == n && *c == &k * d)
+                .then_some(k)
+        };
+        let Some(by_atom) = parts
+            .iter()
+            .map(|(e, q)| Some((Mono::atom(a, *e), ratio(q)?)))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let by_atom = by_atom
+            .into_iter()
+            .map(|(m, c)| {
+                (
+                    if m.0[0].1.num == 0 {
+                        Mono::default()
+                    } else {
+                        m
+                    },
+                    c,
+                )
+            })
+            .collect();
+        return Some((first.clone(), Poly::from_terms(by_atom)));
     }
-    product(eg, &k, &common, Some(sum))
+    None
 }
 
 /// With no factor common to every term: the terms sharing a divisor that two or more (but
 /// not all) of them have, and the others; the divisor in the most terms, the first atom on
-/// a tie. A layer norm's backward beside a residual reads `dy + (...) / s`, not
-/// `dy + a / s - b / s - c / s`.
-fn divisor_group(p: &Poly) -> Option<(Poly, Poly)> {
+/// a tie; only divisors `pick` accepts. A layer norm's backward beside a residual reads
+/// `dy + (...) / s`, not `dy + a / s - b / s - c / s`.
+fn divisor_group(p: &Poly, pick: impl Fn(Id) -> bool) -> Option<(Poly, Poly)> {
     let divides = |m: &Mono, a: Id| m.0.iter().any(|&(b, e)| b == a && !e.is_positive());
     let mut best: Option<(usize, Id)> = None;
     for (m, _) in &p.0 {
         for &(a, e) in &m.0 {
-            if e.is_positive() {
+            if e.is_positive() || !pick(a) {
                 continue;
             }
             let count = p.0.iter().filter(|(n, _)| divides(n, a)).count();
@@ -181,6 +265,10 @@ fn divisor_group(p: &Poly) -> Option<(Poly, Poly)> {
     let (_, a) = best?;
     let (group, rest): (Vec<_>, Vec<_>) = p.0.iter().cloned().partition(|(m, _)| divides(m, a));
     Some((Poly::from_terms(group), Poly::from_terms(rest)))
+}
+
+fn is_pi(eg: &EG, a: Id) -> bool {
+    eg[a].nodes.iter().any(|n| n.op == EOp::Pi)
 }
 
 /// Nodes for `c · m`.
