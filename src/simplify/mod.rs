@@ -21,6 +21,7 @@ mod einsum_rule;
 pub mod error;
 mod extract;
 mod lang;
+mod layout_rules;
 mod normal;
 pub mod prove;
 pub mod rules;

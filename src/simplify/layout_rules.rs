@@ -1,0 +1,316 @@
+//! Facts about reshapes and broadcast axes, which egg patterns cannot state: a reshape's
+//! target shape is part of its operation, so each fact is matched by hand and written as a
+//! pattern with the shapes it needs interned.
+//!
+//! Owns [`rules`]. Each fact holds for the exact shapes it checks (a reshape keeps the order
+//! of the entries, so only moves that keep that order are joined):
+//! - the sum of every entry of a reshape is the sum of its operand's entries;
+//! - the transpose of a reshape whose last two axes include one of size one is a reshape;
+//! - the entrywise product of two reshapes to one shape, from one shape, is the reshape of
+//!   the product;
+//! - the trace of a column times a row (`[n, 1] * [1, n]`) is the sum of the column times
+//!   the row's transpose;
+//! - a product with a vector of ones is a sum over the last axis;
+//! - a sum over the last axis reshaped to keep that axis is the row sum.
+
+use super::analysis::{ShapeInfo, EG};
+use super::applier::join;
+use super::lang::{ENode, EOp};
+use crate::ir::{DimPoly, ReduceKind, Shape};
+use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
+
+/// A match: the left side (naming the node), the right side, and their variables.
+type Match = (String, String, Subst);
+
+/// One fact: the operation at the top of what it matches, and the matcher.
+struct Fact {
+    name: &'static str,
+    top: fn(&EOp) -> bool,
+    /// For a node of the class: the left side (naming the node) and the right side, over
+    /// the variables bound in the substitution.
+    matches: fn(&mut EG, &ENode) -> Vec<Match>,
+}
+
+/// The rewrites.
+pub fn rules() -> Vec<Rewrite<ENode, ShapeInfo>> {
+    let facts = [
+        Fact {
+            name: "sum of a reshape",
+            top: |op| matches!(op, EOp::Reduce(ReduceKind::Sum, _, false)),
+            matches: sum_of_reshape,
+        },
+        Fact {
+            name: "transpose of a reshape with an axis of size one",
+            top: |op| *op == EOp::T,
+            matches: transpose_of_reshape,
+        },
+        Fact {
+            name: "product of reshapes",
+            top: |op| *op == EOp::Mul,
+            matches: product_of_reshapes,
+        },
+        Fact {
+            name: "trace of a column times a row",
+            top: |op| *op == EOp::Trace,
+            matches: trace_of_outer,
+        },
+        Fact {
+            name: "product with ones",
+            top: |op| *op == EOp::MatMul,
+            matches: product_with_ones,
+        },
+        Fact {
+            name: "row sum as a reshaped sum",
+            top: |op| matches!(op, EOp::Reshape(_)),
+            matches: reshaped_row_sum,
+        },
+    ];
+    facts
+        .into_iter()
+        .map(|f| {
+            let name = f.name;
+            Rewrite::new(name, Tops(f.top), f).expect(name)
+        })
+        .collect()
+}
+
+fn var(v: &str) -> Var {
+    v.parse().expect("a pattern variable")
+}
+
+fn subst(pairs: &[(&str, Id)]) -> Subst {
+    let mut s = Subst::default();
+    for (v, id) in pairs {
+        s.insert(var(v), *id);
+    }
+    s
+}
+
+fn shape(eg: &EG, c: Id) -> Shape {
+    eg[c].data.shape.clone()
+}
+
+/// Nodes of class `c` whose operation `op` accepts, with their children (canonical).
+fn nodes(eg: &EG, c: Id, op: impl Fn(&EOp) -> bool) -> Vec<(EOp, Vec<Id>)> {
+    eg[c]
+        .nodes
+        .iter()
+        .filter(|n| op(&n.op))
+        .map(|n| (n.op.clone(), n.args.iter().map(|&a| eg.find(a)).collect()))
+        .collect()
+}
+
+fn reshapes(eg: &EG, c: Id) -> Vec<(u32, Id)> {
+    nodes(eg, c, |op| matches!(op, EOp::Reshape(_)))
+        .into_iter()
+        .filter_map(|(op, args)| match op {
+            EOp::Reshape(k) => Some((k, args[0])),
+            _ => None,
+        })
+        .collect()
+}
+
+fn all_axes(rank: usize) -> EOp {
+    EOp::Reduce(ReduceKind::Sum, (0..rank as u8).collect(), false)
+}
+
+fn sum_of_reshape(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let c = eg.find(n.args[0]);
+    let rank = shape(eg, c).len();
+    if n.op != all_axes(rank) {
+        return vec![];
+    }
+    reshapes(eg, c)
+        .into_iter()
+        .map(|(k, x)| {
+            let inner = shape(eg, x).len();
+            let rhs = if inner == 0 {
+                "?x".to_string()
+            } else {
+                format!("({} ?x)", all_axes(inner))
+            };
+            (
+                format!("({} (#reshape{k} ?x))", n.op),
+                rhs,
+                subst(&[("?x", x)]),
+            )
+        })
+        .collect()
+}
+
+fn transpose_of_reshape(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let c = eg.find(n.args[0]);
+    let mut out = Vec::new();
+    for (k, x) in reshapes(eg, c) {
+        let mut s = shape(eg, c);
+        let r = s.len();
+        if r < 2 || !(eg.analysis.is_one(&s[r - 1]) || eg.analysis.is_one(&s[r - 2])) {
+            continue;
+        }
+        s.swap(r - 1, r - 2);
+        let swapped = eg.analysis.tables.shape(&s);
+        out.push((
+            format!("(T (#reshape{k} ?x))"),
+            format!("(#reshape{swapped} ?x)"),
+            subst(&[("?x", x)]),
+        ));
+    }
+    out
+}
+
+fn product_of_reshapes(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let (a, b) = (eg.find(n.args[0]), eg.find(n.args[1]));
+    let mut out = Vec::new();
+    for (k, x) in reshapes(eg, a) {
+        for (k2, y) in reshapes(eg, b) {
+            if k == k2 && eg.analysis.same(&shape(eg, x), &shape(eg, y)) {
+                out.push((
+                    format!("(* (#reshape{k} ?x) (#reshape{k} ?y))"),
+                    format!("(#reshape{k} (* ?x ?y))"),
+                    subst(&[("?x", x), ("?y", y)]),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn trace_of_outer(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let c = eg.find(n.args[0]);
+    nodes(eg, c, |op| *op == EOp::Mul)
+        .into_iter()
+        .filter(|(_, args)| {
+            let (a, b) = (shape(eg, args[0]), shape(eg, args[1]));
+            a.len() == 2
+                && b.len() == 2
+                && eg.analysis.is_one(&a[1])
+                && eg.analysis.is_one(&b[0])
+                && eg.analysis.same(&a[..1], &b[1..])
+        })
+        .map(|(_, args)| {
+            (
+                "(trace (* ?a ?b))".to_string(),
+                "(sum[0,1] (* ?a (T ?b)))".to_string(),
+                subst(&[("?a", args[0]), ("?b", args[1])]),
+            )
+        })
+        .collect()
+}
+
+fn product_with_ones(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let (a, c) = (eg.find(n.args[0]), eg.find(n.args[1]));
+    let rank = shape(eg, a).len();
+    if rank < 1 || shape(eg, c).len() != 1 {
+        return vec![];
+    }
+    let ones: Vec<(u32, Id)> = nodes(eg, c, |op| matches!(op, EOp::Expand(_)))
+        .into_iter()
+        .filter_map(|(op, args)| match op {
+            EOp::Expand(k)
+                if eg[args[0]]
+                    .data
+                    .konst
+                    .as_ref()
+                    .is_some_and(num_traits::One::is_one) =>
+            {
+                Some((k, args[0]))
+            }
+            _ => None,
+        })
+        .collect();
+    let last = EOp::Reduce(ReduceKind::Sum, vec![(rank - 1) as u8], false);
+    ones.into_iter()
+        .map(|(k, one)| {
+            (
+                format!("(@ ?a (#expand{k} ?o))"),
+                format!("({last} ?a)"),
+                subst(&[("?a", a), ("?o", one)]),
+            )
+        })
+        .collect()
+}
+
+fn reshaped_row_sum(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let EOp::Reshape(k) = n.op else {
+        return vec![];
+    };
+    let c = eg.find(n.args[0]);
+    let Some(wanted) = eg.analysis.tables.shapes.get(k as usize).cloned() else {
+        return vec![];
+    };
+    nodes(eg, c, |op| {
+        matches!(op, EOp::Reduce(ReduceKind::Sum, _, false))
+    })
+    .into_iter()
+    .filter_map(|(op, args)| {
+        let a = args[0];
+        let s = shape(eg, a);
+        let r = s.len();
+        let EOp::Reduce(_, axes, _) = &op else {
+            return None;
+        };
+        let mut kept = s.clone();
+        *kept.last_mut()? = DimPoly::constant(1);
+        (r >= 1 && *axes == [(r - 1) as u8] && eg.analysis.same(&kept, &wanted)).then(|| {
+            (
+                format!("(#reshape{k} ({op} ?a))"),
+                "(rowsum ?a)".to_string(),
+                subst(&[("?a", a)]),
+            )
+        })
+    })
+    .collect()
+}
+
+/// Every class with a node `top` accepts.
+struct Tops(fn(&EOp) -> bool);
+
+impl Searcher<ENode, ShapeInfo> for Tops {
+    fn search_eclass_with_limit(
+        &self,
+        eg: &EG,
+        eclass: Id,
+        _limit: usize,
+    ) -> Option<SearchMatches<'_, ENode>> {
+        eg[eclass]
+            .nodes
+            .iter()
+            .any(|n| (self.0)(&n.op))
+            .then(|| SearchMatches {
+                eclass,
+                substs: vec![Subst::default()],
+                ast: None,
+            })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        vec![]
+    }
+}
+
+impl Applier<ENode, ShapeInfo> for Fact {
+    fn apply_one(
+        &self,
+        eg: &mut EG,
+        eclass: Id,
+        _subst: &Subst,
+        _searcher_ast: Option<&PatternAst<ENode>>,
+        rule_name: Symbol,
+    ) -> Vec<Id> {
+        let tops: Vec<ENode> = eg[eclass]
+            .nodes
+            .iter()
+            .filter(|n| (self.top)(&n.op))
+            .cloned()
+            .collect();
+        let mut changed = Vec::new();
+        for n in tops {
+            for (lhs, rhs, s) in (self.matches)(eg, &n) {
+                let lhs: PatternAst<ENode> = lhs.parse().expect("pattern");
+                let rhs: PatternAst<ENode> = rhs.parse().expect("pattern");
+                changed.extend(join(eg, eclass, &lhs, &rhs, &s, rule_name));
+            }
+        }
+        changed
+    }
+}
