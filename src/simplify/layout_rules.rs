@@ -7,10 +7,13 @@
 //! - the sum of every entry of a reshape is the sum of its operand's entries;
 //! - the transpose of a reshape whose last two axes include one of size one is a reshape;
 //! - the entrywise product of two reshapes to one shape, from one shape, is the reshape of
-//!   the product;
+//!   the product, and so is that of two reshapes that each append an axis of size one;
 //! - the trace of a column times a row (`[n, 1] * [1, n]`) is the sum of the column times
 //!   the row's transpose;
 //! - a product with a vector of ones is a sum over the last axis;
+//! - `(a ∘ I) @ b = a ∘ b` for a column `a` (a diagonal matrix times a matrix), and
+//!   `(a ∘ r) @ b = a ∘ (r @ b)` for a column `a` and a row `r`;
+//! - a row of a reshaped `y` times a column of a reshaped `g` is the row sum of `y ∘ g`;
 //! - a sum over the last axis reshaped to keep that axis is the row sum.
 
 use super::analysis::{ShapeInfo, EG};
@@ -58,6 +61,21 @@ pub fn rules() -> Vec<Rewrite<ENode, ShapeInfo>> {
             name: "product with ones",
             top: |op| *op == EOp::MatMul,
             matches: product_with_ones,
+        },
+        Fact {
+            name: "a diagonal matrix times a matrix",
+            top: |op| *op == EOp::MatMul,
+            matches: diagonal_product,
+        },
+        Fact {
+            name: "a column times a row, times a matrix",
+            top: |op| *op == EOp::MatMul,
+            matches: outer_then_product,
+        },
+        Fact {
+            name: "a row times a column",
+            top: |op| *op == EOp::MatMul,
+            matches: row_times_column,
         },
         Fact {
             name: "row sum as a reshaped sum",
@@ -163,13 +181,132 @@ fn product_of_reshapes(eg: &mut EG, n: &ENode) -> Vec<Match> {
     let mut out = Vec::new();
     for (k, x) in reshapes(eg, a) {
         for (k2, y) in reshapes(eg, b) {
-            if k == k2 && eg.analysis.same(&shape(eg, x), &shape(eg, y)) {
+            let (sx, sy) = (shape(eg, x), shape(eg, y));
+            if k == k2 && eg.analysis.same(&sx, &sy) {
                 out.push((
                     format!("(* (#reshape{k} ?x) (#reshape{k} ?y))"),
                     format!("(#reshape{k} (* ?x ?y))"),
                     subst(&[("?x", x), ("?y", y)]),
                 ));
+                continue;
             }
+            // `[.., 1]` appended to each: the broadcast is the operands', one axis more.
+            let appends = |eg: &EG, k: u32, s: &Shape| {
+                let t = &eg.analysis.tables.shapes[k as usize];
+                t.len() == s.len() + 1
+                    && eg.analysis.is_one(&t[s.len()])
+                    && eg.analysis.same(&t[..s.len()], s)
+            };
+            if sx.len() == sy.len() && appends(eg, k, &sx) && appends(eg, k2, &sy) {
+                let Ok(mut both) = crate::ir::shape::broadcast(&eg.analysis.dims, &sx, &sy) else {
+                    continue;
+                };
+                both.push(DimPoly::constant(1));
+                let k3 = eg.analysis.tables.shape(&both);
+                out.push((
+                    format!("(* (#reshape{k} ?x) (#reshape{k2} ?y))"),
+                    format!("(#reshape{k3} (* ?x ?y))"),
+                    subst(&[("?x", x), ("?y", y)]),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `(a ∘ I) @ b` with `a` a column `[.., n, 1]` and `I` the identity `[n, n]`: `a ∘ b`.
+fn diagonal_product(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let (c, b) = (eg.find(n.args[0]), eg.find(n.args[1]));
+    let mut out = Vec::new();
+    for (_, args) in nodes(eg, c, |op| *op == EOp::Mul) {
+        for (a, i) in [(args[0], args[1]), (args[1], args[0])] {
+            let Some(e) = nodes(eg, i, |op| matches!(op, EOp::Eye(_)))
+                .first()
+                .map(|(op, _)| op.clone())
+            else {
+                continue;
+            };
+            let (sa, sb) = (shape(eg, a), shape(eg, b));
+            let ra = sa.len();
+            if ra < 2 || !eg.analysis.is_one(&sa[ra - 1]) || sb.len() < 2 {
+                continue;
+            }
+            let si = shape(eg, i);
+            if !eg.analysis.same(&si[..1], &sa[ra - 2..ra - 1]) {
+                continue;
+            }
+            let left = if a == args[0] {
+                format!("(@ (* ?a {e}) ?b)")
+            } else {
+                format!("(@ (* {e} ?a) ?b)")
+            };
+            out.push((
+                left,
+                "(* ?a ?b)".to_string(),
+                subst(&[("?a", a), ("?b", b)]),
+            ));
+        }
+    }
+    out
+}
+
+/// `(a ∘ r) @ b` with `a` a column `[.., n, 1]` and `r` a row `[.., 1, n]`: `a ∘ (r @ b)`.
+fn outer_then_product(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let (c, b) = (eg.find(n.args[0]), eg.find(n.args[1]));
+    let mut out = Vec::new();
+    for (_, args) in nodes(eg, c, |op| *op == EOp::Mul) {
+        let (a, r) = (args[0], args[1]);
+        let (sa, sr) = (shape(eg, a), shape(eg, r));
+        let k = sa.len();
+        if k < 2
+            || sr.len() != k
+            || shape(eg, b).len() != k
+            || !eg.analysis.is_one(&sa[k - 1])
+            || !eg.analysis.is_one(&sr[k - 2])
+        {
+            continue;
+        }
+        out.push((
+            "(@ (* ?a ?r) ?b)".to_string(),
+            "(* ?a (@ ?r ?b))".to_string(),
+            subst(&[("?a", a), ("?r", r), ("?b", b)]),
+        ));
+    }
+    out
+}
+
+/// `reshape(y, [.., 1, n]) @ reshape(g, [.., n, 1])` for `y`, `g` of shape `[.., n]`: the
+/// row sum of `y ∘ g`, reshaped to `[.., 1, 1]`.
+fn row_times_column(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let (a, b) = (eg.find(n.args[0]), eg.find(n.args[1]));
+    let mut out = Vec::new();
+    for (k1, y) in reshapes(eg, a) {
+        for (k2, g) in reshapes(eg, b) {
+            let (sy, sg) = (shape(eg, y), shape(eg, g));
+            let (t1, t2) = (
+                eg.analysis.tables.shapes[k1 as usize].clone(),
+                eg.analysis.tables.shapes[k2 as usize].clone(),
+            );
+            let r = sy.len();
+            if r < 1 || !eg.analysis.same(&sy, &sg) || t1.len() != r + 1 || t2.len() != r + 1 {
+                continue;
+            }
+            let one = DimPoly::constant(1);
+            let mut row = sy[..r - 1].to_vec();
+            row.extend([one.clone(), sy[r - 1].clone()]);
+            let mut column = sy.clone();
+            column.push(one.clone());
+            if !eg.analysis.same(&t1, &row) || !eg.analysis.same(&t2, &column) {
+                continue;
+            }
+            let mut scalar = sy[..r - 1].to_vec();
+            scalar.extend([one.clone(), one]);
+            let k3 = eg.analysis.tables.shape(&scalar);
+            out.push((
+                format!("(@ (#reshape{k1} ?y) (#reshape{k2} ?g))"),
+                format!("(#reshape{k3} (rowsum (* ?y ?g)))"),
+                subst(&[("?y", y), ("?g", g)]),
+            ));
         }
     }
     out

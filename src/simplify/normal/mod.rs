@@ -499,11 +499,22 @@ impl Pass {
             combos = next;
         }
         let mut terms = Vec::with_capacity(combos.len());
+        let mut known = Poly::zero();
         for (c, m, ids) in combos {
-            let id = eg.add(ENode::new(node.op.clone(), ids));
-            terms.push((m.mul(&Mono::atom(eg.find(id), Exp::ONE))?, c));
+            let added = eg.add(ENode::new(node.op.clone(), ids));
+            let id = eg.find(added);
+            // The op of a part may already be a class with a form of its own (a reshape
+            // back to the shape it came from is that tensor, `y * g`): that form, not a
+            // new atom, so that equal values get equal forms.
+            match self.forms(depth).get(&id) {
+                Some(f) if **f != Poly::atom(id) => {
+                    known = known.add(&self.mul(&Poly::term(m, c), f)?);
+                }
+                _ => terms.push((m.mul(&Mono::atom(id, Exp::ONE))?, c)),
+            }
         }
-        self.settle_poly(terms)
+        let settled = self.settle_poly(terms)?;
+        Some(settled.add(&known))
     }
 
     /// `exp` of a form: a product of powers of `exp(m)`, one per monomial `m`, with the
