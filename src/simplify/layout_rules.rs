@@ -14,7 +14,9 @@
 //! - `(a ∘ I) @ b = a ∘ b` for a column `a` (a diagonal matrix times a matrix), and
 //!   `(a ∘ r) @ b = a ∘ (r @ b)` for a column `a` and a row `r`;
 //! - a row of a reshaped `y` times a column of a reshaped `g` is the row sum of `y ∘ g`;
-//! - a sum over the last axis reshaped to keep that axis is the row sum.
+//! - a sum over the last axis reshaped to keep that axis is the row sum;
+//! - a reshape of a reshape is one reshape (also found when a node is made, by the
+//!   analysis; this finds it when the inner class gains its reshape later).
 
 use super::analysis::{ShapeInfo, EG};
 use super::applier::join;
@@ -76,6 +78,11 @@ pub fn rules() -> Vec<Rewrite<ENode, ShapeInfo>> {
             name: "a row times a column",
             top: |op| *op == EOp::MatMul,
             matches: row_times_column,
+        },
+        Fact {
+            name: "a reshape of a reshape",
+            top: |op| matches!(op, EOp::Reshape(_)),
+            matches: reshape_of_reshape,
         },
         Fact {
             name: "row sum as a reshaped sum",
@@ -362,6 +369,23 @@ fn product_with_ones(eg: &mut EG, n: &ENode) -> Vec<Match> {
                 format!("(@ ?a (#expand{k} ?o))"),
                 format!("({last} ?a)"),
                 subst(&[("?a", a), ("?o", one)]),
+            )
+        })
+        .collect()
+}
+
+fn reshape_of_reshape(eg: &mut EG, n: &ENode) -> Vec<Match> {
+    let EOp::Reshape(k) = n.op else {
+        return vec![];
+    };
+    let c = eg.find(n.args[0]);
+    reshapes(eg, c)
+        .into_iter()
+        .map(|(k2, x)| {
+            (
+                format!("(#reshape{k} (#reshape{k2} ?x))"),
+                format!("(#reshape{k} ?x)"),
+                subst(&[("?x", x)]),
             )
         })
         .collect()

@@ -100,6 +100,8 @@ struct Pass {
     numbers: HashMap<Id, BigRational>,
     /// Classes whose rows sum to one (one-hot leaves).
     unit_rows: HashSet<Id>,
+    /// Classes whose deep form is being computed out of order (see [`Pass::form_now`]).
+    computing: HashSet<Id>,
     /// Atoms written as an affine function of another class (see [`Normaliser`]).
     aliases: HashMap<Id, Poly>,
 }
@@ -504,17 +506,38 @@ impl Pass {
             let added = eg.add(ENode::new(node.op.clone(), ids));
             let id = eg.find(added);
             // The op of a part may already be a class with a form of its own (a reshape
-            // back to the shape it came from is that tensor, `y * g`): that form, not a
-            // new atom, so that equal values get equal forms.
-            match self.forms(depth).get(&id) {
-                Some(f) if **f != Poly::atom(id) => {
-                    known = known.add(&self.mul(&Poly::term(m, c), f)?);
+            // back to the shape it came from is that tensor, `y * g`; a product a rule
+            // rewrote): that form, not a new atom, so that equal values get equal forms.
+            let own = match self.forms(depth).get(&id) {
+                Some(f) => Some(f.clone()),
+                None if depth == Depth::Deep => self.form_now(eg, id),
+                None => None,
+            };
+            match own {
+                Some(f) if *f != Poly::atom(id) => {
+                    known = known.add(&self.mul(&Poly::term(m, c), &f)?);
                 }
                 _ => terms.push((m.mul(&Mono::atom(id, Exp::ONE))?, c)),
             }
         }
         let settled = self.settle_poly(terms)?;
         Some(settled.add(&known))
+    }
+
+    /// The smallest deep form of class `c` from its nodes, computed now (its turn in the
+    /// pass may come later: it was made by this pass or a rule, beside the classes that use
+    /// it). `None` while it is being computed (a node of `c` needs `c` itself).
+    fn form_now(&mut self, eg: &mut EG, c: Id) -> Option<Rc<Poly>> {
+        if !self.computing.insert(c) {
+            return None;
+        }
+        let nodes: Vec<ENode> = eg[c].nodes.clone();
+        let smallest = nodes
+            .iter()
+            .filter_map(|n| self.node_form(eg, n, Depth::Deep))
+            .min_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(&b.0)));
+        self.computing.remove(&c);
+        smallest.map(Rc::new)
     }
 
     /// `exp` of a form: a product of powers of `exp(m)`, one per monomial `m`, with the
@@ -715,6 +738,7 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
         back: HashMap::new(),
         numbers: HashMap::new(),
         aliases: HashMap::new(),
+        computing: HashSet::new(),
         unit_rows: state
             .onehot
             .iter()
@@ -776,6 +800,22 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
     } else {
         &[Depth::Shallow]
     };
+    // Proofs: a first sweep of deep forms, so that a class a linear op made on an earlier
+    // pass (a rule may have rewritten it since), which comes after its users in `order`, has
+    // its form when they read it: `(D + O) @ G` is `D @ G + O @ G`, and `O @ G` a product.
+    if through_names {
+        for &c in &order {
+            let nodes: Vec<ENode> = eg[c].nodes.clone();
+            let smallest = nodes
+                .iter()
+                .filter_map(|n| pass.node_form(eg, n, Depth::Deep))
+                .min_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(&b.0)));
+            let chosen = smallest
+                .filter(|_| !atoms.contains(&c))
+                .unwrap_or_else(|| Poly::atom(c));
+            pass.deep.insert(c, Rc::new(chosen));
+        }
+    }
     for &c in &order {
         let nodes: Vec<ENode> = eg[c].nodes.clone();
         let named = nodes.iter().any(|n| matches!(n.op, EOp::Name(_)));
