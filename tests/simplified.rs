@@ -366,3 +366,16 @@ fn block_residual_gradient_is_the_layer_norm_backward_in_the_fns_names() {
     );
     assert_eq!(line(&text, "attention.dV"), "attention.P.T @ s3", "{text}");
 }
+
+/// The tanh form of GELU in its usual closed form: `½ dy (1 + t + x (1 − t²)(1 + 3·0.044715 x²) √(2/π))`,
+/// cheaper than the rules' form.
+#[test]
+fn gelu_tanh_gradient_is_the_usual_closed_form() {
+    let (_, text) = simplified_text("examples/gelu_tanh.ht", &[]);
+    assert_eq!(line(&text, "g1"), "tanh(u)", "{text}");
+    assert_eq!(
+        line(&text, "dx"),
+        "dy * (1 + g1 + x * ((1 - g1 ** 2) * (1 + x ** 2 * 0.134145)) * sqrt(2 / pi)) / 2",
+        "{text}"
+    );
+}

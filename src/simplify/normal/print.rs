@@ -64,11 +64,23 @@ pub(super) fn content(p: &Poly) -> BigRational {
             .fold(BigInt::zero(), |g, (_, c)| g.gcd(c.numer()));
     let lcm = p.0.iter().fold(BigInt::one(), |l, (_, c)| l.lcm(c.denom()));
     let k = BigRational::new(gcd, lcm);
-    match p.terms().min_by(term_order) {
-        Some((_, c)) if c.is_negative() => -k,
+    let first = p.terms().min_by(term_order).map(|(_, c)| c.clone());
+    // Decimals (`0.044715`) would leave integers a person never writes (`200000 + 26829 *
+    // x ** 2`): then the first term's coefficient comes out instead (`1 + 0.134145 * x ** 2`).
+    let largest = p.0.iter().map(|(_, c)| (c / &k).abs()).max();
+    if let (Some(first), Some(largest)) = (&first, largest) {
+        if !k.is_zero() && largest > BigRational::from_integer(LARGEST_INTEGER.into()) {
+            return first.clone();
+        }
+    }
+    match first {
+        Some(c) if c.is_negative() => -k,
         _ => k,
     }
 }
+
+/// The largest integer coefficient a content may leave in the sum it takes out of.
+const LARGEST_INTEGER: i64 = 1000;
 
 /// The factor every term of `p` shares among the atoms `pick` accepts: each such atom that
 /// every term has with exponents of one sign, at the exponent nearest zero.
