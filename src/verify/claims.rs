@@ -647,8 +647,26 @@ fn substituted(
                 && !graph.node(new).args.is_empty()
         })
         .map(|(_, &new)| new)
-        .collect::<std::collections::BTreeSet<NodeId>>()
-        .into_iter()
+        .collect::<std::collections::BTreeSet<NodeId>>();
+    // Only the innermost: a gradient written through another (`grad(m.xhat) = g2 *
+    // grad(m)`) keeps its form, or the relation between them would be lost.
+    let reaches_another = |n: NodeId| {
+        let mut stack: Vec<NodeId> = graph.node(n).args.clone();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(m) = stack.pop() {
+            if inner.contains(&m) {
+                return true;
+            }
+            if seen.insert(m) {
+                stack.extend(graph.node(m).args.iter().copied());
+            }
+        }
+        false
+    };
+    let inner = inner
+        .iter()
+        .copied()
+        .filter(|&n| !reaches_another(n))
         .collect();
     (graph, map[&lhs], map[&rhs], names, inner)
 }
