@@ -100,8 +100,6 @@ struct Pass {
     numbers: HashMap<Id, BigRational>,
     /// Classes whose rows sum to one (one-hot leaves).
     unit_rows: HashSet<Id>,
-    /// Classes whose deep form is being computed out of order (see [`Pass::form_now`]).
-    computing: HashSet<Id>,
     /// Atoms written as an affine function of another class (see [`Normaliser`]).
     aliases: HashMap<Id, Poly>,
 }
@@ -508,12 +506,7 @@ impl Pass {
             // The op of a part may already be a class with a form of its own (a reshape
             // back to the shape it came from is that tensor, `y * g`; a product a rule
             // rewrote): that form, not a new atom, so that equal values get equal forms.
-            let own = match self.forms(depth).get(&id) {
-                Some(f) => Some(f.clone()),
-                None if depth == Depth::Deep => self.form_now(eg, id),
-                None => None,
-            };
-            match own {
+            match self.forms(depth).get(&id).cloned() {
                 Some(f) if *f != Poly::atom(id) => {
                     known = known.add(&self.mul(&Poly::term(m, c), &f)?);
                 }
@@ -522,22 +515,6 @@ impl Pass {
         }
         let settled = self.settle_poly(terms)?;
         Some(settled.add(&known))
-    }
-
-    /// The smallest deep form of class `c` from its nodes, computed now (its turn in the
-    /// pass may come later: it was made by this pass or a rule, beside the classes that use
-    /// it). `None` while it is being computed (a node of `c` needs `c` itself).
-    fn form_now(&mut self, eg: &mut EG, c: Id) -> Option<Rc<Poly>> {
-        if !self.computing.insert(c) {
-            return None;
-        }
-        let nodes: Vec<ENode> = eg[c].nodes.clone();
-        let smallest = nodes
-            .iter()
-            .filter_map(|n| self.node_form(eg, n, Depth::Deep))
-            .min_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(&b.0)));
-        self.computing.remove(&c);
-        smallest.map(Rc::new)
     }
 
     /// `exp` of a form: a product of powers of `exp(m)`, one per monomial `m`, with the
@@ -738,7 +715,6 @@ fn normalise(eg: &mut EG, state: &mut Normaliser) -> bool {
         back: HashMap::new(),
         numbers: HashMap::new(),
         aliases: HashMap::new(),
-        computing: HashSet::new(),
         unit_rows: state
             .onehot
             .iter()
