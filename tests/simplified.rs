@@ -379,3 +379,31 @@ fn gelu_tanh_gradient_is_the_usual_closed_form() {
         "{text}"
     );
 }
+
+/// The FLOP model's scalings, on hand-written programs: a scaling that only products read is
+/// their GEMM α (free), one that a sum reads is paid on the sum's result, a negated scaling
+/// is the scaling, and one that anything else reads is paid on every entry.
+#[test]
+fn scalings_are_paid_where_a_fused_kernel_pays_them() {
+    let p = common::program(
+        "dim N = 4\ndim D = 3\ndim C = 5\ninput X : [N, D]\ninput W : [D, C]\ninput G : [N, C]\n\
+         Z = G / N\nA = X.T @ Z\nB = Z @ W.T\nS = sum(Z, axis=0)\nE = exp(Z)\nM = -(G / 2)\n",
+    );
+    let flops = |names: &[&str]| {
+        let roots: Vec<_> = names
+            .iter()
+            .map(|n| p.tensor(p.tensor_by_name(n).unwrap()).node)
+            .collect();
+        let leaf = |n| matches!(p.graph.node(n).op, handtrace::ir::Op::Leaf(_));
+        handtrace::simplify::cost::program_flops(&p.dims, &p.graph, &roots, &leaf)
+    };
+    let (a, b) = (2 * 3 * 5 * 4, 2 * 4 * 3 * 5);
+    // Read by two products only: the division is free.
+    assert_eq!(flops(&["A", "B"]), a + b);
+    // And by a sum: paid on the sum's 5 entries, not on the 20 of Z.
+    assert_eq!(flops(&["A", "B", "S"]), a + b + 20 + 5);
+    // And by exp: paid on every entry.
+    assert_eq!(flops(&["A", "B", "E"]), a + b + 20 + 20);
+    // -(G / 2) is G * -1/2: one op per entry.
+    assert_eq!(flops(&["M"]), 20);
+}

@@ -125,16 +125,16 @@ pub fn program_flops(
         order.push(n);
         for &a in &graph.node(n).args {
             *users.entry(a).or_insert(0) += 1;
-            let taken = match graph.node(n).op {
-                Op::MatMul => Some(0),
+            let user = match graph.node(n).op {
+                Op::MatMul => ScalingUser::Product,
                 Op::Reduce {
                     kind: ReduceKind::Sum | ReduceKind::Mean,
                     ..
-                } => Some(entries(dims, graph.shape(n))),
-                _ => None,
+                } => ScalingUser::Sum,
+                _ => ScalingUser::Other,
             };
             let e = epilogue.entry(a).or_insert(Some(0));
-            *e = e.zip(taken).map(|(x, y)| x.saturating_add(y));
+            *e = user.takes(*e, entries(dims, graph.shape(n)));
             stack.push(a);
         }
     }
@@ -146,8 +146,8 @@ pub fn program_flops(
             users.get(&p) == Some(&1) && scaled_product(graph, p).is_some() && !free(p)
         });
         let own = ir_node_flops(dims, graph, n);
-        let cost = match epilogue.get(&n).copied().flatten() {
-            Some(taken) if scaled_product(graph, n).is_some() => own.min(taken),
+        let cost = match epilogue.get(&n) {
+            Some(&taken) if scaled_product(graph, n).is_some() => scaling_cost(own, taken),
             _ => own,
         };
         if !fused {
@@ -155,6 +155,34 @@ pub fn program_flops(
         }
     }
     total
+}
+
+/// How a use of a scaled tensor takes the scaling over: a product in GEMM's α (free), a sum
+/// or mean by scaling its result (its entries); any other op cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalingUser {
+    Product,
+    Sum,
+    Other,
+}
+
+impl ScalingUser {
+    /// What the users so far (`taken`, `None` once one cannot) pay with this one, whose
+    /// result has `out` entries.
+    pub fn takes(self, taken: Option<u128>, out: u128) -> Option<u128> {
+        let mine = match self {
+            ScalingUser::Product => Some(0),
+            ScalingUser::Sum => Some(out),
+            ScalingUser::Other => None,
+        };
+        taken.zip(mine).map(|(x, y)| x.saturating_add(y))
+    }
+}
+
+/// A scaling's cost: its own, or what its users pay to take it over when they all can and
+/// that is less.
+pub fn scaling_cost(own: u128, taken: Option<u128>) -> u128 {
+    taken.map_or(own, |t| own.min(t))
 }
 
 /// For `-p` of a tensor: `p` (free when `p` is a scaling used only here: the sign goes into

@@ -10,7 +10,7 @@
 //! and reports a cycle rather than returning one.
 
 use super::analysis::EG;
-use super::cost::{entries, op_flops, Work};
+use super::cost::{entries, op_flops, scaling_cost, ScalingUser, Work};
 use super::error::SimplifyError;
 use super::lang::{ENode, EOp};
 use crate::ir::op::Cost;
@@ -316,16 +316,14 @@ fn program_cost(eg: &EG, roots: &[Id], picks: &Picks) -> Option<u128> {
                 for a in &node.args {
                     let a = eg.find(*a);
                     users[ix(a)] += 1;
-                    let taken = match node.op {
-                        EOp::MatMul => Some(0),
+                    let user = match node.op {
+                        EOp::MatMul => ScalingUser::Product,
                         EOp::RowSum
                         | EOp::RowMean
-                        | EOp::Reduce(ReduceKind::Sum | ReduceKind::Mean, ..) => {
-                            Some(eg[c].data.entries)
-                        }
-                        _ => None,
+                        | EOp::Reduce(ReduceKind::Sum | ReduceKind::Mean, ..) => ScalingUser::Sum,
+                        _ => ScalingUser::Other,
                     };
-                    epilogue[ix(a)] = epilogue[ix(a)].zip(taken).map(|(x, y)| x.saturating_add(y));
+                    epilogue[ix(a)] = user.takes(epilogue[ix(a)], eg[c].data.entries);
                     match state[ix(a)] {
                         DONE => {}
                         ENTERED => return None,
@@ -346,9 +344,10 @@ fn program_cost(eg: &EG, roots: &[Id], picks: &Picks) -> Option<u128> {
                 && matches!(picks.get(&scaled), Some(Pick::Node(m)) if scaled_product(eg, m).is_some())
         });
         let own = enode_flops(eg, node, c);
-        let cost = match epilogue[ix(c)] {
-            Some(taken) if scaled_product(eg, node).is_some() => own.min(taken),
-            _ => own,
+        let cost = if scaled_product(eg, node).is_some() {
+            scaling_cost(own, epilogue[ix(c)])
+        } else {
+            own
         };
         if !fused {
             flops = flops.saturating_add(cost);
