@@ -121,9 +121,17 @@ pub fn backward_program(program: &Program, grads: &Gradients, wrt: &[TensorId]) 
     }
     let mut order: Vec<NodeId> = needed.iter().copied().collect();
     for (&n, &count) in &uses {
-        // Numbers and moves of data read as well inline as under a name.
-        let spec = grads.graph.node(n).op.spec();
-        let trivial = spec.moves || matches!(spec.text, Text::Value | Text::Prefix);
+        // Numbers and moves of data read as well inline as under a name, unless what is
+        // moved is itself computed here (`reshape(permute(dS.T @ Qh, ...))` used twice would
+        // print its product twice).
+        let node = grads.graph.node(n);
+        let spec = node.op.spec();
+        let moves_computed = spec.moves
+            && node.args.first().is_some_and(|&a| {
+                (a.0 as usize) >= grads.forward_len && !grad_names.contains_key(&a)
+            });
+        let trivial =
+            (spec.moves && !moves_computed) || matches!(spec.text, Text::Value | Text::Prefix);
         let scalar = grads.graph.shape(n).is_empty();
         if count >= 2 && !grad_names.contains_key(&n) && !trivial && !scalar {
             order.push(n);
