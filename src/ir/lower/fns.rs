@@ -29,6 +29,7 @@ impl Lowerer<'_> {
             record: false,
             depth: 1,
             allow_grad: false,
+            calls: HashMap::new(),
         };
         // Generic dims: every bare name in the signature, in order of appearance.
         for p in &def.params {
@@ -156,29 +157,31 @@ impl Lowerer<'_> {
 
     /// The label of a call not bound to a name, unique in its scope: the fn's name, then
     /// `attention2`, `attention3`, ... for later calls (skipping a name the scope defines,
-    /// so `NAME.local` always means one tensor).
-    fn anonymous_label(&self, fname: &str, scope: &Scope) -> String {
-        let defined = |candidate: &str| match &scope.in_fn {
-            None => self.later.contains_key(candidate),
-            Some(f) => self.fn_defs[f]
-                .body
-                .iter()
-                .any(|s| s.name.name == candidate),
-        };
-        (1..)
-            .map(|k| match k {
+    /// so `NAME.local` always means one tensor). Counted per scope: the top level, or one
+    /// expansion of a body.
+    fn anonymous_label(&mut self, fname: &str, scope: &mut Scope) -> String {
+        loop {
+            let counter = match scope.in_fn {
+                None => &mut self.top_calls,
+                Some(_) => &mut scope.calls,
+            };
+            let k = counter.entry(fname.to_string()).or_insert(0);
+            *k += 1;
+            let candidate = match *k {
                 1 => fname.to_string(),
-                _ => format!("{fname}{k}"),
-            })
-            .find(|candidate| {
-                let full = if scope.label.is_empty() {
-                    candidate.clone()
-                } else {
-                    format!("{}.{candidate}", scope.label)
-                };
-                !defined(candidate) && !self.call_labels.contains(&full)
-            })
-            .expect("some label is free")
+                k => format!("{fname}{k}"),
+            };
+            let defined = match &scope.in_fn {
+                None => self.later.contains_key(&candidate),
+                Some(f) => self.fn_defs[f]
+                    .body
+                    .iter()
+                    .any(|s| s.name.name == candidate),
+            };
+            if !defined {
+                return candidate;
+            }
+        }
     }
 
     /// Inline a call of a user fn: unify its signature dims with the arguments' shapes.
@@ -347,9 +350,6 @@ impl Lowerer<'_> {
             format!("{}.{}", scope.label, local)
         };
         if scope.record {
-            self.call_labels.insert(label.clone());
-        }
-        if scope.record {
             let mut dims: Vec<(String, String)> = bindings
                 .iter()
                 .map(|(n, p)| (n.clone(), self.dims.show(p)))
@@ -383,6 +383,7 @@ impl Lowerer<'_> {
             record: scope.record,
             depth: scope.depth + 1,
             allow_grad: false,
+            calls: HashMap::new(),
         };
         self.inline_stack.push(fname.clone());
         let result = self.fn_body(&def, &mut body_scope);

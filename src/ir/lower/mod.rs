@@ -87,6 +87,8 @@ struct Scope {
     pub depth: usize,
     /// `grad(NAME)` is allowed (claims and derivations).
     pub allow_grad: bool,
+    /// Labels handed out to calls not bound to a name in this body, by fn.
+    pub calls: HashMap<String, u32>,
 }
 
 impl Scope {
@@ -99,6 +101,7 @@ impl Scope {
             record: true,
             depth: 0,
             allow_grad: false,
+            calls: HashMap::new(),
         }
     }
 }
@@ -120,8 +123,8 @@ struct Lowerer<'s> {
     pub later: HashMap<String, Span>,
     pub diags: Vec<Diagnostic>,
     pub inline_stack: Vec<String>,
-    /// Full labels of the fn calls inlined so far (`m`, `attention`, `blk.attention2`).
-    pub call_labels: HashSet<String>,
+    /// Labels handed out to calls not bound to a name at top level, by fn.
+    pub top_calls: HashMap<String, u32>,
     /// The recorded locals of inlined calls by qualified name (`m.var`), for `m.var` and
     /// `grad(m.var)` at top level.
     pub locals: HashMap<String, TensorId>,
@@ -167,7 +170,7 @@ pub(crate) fn lower_items(
         later: HashMap::new(),
         diags: Vec::new(),
         inline_stack: Vec::new(),
-        call_labels: HashSet::new(),
+        top_calls: HashMap::new(),
         locals: HashMap::new(),
         overrides: HashMap::new(),
         used_overrides: HashSet::new(),

@@ -72,7 +72,17 @@ impl Lowerer<'_> {
         }
         let (call, local) = n.rsplit_once('.').expect("a dotted name");
         let d = Diagnostic::new(Code::UnknownName, span, format!("unknown name `{n}`"));
-        if self.call_labels.contains(call) {
+        // The labels of the calls recorded so far (`show`'s call lines), for the error only.
+        let mut labels: Vec<&str> = self
+            .statements
+            .iter()
+            .filter_map(|s| match s {
+                crate::ir::Statement::Call { label, .. } => Some(label.as_str()),
+                _ => None,
+            })
+            .collect();
+        labels.sort_unstable();
+        if labels.contains(&call) {
             let prefix = format!("{call}.");
             let mut names: Vec<&str> = self
                 .locals
@@ -96,8 +106,6 @@ impl Lowerer<'_> {
             }
             return Err(d.into());
         }
-        let mut labels: Vec<&str> = self.call_labels.iter().map(|s| s.as_str()).collect();
-        labels.sort_unstable();
         let mut d = d
             .with_label(format!("no fn call is labelled `{call}`"))
             .with_note(
