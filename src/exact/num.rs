@@ -426,9 +426,10 @@ impl Num {
     }
 }
 
-/// The decimal digits an enclosure certifies: the longest decimal to which both endpoints
-/// round alike (so the true value rounds to it too), then `…`: `0.8807970779…`, `-1.5…`,
-/// `2.5e-13…`. Exact values print as fractions elsewhere; this is for enclosures.
+/// The decimal digits an enclosure certifies: the longest decimal that both endpoints start
+/// with (each truncated, never rounded: every digit shown is a digit of the true value, and
+/// `…` stands for the ones after it), then `…`: `0.8807970779…`, `-1.5…`, `2.5e-13…`. Exact
+/// values print as fractions elsewhere; this is for enclosures.
 pub fn certified_decimal(lo: &BigRational, hi: &BigRational) -> String {
     certified_digits(lo, hi, 40)
 }
@@ -438,6 +439,10 @@ pub fn certified_digits(lo: &BigRational, hi: &BigRational, max_digits: i64) -> 
     let mag = lo.abs().max(hi.abs());
     if mag.is_zero() {
         return "0".into();
+    }
+    if lo.is_negative() != hi.is_negative() || lo.is_zero() || hi.is_zero() {
+        // Not even the sign is certain.
+        return format!("[{}, {}]", short(lo), short(hi));
     }
     // Integer arithmetic on numerators and denominators only: a `BigRational` product would
     // normalise with gcds, which on the million-bit power-of-two denominator of e^(−10^6)
@@ -462,8 +467,9 @@ pub fn certified_digits(lo: &BigRational, hi: &BigRational, max_digits: i64) -> 
         e -= 1;
     }
     let big = ten_pow(e.unsigned_abs());
-    // round(x·10^(k−e)) = ⌊(2·n·mul + d·div) / (2·d·div)⌋ with 10^(k−e) = mul/div.
-    let round_at = |x: &BigRational, k: i64| -> BigInt {
+    // The first k + 1 significant digits of |x|: ⌊|x|·10^(k−e)⌋ = ⌊n·mul / (d·div)⌋ with
+    // 10^(k−e) = mul/div.
+    let digits_at = |x: &BigRational, k: i64| -> BigInt {
         let (mul, div) = if e <= 0 {
             (&big * ten_pow(k as u64), BigInt::from(1))
         } else if k >= e {
@@ -471,34 +477,61 @@ pub fn certified_digits(lo: &BigRational, hi: &BigRational, max_digits: i64) -> 
         } else {
             (BigInt::from(1), &big / ten_pow(k as u64))
         };
-        let (n, d) = (x.numer(), x.denom());
-        let den = d * &div;
-        ((n * &mul) * 2u32 + &den).div_floor(&(den * 2u32))
+        let (n, d) = (x.numer().abs(), x.denom());
+        (n * &mul).div_floor(&(d * &div))
     };
     let mut best: Option<(BigInt, i64)> = None;
     for k in 0..max_digits.max(1) {
-        // Agreement at k digits certifies k digits even where k − 1 digits disagree (a
-        // value just beside a rounding tie), so keep the longest agreement.
-        let (a, b) = (round_at(lo, k), round_at(hi, k));
-        if a == b {
-            best = Some((a, k));
+        // Truncations that agree at k digits agree at fewer: stop at the first difference.
+        let (a, b) = (digits_at(lo, k), digits_at(hi, k));
+        if a != b {
+            break;
         }
+        best = Some((a, k));
     }
-    let Some((digits, k)) = best else {
-        // Not even the leading digit is certain: show the interval.
-        return format!("[{}, {}]", short(lo), short(hi));
+    let neg = lo.is_negative();
+    let sign = if neg { "-" } else { "" };
+    let certified = best.filter(|(digits, k)| digits.to_string().len() as i64 == k + 1);
+    let Some((digits, _)) = certified else {
+        // The interval straddles a round number (a value computed to be exactly 1/2 lies
+        // in [0.4999…, 0.5000…]): no digit is certain, so the nearest short decimal and a
+        // bound on the distance to it.
+        let k = max_digits.max(1) - 1;
+        let mid = ((lo + hi) / BigRational::from_integer(2.into())).abs();
+        let half = BigRational::new(1.into(), 2.into()) * scale(e - k);
+        let mut near = digits_at(&(&mid + half), k);
+        let mut e = e;
+        if near.to_string().len() as i64 > k + 1 {
+            // Rounding carried into a new digit (9.99… → 10.0…).
+            near /= 10;
+            e += 1;
+        }
+        let d = BigRational::from_integer(near.clone()) * scale(e - k);
+        let d = if neg { -d } else { d };
+        let r = (lo - &d).abs().max((hi - &d).abs());
+        return format!(
+            "{sign}{} ± {}",
+            decimal_body(&near.to_string(), e),
+            short(&r)
+        );
     };
-    let neg = digits.is_negative();
-    let mut text = digits.abs().to_string();
-    if text.len() as i64 > k + 1 {
-        // Rounding carried into a new digit (9.99… → 10.0…).
-        e += 1;
-        text.pop();
+    let body = decimal_body(&digits.to_string(), e);
+    format!("{sign}{body}…")
+}
+
+/// `10^p` as a rational.
+fn scale(p: i64) -> BigRational {
+    let t = num_traits::pow(BigInt::from(10u32), p.unsigned_abs() as usize);
+    if p >= 0 {
+        BigRational::from_integer(t)
+    } else {
+        BigRational::new(BigInt::from(1), t)
     }
-    if text == "0" {
-        return "0…".into();
-    }
-    let body = if (-5..=15).contains(&e) {
+}
+
+/// Significant digits `text` of a number `d.ddd × 10^e`, as a decimal.
+fn decimal_body(text: &str, e: i64) -> String {
+    if (-5..=15).contains(&e) {
         if e >= 0 {
             let int_len = (e + 1) as usize;
             if text.len() <= int_len {
@@ -513,8 +546,7 @@ pub fn certified_digits(lo: &BigRational, hi: &BigRational, max_digits: i64) -> 
         format!("{}.{}e{}", &text[..1], &text[1..], e)
     } else {
         format!("{text}e{e}")
-    };
-    format!("{}{}…", if neg { "-" } else { "" }, body)
+    }
 }
 
 /// A short decimal for a rational (3 significant digits), for undecided displays.
@@ -590,23 +622,37 @@ mod tests {
 
     #[test]
     fn certified_decimals_show_only_shared_digits() {
+        // Truncated, never rounded: the digits shown are digits of the true value.
         assert_eq!(
             certified_decimal(&rat(8807, 10000), &rat(8809, 10000)),
-            "0.881…"
+            "0.880…"
         );
         assert_eq!(
             certified_decimal(&rat(-8809, 10000), &rat(-8807, 10000)),
-            "-0.881…"
+            "-0.880…"
         );
         assert_eq!(certified_decimal(&rat(151, 100), &rat(152, 100)), "1.5…");
-        // Straddling a round number is fine: both ends round to 1.0000.
+        // 1.99955… is not "2.000…", and 7.3327… is not "7.333…".
         assert_eq!(
-            certified_decimal(&rat(99999, 100000), &rat(100001, 100000)),
-            "1.0000…"
+            certified_digits(&rat(199955, 100000), &rat(199956, 100000), 4),
+            "1.999…"
+        );
+        assert_eq!(
+            certified_digits(&rat(73327, 10000), &rat(73328, 10000), 4),
+            "7.332…"
+        );
+        // Straddling a round number certifies no digit: the nearest decimal and how far.
+        assert_eq!(
+            certified_digits(&rat(99999, 100000), &rat(100001, 100000), 4),
+            "1.000 ± 1.000e-5"
+        );
+        assert_eq!(
+            certified_digits(&rat(-100001, 200000), &rat(-99999, 200000), 4),
+            "-0.5000 ± 5.000e-6"
         );
         assert_eq!(
             certified_decimal(&rat(25, 100_000_000_000_000), &rat(26, 100_000_000_000_000)),
-            "3e-13…"
+            "2e-13…"
         );
         assert_eq!(
             certified_decimal(&rat(-1, 2), &rat(1, 2)),

@@ -1,7 +1,8 @@
 //! Exact values in LaTeX: entries and `pmatrix` tensors.
 //!
 //! Owns [`entry`] (an exact rational as an integer or `\tfrac{p}{q}`; a certified enclosure as
-//! its certified digits followed by `\ldots`, never a rounded float; −∞ as `-\infty`) and
+//! its certified digits followed by `\ldots`, never a rounded float, or as the nearest short
+//! decimal `\pm` a bound when it straddles a round number; −∞ as `-\infty`) and
 //! [`tensor`] (a scalar, a row vector, a matrix, or a stack of matrices one per leading index).
 //!
 //! Invariant: every digit printed is certified: an exact value is printed whole, an
@@ -26,6 +27,10 @@ pub fn entry(n: &Num) -> String {
                 let e = crate::exact::num::Num::exact(m).to_f64().log10().ceil() as i64;
                 return format!("0 \\pm 10^{{{e}}}");
             }
+            if let Some((near, distance)) = digits.split_once(" ± ") {
+                // Straddling a round number: the nearest decimal and a bound on the distance.
+                return format!("{} \\pm {}", scientific(near), scientific(distance));
+            }
             let digits = digits.trim_end_matches('…');
             let (sign, rest) = match digits.strip_prefix('-') {
                 Some(r) => ("-", r),
@@ -39,6 +44,14 @@ pub fn entry(n: &Num) -> String {
             format!("{sign}{body}")
         }
         Num::NegInf => "-\\infty".into(),
+    }
+}
+
+/// `1.5e-7` as `1.5\cdot 10^{-7}`; anything else unchanged.
+fn scientific(text: &str) -> String {
+    match text.split_once('e') {
+        Some((m, e)) => format!("{m}\\cdot 10^{{{e}}}"),
+        None => text.to_string(),
     }
 }
 
@@ -101,5 +114,20 @@ mod tests {
         assert_eq!(entry(&Num::exact(rat(-3, 4))), "-\\tfrac{3}{4}");
         assert_eq!(entry(&Num::exact(rat(5, 1))), "5");
         assert_eq!(entry(&Num::NegInf), "-\\infty");
+    }
+
+    #[test]
+    fn enclosures_show_truncated_digits_or_a_bound() {
+        let prec = crate::exact::num::Prec::new(64);
+        // 1.99955… is never "2.000…": the digits are truncated.
+        let near_two = Num::range(rat(199955, 100000), rat(199956, 100000), prec);
+        assert_eq!(entry(&near_two), "1.999\\ldots");
+        // An interval around 1/2 certifies no digit: the nearest decimal and the distance.
+        let half = Num::range(rat(499999, 1000000), rat(500001, 1000000), prec);
+        assert!(
+            entry(&half).starts_with("0.5000 \\pm 1.0"),
+            "{}",
+            entry(&half)
+        );
     }
 }
