@@ -172,3 +172,68 @@ fn unusual_names_compile() {
     );
     compiles("names", &tex_of(&path));
 }
+
+/// How deep `\frac` (or `\dfrac`, `\tfrac`) nests in `tex`: 1 for a fraction, 2 for one in
+/// a fraction's numerator or denominator.
+fn fraction_depth(tex: &str) -> usize {
+    // The end (exclusive) of the braced group starting at `i` (`tex[i] == '{'`).
+    fn group_end(tex: &[u8], i: usize) -> usize {
+        let mut depth = 0;
+        for (j, &c) in tex.iter().enumerate().skip(i) {
+            match c {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return j + 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        tex.len()
+    }
+    let bytes = tex.as_bytes();
+    let mut best = 0;
+    let mut i = 0;
+    while let Some(at) = ["\\frac{", "\\dfrac{", "\\tfrac{"]
+        .iter()
+        .filter_map(|p| tex[i..].find(p).map(|k| (i + k, p.len())))
+        .min()
+    {
+        let start = at.0 + at.1 - 1;
+        let mid = group_end(bytes, start);
+        let end = if bytes.get(mid) == Some(&b'{') {
+            group_end(bytes, mid)
+        } else {
+            mid
+        };
+        let inner = fraction_depth(&tex[start + 1..mid.saturating_sub(1).max(start + 1)])
+            .max(fraction_depth(&tex[mid.min(end)..end]));
+        best = best.max(1 + inner);
+        i = end;
+    }
+    best
+}
+
+/// Typesetting guards, by construction, on every document: no fraction set three deep (at
+/// script-script size), no sign printed twice.
+#[test]
+fn documents_nest_fractions_at_most_two_deep_and_print_each_sign_once() {
+    assert_eq!(fraction_depth("\\frac{a}{\\frac{b}{\\frac{c}{d}}}"), 3);
+    assert_eq!(fraction_depth("\\frac{{x}^{2}}{2}"), 1);
+    let mut failures = Failures::new();
+    for path in files("examples").into_iter().chain(files("proofs")) {
+        let tex = tex_of(&path);
+        let label = path.display().to_string();
+        failures.check(fraction_depth(&tex) <= 2, || {
+            format!("{label}: fractions nested {} deep", fraction_depth(&tex))
+        });
+        for bad in ["- -", "+ -", "-\\,-"] {
+            failures.check(!tex.contains(bad), || {
+                format!("{label}: `{bad}` in the TeX")
+            });
+        }
+    }
+    failures.finish();
+}

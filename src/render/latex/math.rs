@@ -19,6 +19,9 @@ const NEG: u8 = 3;
 const POW: u8 = 4;
 const ATOM: u8 = 5;
 
+/// Fractions nested deeper than this are written with a slash.
+const MAX_FRACS: u8 = 2;
+
 /// Widest a display line may be, in estimated characters (the text is about 85 wide).
 pub const LINE_WIDTH: f64 = 64.0;
 
@@ -252,6 +255,13 @@ impl TexPrinter<'_> {
     }
 
     fn print(&self, n: NodeId, top: bool) -> (String, u8) {
+        self.print_at(n, top, 0)
+    }
+
+    /// [`TexPrinter::print`] inside `fracs` fractions: from the [`MAX_FRACS`]th on, a
+    /// fraction is written with a slash (`a/b`), so that nothing is set at
+    /// script-script size.
+    fn print_at(&self, n: NodeId, top: bool, fracs: u8) -> (String, u8) {
         if !top {
             if let Some(name) = self.names.get(&n) {
                 return (name.clone(), ATOM);
@@ -259,14 +269,14 @@ impl TexPrinter<'_> {
         }
         let node = self.graph.node(n);
         let arg = |i: usize, min: u8| -> String {
-            let (s, p) = self.print(node.args[i], false);
+            let (s, p) = self.print_at(node.args[i], false, fracs);
             if p < min {
                 format!("({s})")
             } else {
                 s
             }
         };
-        let plain = |i: usize| self.print(node.args[i], false).0;
+        let plain = |i: usize| self.print_at(node.args[i], false, fracs).0;
         let scalar = |i: usize| self.graph.shape(node.args[i]).is_empty();
         let ranks: Vec<usize> = node
             .args
@@ -288,6 +298,15 @@ impl TexPrinter<'_> {
         };
         match node.op.spec().tex {
             Tex::Value => match &node.op {
+                Op::Literal(r) if fracs >= MAX_FRACS && !r.is_integer() => {
+                    let text = format!("{}/{}", r.numer(), r.denom());
+                    let prec = if r.numer().sign() == num_bigint::Sign::Minus {
+                        NEG
+                    } else {
+                        MUL
+                    };
+                    (text, prec)
+                }
                 Op::Literal(r) => rational(r),
                 Op::Pi => ("\\pi".into(), ATOM),
                 Op::DimSize(p) => {
@@ -328,7 +347,13 @@ impl TexPrinter<'_> {
                 // A negated right factor keeps its parentheses: `a\,(-b)`, not `a\,-b`.
                 (format!("{}{op}{}", arg(0, MUL), arg(1, POW)), MUL)
             }
-            Tex::Fraction => (format!("\\frac{{{}}}{{{}}}", plain(0), plain(1)), ATOM),
+            Tex::Fraction if fracs >= MAX_FRACS => {
+                (format!("{}/{}", arg(0, MUL), arg(1, POW)), MUL)
+            }
+            Tex::Fraction => {
+                let inner = |i: usize| self.print_at(node.args[i], false, fracs + 1).0;
+                (format!("\\frac{{{}}}{{{}}}", inner(0), inner(1)), ATOM)
+            }
             Tex::Juxtapose => (format!("{}\\,{}", arg(0, MUL), arg(1, POW)), MUL),
             Tex::Power => {
                 let p = match &node.op {
@@ -349,7 +374,7 @@ impl TexPrinter<'_> {
             Tex::Mask => (format!("{} + M", arg(0, ADD)), ADD),
             Tex::Iverson => (format!("[{} = {}]", plain(0), plain(1)), ATOM),
             // A broadcast is implicit in the notation.
-            Tex::Implicit => self.print(node.args[0], false),
+            Tex::Implicit => self.print_at(node.args[0], false, fracs),
             Tex::Identity => ("I".into(), ATOM),
         }
     }
