@@ -1,7 +1,8 @@
 //! The union a custom rule's applier makes: egg leaves it to the applier, and with
 //! explanations on it must name the rule and both instantiated patterns.
 //!
-//! Owns [`join`], shared by every custom applier (reductions, einsum).
+//! Owns [`join`] and [`join_text`], shared by every custom applier (reductions, einsum,
+//! layout facts).
 
 use super::analysis::EG;
 use super::lang::ENode;
@@ -25,4 +26,19 @@ pub fn join(
         let id = eg.add_instantiation(rhs, subst);
         eg.union(eclass, id).then_some(eclass)
     }
+}
+
+/// [`join`] of two patterns written as text (a custom rule builds them per match, with the
+/// interned ids of the operations it found).
+pub fn join_text(
+    eg: &mut EG,
+    eclass: Id,
+    lhs: &str,
+    rhs: &str,
+    subst: &Subst,
+    rule_name: Symbol,
+) -> Option<Id> {
+    let lhs: PatternAst<ENode> = lhs.parse().expect("a rule's left pattern");
+    let rhs: PatternAst<ENode> = rhs.parse().expect("a rule's right pattern");
+    join(eg, eclass, &lhs, &rhs, subst, rule_name)
 }

@@ -9,7 +9,7 @@
 //! left to the verifier.
 
 use super::analysis::{ShapeInfo, EG};
-use super::applier::join;
+use super::applier::join_text;
 use super::lang::{ENode, EOp};
 use crate::ir::{EinsumSpec, ReduceKind};
 use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
@@ -196,10 +196,8 @@ impl Applier<ENode, ShapeInfo> for AsProduct {
                 (None, None) => continue,
             };
             let operands = if arity == 2 { "?a ?b" } else { "?a" };
-            let lhs: PatternAst<ENode> =
-                format!("(#einsum{k} {operands})").parse().expect("pattern");
-            let rhs: PatternAst<ENode> = rhs.parse().expect("pattern");
-            changed.extend(join(eg, eclass, &lhs, &rhs, subst, rule_name));
+            let lhs = format!("(#einsum{k} {operands})");
+            changed.extend(join_text(eg, eclass, &lhs, &rhs, subst, rule_name));
         }
         changed
     }

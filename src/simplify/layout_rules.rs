@@ -19,7 +19,7 @@
 //!   analysis; this finds it when the inner class gains its reshape later).
 
 use super::analysis::{ShapeInfo, EG};
-use super::applier::join;
+use super::applier::join_text;
 use super::lang::{ENode, EOp};
 use crate::ir::{DimPoly, ReduceKind, Shape};
 use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
@@ -467,9 +467,7 @@ impl Applier<ENode, ShapeInfo> for Fact {
         let mut changed = Vec::new();
         for n in tops {
             for (lhs, rhs, s) in (self.matches)(eg, &n) {
-                let lhs: PatternAst<ENode> = lhs.parse().expect("pattern");
-                let rhs: PatternAst<ENode> = rhs.parse().expect("pattern");
-                changed.extend(join(eg, eclass, &lhs, &rhs, &s, rule_name));
+                changed.extend(join_text(eg, eclass, &lhs, &rhs, &s, rule_name));
             }
         }
         changed

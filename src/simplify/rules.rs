@@ -11,7 +11,7 @@
 //! and a rule that merged classes of different shapes would be caught by the analysis.
 
 use super::analysis::{ShapeInfo, EG};
-use super::applier::join;
+use super::applier::join_text;
 use super::lang::ENode;
 use super::lang::EOp;
 use crate::ir::ReduceKind;
@@ -224,9 +224,8 @@ impl Applier<ENode, ShapeInfo> for ReduceApply {
                     .replace("%S", &as_sum)
                     .replace("%N", &format!("#dim{k}"))
             };
-            let lhs: PatternAst<ENode> = fill(self.lhs).parse().expect("pattern");
-            let rhs: PatternAst<ENode> = fill(self.rhs).parse().expect("pattern");
-            changed.extend(join(eg, eclass, &lhs, &rhs, subst, rule_name));
+            let (lhs, rhs) = (fill(self.lhs), fill(self.rhs));
+            changed.extend(join_text(eg, eclass, &lhs, &rhs, subst, rule_name));
         }
         changed
     }
