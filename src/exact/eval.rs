@@ -382,6 +382,14 @@ fn softmax<S: Scalar>(lane: &[S], p: Prec) -> SResult<Vec<S>> {
             "softmax of a row that is entirely masked",
         ));
     };
+    if lane.iter().filter(|x| !x.value().is_neg_inf()).count() == 1 {
+        // One entry not masked (the first row under a causal mask): its probability is
+        // exactly 1, whatever its value, so it is a constant.
+        return Ok(lane
+            .iter()
+            .map(|x| exact(i64::from(!x.value().is_neg_inf())))
+            .collect());
+    }
     let (terms, total) = shifted_exps(lane, &c, p)?;
     terms.iter().map(|t| t.div(&total, p)).collect()
 }
@@ -393,6 +401,19 @@ fn logsoftmax<S: Scalar>(lane: &[S], p: Prec) -> SResult<Vec<S>> {
             "logsoftmax of a row that is entirely masked",
         ));
     };
+    if lane.iter().filter(|x| !x.value().is_neg_inf()).count() == 1 {
+        // One entry not masked: its log-probability is exactly 0.
+        return Ok(lane
+            .iter()
+            .map(|x| {
+                if x.value().is_neg_inf() {
+                    S::neg_inf()
+                } else {
+                    exact(0)
+                }
+            })
+            .collect());
+    }
     let (_, total) = shifted_exps(lane, &c, p)?;
     let log_total = total.log(p)?;
     lane.iter()

@@ -55,6 +55,43 @@ fn whose(r: Reference) -> &'static str {
 }
 
 /// The mistake that fits, as a sentence with math.
+/// Why the mistake is wrong, or why nothing simpler caught it, in one sentence.
+pub fn why(program: &Program, d: &Diagnosis) -> String {
+    let square = |n: NodeId| {
+        let s = d.graph.shape(n);
+        s.len() >= 2 && s[s.len() - 1] == s[s.len() - 2]
+    };
+    let shape_of = |n: NodeId| super::math::shape(&program.dims, d.graph.shape(n));
+    match &d.mistake {
+        Mistake::SignFlipped => {
+            "With the sign flipped, a step of gradient descent would climb the loss instead of descending it.".into()
+        }
+        Mistake::Transposed => "The gradient of a tensor has that tensor's shape and layout: entry $(i, j)$ of $\\bar{X}$ is $\\partial L / \\partial X_{ij}$, and a square gradient's shape cannot show the transpose.".into(),
+        Mistake::ConstantFactor { .. } => "A constant factor keeps the shape and the direction of the gradient, so neither a shape check nor a sign check catches it; every entry is scaled wrongly.".into(),
+        Mistake::Correction { fix, .. } => match fix {
+            Fix::TransposeMissing { factor } if square(*factor) => {
+                let names = super::forward_names(program, &d.graph);
+                let printer = TexPrinter { graph: &d.graph, dims: &program.dims, names: &names };
+                format!(
+                    "${}$ is square (${}$), so the product has the right shape either way and only the values show the missing transpose.",
+                    printer.expr(*factor),
+                    shape_of(*factor)
+                )
+            }
+            Fix::TransposeMissing { .. } | Fix::TransposeTooMany => "Entry $(i, j)$ of a matrix product sums over the shared index; with the transpose wrong, it sums the wrong entries, although the shapes agree here.".into(),
+            Fix::FactorsSwapped => "Matrix products do not commute: the order of the factors follows the forward product.".into(),
+            Fix::SumForMean => "A mean over $n$ entries sends back $1/n$ of its gradient to each, not all of it.".into(),
+            Fix::MeanForSum => "A sum sends its whole gradient back to every entry it summed, not $1/n$ of it.".into(),
+            Fix::TermSign { .. } => "Each term is one path of the chain rule, and its sign is the product of the signs along that path.".into(),
+            Fix::StrayTerm { .. } => "Each term of a gradient is one use of the tensor in the forward pass; this one belongs to no use.".into(),
+            Fix::StrayScale { .. } => "A scale belongs to the gradient only if the forward pass applies it on the way from this tensor to the output.".into(),
+        },
+        Mistake::Term { .. } => "A tensor used more than once gets the sum of the gradients through all its uses (the multivariable chain rule); a missing term is a use forgotten.".into(),
+        Mistake::Factor { .. } => "The chain rule multiplies the local derivative of every step from the output back to the tensor; a missing factor is a step skipped.".into(),
+        Mistake::RowsSumToOne { .. } => "The simplification uses that each row sums to $1$, which holds for one-hot or probability rows but is not declared in the file.".into(),
+    }
+}
+
 pub fn sentence(program: &Program, d: &Diagnosis) -> String {
     let names = super::forward_names(program, &d.graph);
     let printer = TexPrinter {

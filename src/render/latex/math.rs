@@ -156,7 +156,13 @@ pub fn name(n: &str) -> String {
 /// ∂L/∂NAME, written `\bar{NAME}`.
 pub fn bar(n: &str) -> String {
     let (b, s, m) = parts(n);
-    with_sup(with_sub(format!("\\bar{{{b}}}"), &s), &m)
+    // A bar over one letter; a line over a word or a power (`logp`, `σ²`).
+    let over = if b.starts_with("\\mathit") || b.contains('^') {
+        format!("\\overline{{{b}}}")
+    } else {
+        format!("\\bar{{{b}}}")
+    };
+    with_sup(with_sub(over, &s), &m)
 }
 
 /// A size as math: `h*dk` → `h\,d_{k}`.
@@ -497,6 +503,24 @@ pub fn display_rel(lhs: &str, rel: &str, terms: &[(bool, String)]) -> String {
     format!(
         "\\begin{{multline*}}\n  {}\n\\end{{multline*}}\n",
         lines.join(" \\\\\n  ")
+    )
+}
+
+/// A final result, boxed, with its shape beside it: `\boxed{lhs = terms} \qquad (shape)`. A
+/// box cannot break, so a long one is shrunk to the line.
+pub fn boxed(lhs: &str, terms: &[(bool, String)], shape: &str) -> String {
+    let mut text = String::new();
+    for (k, (negative, t)) in terms.iter().enumerate() {
+        text.push_str(match (k, negative) {
+            (0, false) => "",
+            (0, true) => "-",
+            (_, false) => " + ",
+            (_, true) => " - ",
+        });
+        text.push_str(t);
+    }
+    format!(
+        "\\begin{{equation*}}\n  \\fitline{{\\boxed{{{lhs} = {text}}} \\qquad ({shape})}}\n\\end{{equation*}}\n"
     )
 }
 

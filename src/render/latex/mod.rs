@@ -71,7 +71,31 @@ fn preamble(out: &mut String, title: &str) {
     out.push_str("\\author{handtrace}\n\\date{}\n\\begin{document}\n\\maketitle\n\n");
 }
 
-fn conventions(out: &mut String, program: &Program) {
+/// Does a printed gradient (the step-by-step one or the result) use an op of `pick`?
+fn gradients_use(s: &Solution, pick: impl Fn(&Op) -> bool) -> bool {
+    let programs = [
+        s.gradients.as_ref().map(|g| (g, &s.lines)),
+        s.textbook.as_ref().map(|t| (&t.gradients, &t.lines)),
+    ];
+    programs.into_iter().flatten().any(|(g, lines)| {
+        let mut stack: Vec<NodeId> = lines.iter().map(|l| l.node).collect();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            let node = g.graph.node(n);
+            if pick(&node.op) {
+                return true;
+            }
+            stack.extend(node.args.iter().copied());
+        }
+        false
+    })
+}
+
+fn conventions(out: &mut String, s: &Solution) {
+    let program = &s.program;
     out.push_str("\\section*{Conventions}\n\n");
     out.push_str(
         "Matrices multiply by juxtaposition ($A\\,B$); $\\odot$ is the entrywise (Hadamard) \
@@ -116,6 +140,18 @@ fn conventions(out: &mut String, program: &Program) {
             "The causal mask is the matrix $M$ with $M_{ij} = 0$ for $j \\le i$ and \
              $M_{ij} = -\\infty$ for $j > i$: $\\operatorname{softmax}(S + M)$ gives the \
              future positions probability exactly $0$. ",
+        );
+    }
+    if gradients_use(s, |op| *op == Op::Tril) {
+        out.push_str(
+            "$\\operatorname{tril}(A)$ keeps the entries of $A$ on and below the diagonal and \
+             sets those above it to $0$: it is how a gradient passes back through the mask. ",
+        );
+    }
+    if gradients_use(s, |op| *op == Op::Eq) {
+        out.push_str(
+            "$[A = B]$ is $1$ where the entries are equal and $0$ elsewhere (where a max or \
+             min sends its gradient). ",
         );
     }
     out.push_str("\n\n");
@@ -234,12 +270,14 @@ fn rule(program: &Program, path: &[NodeId], pos: usize, user: &str) -> String {
     // Every operation on the way from the tensor up to the user's result, moves and the mask
     // aside: the chain rule through each, the first in full (with its index form).
     let mut parts: Vec<String> = Vec::new();
-    let mut moved = false;
+    let mut transposed_back = false;
+    let mut reshaped = false;
     let mut masked = false;
     for k in 0..path.len() {
         let node = g.node(path[k]);
         if passes_through(&node.op) {
-            moved |= !matches!(node.op, Op::Causal | Op::Expand(_));
+            transposed_back |= matches!(node.op, Op::SwapAxes(..));
+            reshaped |= matches!(node.op, Op::Reshape(_) | Op::Permute(_));
             masked |= matches!(node.op, Op::Causal);
             continue;
         }
@@ -261,8 +299,10 @@ fn rule(program: &Program, path: &[NodeId], pos: usize, user: &str) -> String {
     } else {
         parts.join(", then ")
     };
-    if moved {
-        text.push_str(", after moving the entries back");
+    match (transposed_back, reshaped) {
+        (_, true) => text.push_str(", then undo the reshape and permute"),
+        (true, false) => text.push_str(", then transpose back"),
+        (false, false) => {}
     }
     if masked {
         text.push_str("; the mask only adds constants, so the masked entries (where the softmax is exactly $0$) get no gradient");
@@ -311,15 +351,55 @@ fn describe(
             }
         }
         Op::MatMul => "the (batched) matrix product rule".into(),
+        // Scaling by a constant: its factor, not the quotient or product rule.
+        Op::Div if pos == 0 && is_constant(g, node.args[1]) => {
+            format!("a constant factor $1/{}$", printer.expr(node.args[1]))
+        }
+        Op::Mul if is_constant(g, node.args[1 - pos]) => {
+            format!("a constant factor ${}$", printer.expr(node.args[1 - pos]))
+        }
         Op::Mul | Op::Add | Op::Sub | Op::Div => format!("{}{broadcast}", node.op.spec().rule),
         Op::Pow(p) => {
-            format!("the power rule ($\\partial x^{{{p}}}/\\partial x = {p}\\,x^{{{p} - 1}}$)")
+            let x = printer.expr(node.args[0]);
+            let x = if x.chars().count() <= 2 { x } else { "x".into() };
+            let (coef, _) = math::rational(p);
+            let less = p - num_rational::BigRational::from_integer(1.into());
+            let derivative = if less == num_rational::BigRational::from_integer(1.into()) {
+                format!("{coef}\\,{x}")
+            } else {
+                format!("{coef}\\,{{{x}}}^{{{}}}", math::rational(&less).0)
+            };
+            format!(
+                "the power rule ($\\partial {{{x}}}^{{{}}}/\\partial {x} = {derivative}$)",
+                math::rational(p).0
+            )
+        }
+        Op::Reduce {
+            kind: crate::ir::ReduceKind::Mean,
+            axes,
+            ..
+        } => {
+            let arg = g.shape(node.args[0]);
+            let n = axes
+                .iter()
+                .filter_map(|&a| arg.get(a))
+                .map(|d| math::dim(printer.dims, d))
+                .collect::<Vec<_>>()
+                .join("\\,");
+            format!("the broadcast rule: a mean over ${n}$ entries sends $1/{n}$ of its gradient back to each of them")
         }
         Op::Softmax { .. } => {
             let (p, pb) = (name(user), bar(user));
+            // The softmax's input in the file's names (the mask only adds constants).
+            let mut z = node.args[0];
+            while g.node(z).op == Op::Causal {
+                z = g.node(z).args[0];
+            }
+            let z = printer.expr(z);
             format!(
-                "the softmax Jacobian: row by row, $\\partial {} / \\partial z_{{il}} = {} (\\delta_{{jl}} - {})$, so the gradient is ${p} \\odot ({pb} - \\operatorname{{rowsum}}({pb} \\odot {p}))$",
+                "the softmax Jacobian: row by row, $\\partial {} / \\partial {} = {} (\\delta_{{jl}} - {})$, so the gradient is ${p} \\odot ({pb} - \\operatorname{{rowsum}}({pb} \\odot {p}))$",
                 idx(&p, "ij"),
+                idx(&z, "il"),
                 idx(&p, "ij"),
                 idx(&p, "il"),
             )
@@ -327,6 +407,21 @@ fn describe(
         // Every other op: the rule its row of the op table names.
         other => other.spec().rule.into(),
     }
+}
+
+/// Does `n` depend on no tensor (a number, π, a size, or arithmetic of them)?
+fn is_constant(g: &Graph, n: NodeId) -> bool {
+    let mut stack = vec![n];
+    while let Some(k) = stack.pop() {
+        let node = g.node(k);
+        match node.op {
+            Op::Literal(_) | Op::Pi | Op::DimSize(_) => {}
+            Op::Leaf(_) | Op::GradOf(_) | Op::Eye(_) => return false,
+            _ if node.args.is_empty() => return false,
+            _ => stack.extend(node.args.iter().copied()),
+        }
+    }
+    true
 }
 
 /// The forward uses of tensor `x`: the named tensor whose definition uses it, the path from
@@ -359,6 +454,62 @@ fn uses(program: &Program, x: TensorId) -> Vec<(TensorId, Vec<NodeId>, usize)> {
     out
 }
 
+/// The math name of every backward line (`\bar{X}`, or `G_{k}` for a shared subexpression
+/// that is too long to write inline; a short one gets no name and is printed where it is
+/// used), and the printer's names for the gradient graph.
+struct LineNames {
+    /// Per line: its left side, or `None` for a helper printed inline.
+    lhs: Vec<Option<String>>,
+    names: HashMap<NodeId, String>,
+}
+
+/// A helper line shorter than this (in [`math::width`] units) is printed where it is used.
+const INLINE_HELPER: f64 = math::LINE_WIDTH / 4.0;
+
+fn line_names(
+    program: &Program,
+    grads: &crate::diff::Gradients,
+    lines: &[crate::diff::program::GradLine],
+) -> LineNames {
+    let mut names = forward_names(program, &grads.graph);
+    if let Some(target) = &program.target {
+        names.insert(grads.seed, bar(&program.tensor(target.tensor).name));
+    }
+    let mut lhs: Vec<Option<String>> = Vec::with_capacity(lines.len());
+    for line in lines {
+        let own = line.tensor.map(|t| bar(&program.tensor(t).name));
+        if let (Some(n), false) = (&own, line.alias) {
+            names.entry(line.node).or_insert_with(|| n.clone());
+        }
+        lhs.push(own);
+    }
+    let mut temp = 0;
+    for (k, line) in lines.iter().enumerate() {
+        if line.tensor.is_some() || names.contains_key(&line.node) {
+            continue;
+        }
+        let printer = TexPrinter {
+            graph: &grads.graph,
+            dims: &program.dims,
+            names: &names,
+        };
+        if math::width(&printer.definition(line.node)) < INLINE_HELPER {
+            continue;
+        }
+        temp += 1;
+        let n = format!("G_{{{temp}}}");
+        names.insert(line.node, n.clone());
+        lhs[k] = Some(n);
+    }
+    LineNames { lhs, names }
+}
+
+/// A gradient's shape in math (`T \times d`), as the document states it next to the gradient.
+fn in_shape(program: &Program, graph: &Graph, node: NodeId) -> String {
+    math::shape(&program.dims, graph.shape(node))
+}
+
+/// The backward pass one gradient at a time, each with the rules of its tensor's uses.
 fn backward(out: &mut String, s: &Solution) {
     let program = &s.program;
     let Some(grads) = &s.gradients else {
@@ -367,24 +518,11 @@ fn backward(out: &mut String, s: &Solution) {
     out.push_str("\\section{The backward pass}\n\n");
     out.push_str(
         "We go from the output back to the inputs. Each gradient is the sum, over the uses of \
-         its tensor, of what the rule of that use sends back; the equations below are already \
-         simplified by handtrace's e-graph to the cheapest form it finds.\n\n",
+         its tensor, of what the rule of that use sends back; each is simplified by \
+         handtrace's e-graph, and a parameter's gradient comes as soon as its upstream \
+         gradient is known.\n\n",
     );
-    let mut names = forward_names(program, &grads.graph);
-    let mut temp = 0;
-    for line in &s.lines {
-        let n = match line.tensor {
-            Some(t) => bar(&program.tensor(t).name),
-            None => {
-                temp += 1;
-                format!("G_{{{temp}}}")
-            }
-        };
-        names.insert(line.node, n);
-    }
-    if let Some(target) = &program.target {
-        names.insert(grads.seed, bar(&program.tensor(target.tensor).name));
-    }
+    let LineNames { lhs, names } = line_names(program, grads, &s.lines);
     let printer = TexPrinter {
         graph: &grads.graph,
         dims: &program.dims,
@@ -394,18 +532,29 @@ fn backward(out: &mut String, s: &Solution) {
         let o = &program.tensor(target.tensor).name;
         match target.kind {
             TargetKind::Output => {
-                let _ = writeln!(out, "The upstream gradient ${}$ is given.\n", bar(o));
+                let _ = writeln!(
+                    out,
+                    "The upstream gradient ${}$ is given; it has the shape of ${}$.\n",
+                    bar(o),
+                    name(o)
+                );
             }
             TargetKind::Loss => {
-                let _ = writeln!(out, "The loss's own gradient is ${} = 1$.\n", bar(o));
+                let _ = writeln!(
+                    out,
+                    "The loss is its own starting point: $\\partial {} / \\partial {} = 1$.\n",
+                    name(o),
+                    name(o)
+                );
             }
         }
     }
-    for line in &s.lines {
+    for (k, line) in s.lines.iter().enumerate() {
+        let Some(left) = &lhs[k] else { continue };
         if line.node == grads.seed {
             continue;
         }
-        let lhs = names[&line.node].clone();
+        let shape = in_shape(program, &grads.graph, line.node);
         match line.tensor {
             Some(t) => {
                 let x = &program.tensor(t).name;
@@ -419,50 +568,192 @@ fn backward(out: &mut String, s: &Solution) {
                     ));
                 }
                 why.dedup();
-                if why.is_empty() {
-                    let _ = writeln!(out, "\\paragraph{{${lhs}$.}}");
-                } else {
-                    let _ = writeln!(
-                        out,
-                        "\\paragraph{{${lhs}$.}} ${}$ is used by {}.",
-                        name(x),
-                        why.join("; and by ")
-                    );
+                let _ = write!(out, "\\paragraph{{${left}$ (${shape}$).}}");
+                if !why.is_empty() {
+                    let _ = write!(out, " ${}$ is used by {}.", name(x), why.join("; and by "));
                 }
+                if let Some(note) = rowsum_note(program, grads, &printer, line.node) {
+                    let _ = write!(out, " {note}");
+                }
+                out.push('\n');
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "\\paragraph{{${lhs}$.}} A subexpression the gradients below share, computed once."
+                    "\\paragraph{{${left}$ (${shape}$).}} A subexpression the gradients below share, computed once."
                 );
             }
         }
-        out.push_str(&display(&lhs, &printer.terms(line.node)));
+        if line.alias {
+            let same = names.get(&line.node).cloned().unwrap_or_default();
+            out.push_str(&display(left, &[(false, same)]));
+        } else {
+            out.push_str(&display(left, &printer.terms(line.node)));
+        }
         out.push('\n');
     }
-    out.push_str("\\section{The result}\n\n");
-    let listed: Vec<&crate::diff::program::GradLine> = s
-        .lines
+}
+
+/// Where a softmax's gradient reads `rowsum(\bar{O} \odot O)` for `rowsum(\bar{P} \odot P)`
+/// (`O = P V`), the reason, in the file's names.
+fn rowsum_note(
+    program: &Program,
+    grads: &crate::diff::Gradients,
+    printer: &TexPrinter,
+    node: NodeId,
+) -> Option<String> {
+    let g = &grads.graph;
+    // Find rowsum(Ō ⊙ O) in the line's expression (not through other lines).
+    let mut stack = vec![node];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        let nd = g.node(n);
+        if let Op::Reduce {
+            kind: crate::ir::ReduceKind::Sum,
+            ..
+        } = nd.op
+        {
+            let arg = g.node(nd.args[0]);
+            if arg.op == Op::Mul {
+                for (a, b) in [(arg.args[0], arg.args[1]), (arg.args[1], arg.args[0])] {
+                    let (Op::GradOf(ot), Some(o)) = (&g.node(a).op, tensor_of(program, b)) else {
+                        continue;
+                    };
+                    if *ot != o {
+                        continue;
+                    }
+                    // O = P V: the softmax output P and the values V.
+                    let def = program.graph.node(program.tensor(o).node);
+                    if def.op != Op::MatMul {
+                        continue;
+                    }
+                    let (p, v) = (printer.expr(def.args[0]), printer.expr(def.args[1]));
+                    let (ob, on) = (printer.expr(a), printer.expr(b));
+                    let pb = bar(&program.tensor(tensor_of(program, def.args[0])?).name);
+                    let ix = |m: &str, i: &str| format!("{}_{{{i}}}", math::script_base(m));
+                    return Some(format!(
+                        "The row term is written $\\operatorname{{rowsum}}({ob} \\odot {on})$, \
+                         which equals $\\operatorname{{rowsum}}({pb} \\odot {p})$: since \
+                         ${pb} = {ob}\\,{vt}$ and ${on} = {p}\\,{v}$, \
+                         $\\sum_{{j}} {pbij} {pij} = \\sum_{{j}} \\sum_{{c}} {obic} {vjc} {pij} \
+                         = \\sum_{{c}} {obic} {onic}$. The right side sums over the columns of \
+                         ${on}$ instead of those of ${p}$, which is cheaper when they are fewer \
+                         (the FlashAttention backward).",
+                        vt = transposed(&v),
+                        pbij = ix(&pb, "ij"),
+                        pij = ix(&p, "ij"),
+                        obic = ix(&ob, "ic"),
+                        vjc = ix(&v, "jc"),
+                        onic = ix(&on, "ic"),
+                    ));
+                }
+            }
+        }
+        // Not into another line's expression (a named node other than this line's own).
+        if !matches!(nd.op, Op::GradOf(_)) && (n == node || !printer.names.contains_key(&n)) {
+            stack.extend(nd.args.iter().copied());
+        }
+    }
+    None
+}
+
+/// The named forward tensor whose node `n` is.
+fn tensor_of(program: &Program, n: NodeId) -> Option<TensorId> {
+    program
+        .tensors
         .iter()
-        .filter(|l| l.tensor.is_some_and(|t| s.wrt.contains(&t)))
+        .position(|t| t.node == n)
+        .map(|i| TensorId(i as u32))
+}
+
+/// The result in textbook form (the program `grad` prints): each requested gradient boxed
+/// with its shape, after the intermediate gradients it reads.
+fn result(out: &mut String, s: &Solution) {
+    let program = &s.program;
+    let Some(tb) = &s.textbook else {
+        return;
+    };
+    out.push_str("\\section{The result}\n\n");
+    let LineNames { lhs, names } = line_names(program, &tb.gradients, &tb.lines);
+    let printer = TexPrinter {
+        graph: &tb.gradients.graph,
+        dims: &program.dims,
+        names: &names,
+    };
+    let onehot: Vec<String> = program
+        .onehot
+        .iter()
+        .map(|&t| format!("${}$", name(&program.tensor(t).name)))
         .collect();
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "The gradients with respect to {}, in the compact form:\n",
+        "Collected and simplified, the gradients with respect to {} are the following \
+         (the program \\texttt{{handtrace grad}} prints; each is checked exactly against \
+         forward-mode derivatives by \\texttt{{handtrace grad --check}}).",
         s.wrt
             .iter()
             .map(|&t| format!("${}$", name(&program.tensor(t).name)))
             .collect::<Vec<_>>()
             .join(", ")
     );
-    for l in listed {
-        out.push_str(&display(&names[&l.node], &printer.terms(l.node)));
+    if !onehot.is_empty() {
+        let _ = write!(
+            out,
+            " They use that {} {} one-hot: every row sums to $1$.",
+            onehot.join(", "),
+            if onehot.len() == 1 { "is" } else { "are" }
+        );
     }
-    out.push_str(
-        "with the intermediate gradients as above; each has the shape of its tensor \
-         (\\texttt{handtrace grad --check} checks each exactly against forward-mode \
-         derivatives at random points).\n\n",
-    );
+    out.push_str("\n\n");
+    // The intermediate lines first, introduced together with their shapes; then the boxed
+    // results (the program's order puts every line after what it reads).
+    let shown: Vec<(usize, &String)> = tb
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.node != tb.gradients.seed)
+        .filter_map(|(k, _)| lhs[k].as_ref().map(|n| (k, n)))
+        .collect();
+    let is_final = |k: usize| tb.lines[k].tensor.is_some_and(|t| s.wrt.contains(&t));
+    let intermediate: Vec<String> = shown
+        .iter()
+        .filter(|(k, _)| !is_final(*k))
+        .map(|(k, n)| {
+            format!(
+                "${n}$ (${}$)",
+                in_shape(program, &tb.gradients.graph, tb.lines[*k].node)
+            )
+        })
+        .collect();
+    if !intermediate.is_empty() {
+        let _ = writeln!(
+            out,
+            "They read {} {}:\n",
+            if intermediate.len() == 1 {
+                "the intermediate gradient"
+            } else {
+                "the intermediate gradients"
+            },
+            intermediate.join(", ")
+        );
+    }
+    for (k, left) in shown {
+        let line = &tb.lines[k];
+        let terms = if line.alias {
+            vec![(false, names.get(&line.node).cloned().unwrap_or_default())]
+        } else {
+            printer.terms(line.node)
+        };
+        if is_final(k) {
+            let shape = in_shape(program, &tb.gradients.graph, line.node);
+            out.push_str(&math::boxed(left, &terms, &shape));
+        } else {
+            out.push_str(&display(left, &terms));
+        }
+    }
 }
 
 fn example(out: &mut String, s: &Solution) {
@@ -485,49 +776,186 @@ fn example(out: &mut String, s: &Solution) {
         .declared()
         .filter_map(|(_, d)| d.size.map(|n| format!("${} = {n}$", name(&d.name))))
         .collect();
-    let _ = writeln!(
+    let onehot: Vec<String> = p
+        .onehot
+        .iter()
+        .map(|&t| format!("${}$", name(&p.tensor(t).name)))
+        .collect();
+    let _ = write!(
         out,
-        "At the sizes {} and the random point of seed 0 ({} shows it), every value below is \
-         exact: a fraction is the value itself, and a number ending in $\\ldots$ shows only \
-         digits the certified enclosure guarantees.\n",
+        "At the sizes {} and the random point of seed 0 ({} shows it; the inputs are small \
+         multiples of $\\tfrac{{1}}{{4}}${}), every value below is exact: a fraction is the \
+         value itself, and a number ending in $\\ldots$ shows only digits the certified \
+         enclosure guarantees. Indices count from $1$.",
         sizes.join(", "),
-        text::code(&crate::render::reproduce(p, &s.file, 0))
+        text::code(&crate::render::reproduce(p, &s.file, 0)),
+        if onehot.is_empty() {
+            String::new()
+        } else {
+            format!(", and {} has one-hot rows", onehot.join(", "))
+        }
     );
-    let show = |out: &mut String, lhs: String, t: &Tensor<Num>| {
-        // A stack of matrices: one per line.
-        let env = if t.ndim() >= 3 {
-            "gather*"
-        } else {
-            "equation*"
-        };
-        let (value, transposed) = numbers::tensor(t);
-        let lhs = if transposed {
-            format!("{}^{{\\top}}", math::script_base(&lhs))
-        } else {
-            lhs
-        };
-        let _ = writeln!(out, "\\begin{{{env}}}\n  {lhs} = {value}\n\\end{{{env}}}");
-    };
-    out.push_str("\\paragraph{Forward values.}\n");
+    out.push_str("\n\n\\paragraph{Forward values.}\n");
     for (t, v) in &e.values {
-        let tensor = p.tensor(*t);
         if v.ndim() > 3 {
             continue;
         }
-        show(out, name(&tensor.name), v);
+        out.push_str(&numbers::equation(&name(&p.tensor(*t).name), v));
     }
-    if !e.gradients.is_empty() {
-        out.push_str("\\paragraph{Gradients.}\n");
-        let mut order: Vec<TensorId> = e.gradients.keys().copied().collect();
-        order.sort_by_key(|t| std::cmp::Reverse(t.0));
-        for t in order {
-            let v = &e.gradients[&t];
-            if v.ndim() > 3 {
-                continue;
+    if e.gradients.is_empty() {
+        return;
+    }
+    out.push_str("\\paragraph{Gradients,} in the order of the backward pass.\n");
+    // The backward pass's order (the lines name tensors of the program at the declared sizes;
+    // the example's program declares the same tensors).
+    let by_name: HashMap<&str, TensorId> = (0..p.tensors.len() as u32)
+        .map(|i| (p.tensor(TensorId(i)).name.as_str(), TensorId(i)))
+        .collect();
+    let mut order: Vec<TensorId> = Vec::new();
+    if let Some(target) = &p.target {
+        order.push(target.tensor);
+    }
+    for l in &s.lines {
+        if let Some(t) = l.tensor.and_then(|t| by_name.get(s.program.tensor(t).name.as_str())) {
+            if !order.contains(t) {
+                order.push(*t);
             }
-            show(out, bar(&p.tensor(t).name), v);
         }
     }
+    let mut rest: Vec<TensorId> = e
+        .gradients
+        .keys()
+        .copied()
+        .filter(|t| !order.contains(t))
+        .collect();
+    rest.sort_by_key(|t| std::cmp::Reverse(t.0));
+    order.extend(rest);
+    for t in order {
+        let Some(v) = e.gradients.get(&t) else { continue };
+        if v.ndim() > 3 {
+            continue;
+        }
+        out.push_str(&numbers::equation(&bar(&p.tensor(t).name), v));
+    }
+    if let Some(worked) = worked_entry(e) {
+        out.push_str(&worked);
+    }
+}
+
+/// An entry as a factor: a negative number in parentheses.
+fn factor(n: &Num) -> String {
+    let t = numbers::entry(n);
+    if t.starts_with('-') || t.contains("\\pm") {
+        format!("({t})")
+    } else {
+        t
+    }
+}
+
+/// A 2-D tensor's entry `(i, j)` (0-based).
+fn at(t: &Tensor<Num>, i: usize, j: usize) -> Option<&Num> {
+    let shape = t.shape();
+    (shape.len() == 2 && i < shape[0] && j < shape[1]).then(|| t.iter().nth(i * shape[1] + j))?
+}
+
+/// One gradient entry worked by hand from the values above: a softmax's input (`\bar{S}_{21}`
+/// from `P` and `\bar{P}`), else a weight of a matrix product (`\bar{W}_{11}`).
+fn worked_entry(e: &crate::solution::Example) -> Option<String> {
+    let p = &e.program;
+    let g = &p.graph;
+    let tensor = |n: NodeId| tensor_of(p, n);
+    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
+    // A softmax over the last axis of a named tensor.
+    for (ti, t) in p.tensors.iter().enumerate() {
+        let node = g.node(t.node);
+        let Op::Softmax { axis } = node.op else { continue };
+        if axis + 1 != node.shape.len() || node.shape.len() != 2 {
+            continue;
+        }
+        let mut z = node.args[0];
+        while g.node(z).op == Op::Causal {
+            z = g.node(z).args[0];
+        }
+        let (Some(zt), pt) = (tensor(z), TensorId(ti as u32)) else { continue };
+        let (Some(pv), Some(pbv), Some(zbv)) =
+            (value(pt), e.gradients.get(&pt), e.gradients.get(&zt))
+        else {
+            continue;
+        };
+        let cols = pv.shape()[1];
+        let i = 1.min(pv.shape()[0] - 1);
+        let j = 0;
+        let (pn, pb, zb) = (name(&t.name), bar(&t.name), bar(&p.tensor(zt).name));
+        let ix = |m: &str, a: usize, b: usize| format!("{}_{{{}{}}}", math::script_base(m), a + 1, b + 1);
+        // The row's terms, masked entries (exactly 0) left out.
+        let ks: Vec<usize> = (0..cols)
+            .filter(|&k| !matches!(at(pv, i, k), Some(Num::Exact(r)) if num_traits::Zero::is_zero(r)))
+            .collect();
+        let symbolic: Vec<String> = ks.iter().map(|&k| format!("{} {}", ix(&pb, i, k), ix(&pn, i, k))).collect();
+        let numeric: Vec<String> = ks
+            .iter()
+            .map(|&k| Some(format!("{} \\cdot {}", factor(at(pbv, i, k)?), factor(at(pv, i, k)?))))
+            .collect::<Option<Vec<_>>>()?;
+        let masked = if ks.len() < cols {
+            " (the masked entries of the row are $0$ and drop out)"
+        } else {
+            ""
+        };
+        return Some(format!(
+            "\\paragraph{{One entry by hand.}} Row by row, ${zbij} = {pij} \\big({pbij} - \\sum_{{k}} {pbik} {pik}\\big)$. \
+             For $i = {i1}$, $j = {j1}$, from the values of ${pn}$ and ${pb}$ above{masked}:\n\
+             \\begin{{multline*}}\n  {zb_} = {pij_} \\big({pbij_} - ({sym})\\big) \\\\\n  = {pval} \\big({pbval} - ({num})\\big) = {result}\n\\end{{multline*}}\n",
+            zbij = format!("{}_{{ij}}", math::script_base(&zb)),
+            pij = format!("{}_{{ij}}", math::script_base(&pn)),
+            pbij = format!("{}_{{ij}}", math::script_base(&pb)),
+            pbik = format!("{}_{{ik}}", math::script_base(&pb)),
+            pik = format!("{}_{{ik}}", math::script_base(&pn)),
+            i1 = i + 1,
+            j1 = j + 1,
+            zb_ = ix(&zb, i, j),
+            pij_ = ix(&pn, i, j),
+            pbij_ = ix(&pb, i, j),
+            sym = symbolic.join(" + "),
+            pval = factor(at(pv, i, j)?),
+            pbval = factor(at(pbv, i, j)?),
+            num = numeric.join(" + "),
+            result = numbers::entry(at(zbv, i, j)?),
+        ));
+    }
+    // A weight W of a product Y = A W: \bar{W}_{11} = Σ_k A_{k1} \bar{Y}_{k1}.
+    for (ti, t) in p.tensors.iter().enumerate() {
+        let node = g.node(t.node);
+        if node.op != Op::MatMul || node.shape.len() != 2 {
+            continue;
+        }
+        let (Some(at_), Some(wt)) = (tensor(node.args[0]), tensor(node.args[1])) else { continue };
+        if !matches!(p.tensor(wt).kind, TensorKind::Leaf(_)) {
+            continue;
+        }
+        let yt = TensorId(ti as u32);
+        let (Some(av), Some(ybv), Some(wbv)) = (value(at_), e.gradients.get(&yt), e.gradients.get(&wt)) else {
+            continue;
+        };
+        let rows = av.shape()[0];
+        let (an, yb, wb) = (name(&p.tensor(at_).name), bar(&t.name), bar(&p.tensor(wt).name));
+        let ix = |m: &str, a: &str, b: &str| format!("{}_{{{a}{b}}}", math::script_base(m));
+        let numeric: Vec<String> = (0..rows)
+            .map(|k| Some(format!("{} \\cdot {}", factor(at(av, k, 0)?), factor(at(ybv, k, 0)?))))
+            .collect::<Option<Vec<_>>>()?;
+        return Some(format!(
+            "\\paragraph{{One entry by hand.}} ${wb} = {at_t}\\,{yb}$, so ${wbij} = \\sum_{{k}} {aki} {ykj}$. \
+             For $i = j = 1$, from the values of ${an}$ and ${yb}$ above:\n\
+             \\begin{{equation*}}\n  \\fitline{{{wb11} = {num} = {result}}}\n\\end{{equation*}}\n",
+            at_t = transposed(&an),
+            wbij = ix(&wb, "i", "j"),
+            aki = ix(&an, "k", "i"),
+            ykj = ix(&yb, "k", "j"),
+            wb11 = ix(&wb, "1", "1"),
+            num = numeric.join(" + "),
+            result = numbers::entry(at(wbv, 0, 0)?),
+        ));
+    }
+    None
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
@@ -540,33 +968,60 @@ fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-/// A claim's or step's two sides, and a step's justification (its comment).
-type Sides = (NodeId, NodeId, Option<String>);
+/// A claim's or step's two sides, a step's justification (its comment), and the span of
+/// the line (for the author's comment above it).
+type Sides = (NodeId, NodeId, Option<String>, crate::source::Span);
+
+/// The author's words for the line at `span`: the comment lines just above it (a test
+/// directive such as `# diagnosis:` left out), joined.
+fn author_comment(program: &Program, span: crate::source::Span) -> Option<String> {
+    let file = program.sources.file(span.file);
+    let line = program.sources.line(span);
+    let mut said: Vec<&str> = Vec::new();
+    let mut k = line;
+    while k > 1 {
+        k -= 1;
+        let Some(text) = file.line_text(k).trim().strip_prefix('#') else { break };
+        let text = text.trim();
+        if text.is_empty() || text.starts_with("diagnosis:") || text.starts_with('─') {
+            if text.starts_with('─') || text.is_empty() {
+                break;
+            }
+            continue;
+        }
+        said.push(text);
+    }
+    said.reverse();
+    (!said.is_empty()).then(|| said.join(" "))
+}
 
 fn claims(out: &mut String, s: &Solution) {
     if s.checks.is_empty() {
         return;
     }
-    let program = &s.program;
+    let program = s.checked();
     out.push_str("\\section{Your claims and derivations, checked}\n\n");
     out.push_str(
         "Each claim and each step of a derivation gets the strongest verdict that holds: \
          \\emph{proved} (equal for every size of the dims, by the rewrites shown), \
-         \\emph{verified} (equal, exactly, at random rational points), \\emph{refuted} (a \
-         certified counterexample), \\emph{undecided} or \\emph{error}.\n\n",
+         \\emph{verified} (equal, exactly, at random rational points of several sizes), \
+         \\emph{refuted} (a certified counterexample), \\emph{undecided} or \\emph{error}. \
+         A claim marked $\\neq$ in the file is a deliberate mistake: it passes when it is \
+         refuted.\n\n",
     );
     // The sides of each claim and step (by line and step), and a step's justification.
     let mut sides: HashMap<(usize, Option<usize>), Sides> = HashMap::new();
     for c in &program.claims {
         if let (Some(l), Some(r)) = (c.lhs, c.rhs) {
-            sides.insert((program.sources.line(c.span), None), (l, r, None));
+            sides.insert((program.sources.line(c.span), None), (l, r, None, c.span));
         }
     }
     for d in &program.derivations {
         for k in 1..d.steps.len() {
             if let (Some(l), Some(r)) = (d.steps[k - 1].node, d.steps[k].node) {
                 let line = program.sources.line(d.steps[k].span);
-                sides.insert((line, Some(k)), (l, r, d.steps[k].note.clone()));
+                let span = if k == 1 { d.span } else { d.steps[k].span };
+                sides.insert((line, Some(k)), (l, r, d.steps[k].note.clone(), span));
             }
         }
     }
@@ -576,14 +1031,19 @@ fn claims(out: &mut String, s: &Solution) {
         dims: &program.dims,
         names: &names,
     };
+    let example_point = s.example.as_ref().ok().map(|e| e.program.base_sizes());
+    let mut claim_no = 0;
     for r in &s.checks {
         let at = match r.step {
-            Some(k) => format!("line {}, step {k}", r.line),
-            None => format!("line {}", r.line),
+            Some(k) => format!("Line {}, step {k} of a derivation", r.line),
+            None => {
+                claim_no += 1;
+                format!("Claim {claim_no} (line {})", r.line)
+            }
         };
         let said = match (r.expect, r.passes()) {
             (crate::verify::Expect::Equal, _) => "",
-            (crate::verify::Expect::Different, true) => " (as the file says: a deliberate mistake)",
+            (crate::verify::Expect::Different, true) => " (a deliberate mistake, as the file says)",
             (crate::verify::Expect::Different, false) => " (the file says the sides differ)",
         };
         let _ = writeln!(
@@ -593,9 +1053,15 @@ fn claims(out: &mut String, s: &Solution) {
             verdict_word(r.verdict)
         );
         match sides.get(&(r.line, r.step)) {
-            Some((l, rhs, note)) => {
-                if let Some(note) = note {
-                    let _ = writeln!(out, "\\emph{{{}}}", prose(note));
+            Some((l, rhs, note, span)) => {
+                let words = note.clone().or_else(|| {
+                    // A step's own comment, else the words above the claim or derivation.
+                    (r.step.is_none_or(|k| k == 1))
+                        .then(|| author_comment(program, *span))
+                        .flatten()
+                });
+                if let Some(words) = words {
+                    let _ = writeln!(out, "\\emph{{``{}''}}", prose(&words));
                 }
                 let lhs = printer.expr(*l);
                 let lhs = if math::width(&lhs) > math::LINE_WIDTH / 2.0 {
@@ -615,66 +1081,36 @@ fn claims(out: &mut String, s: &Solution) {
             }
         }
         match &r.finding {
-            Finding::Proved(proof) => {
-                let names = forward_names(program, &proof.graph);
-                let printer = TexPrinter {
-                    graph: &proof.graph,
-                    dims: &program.dims,
-                    names: &names,
-                };
-                out.push_str(
-                    "With every $\\bar{X}$ the derived gradient, the two sides are equal:\n",
-                );
-                out.push_str("\\begin{align*}\n");
-                let mut rows = vec![format!(
-                    "  &\\fitline{{{}}}",
-                    printer.definition(proof.start)
-                )];
-                let lines =
-                    crate::render::proof::lines(program, proof, crate::render::proof::Steps::Short);
-                // lines[0] is the start; the rest pair with the steps that were kept.
-                let mut kept = proof
-                    .steps
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, st)| !st.bookkeeping || i + 1 == proof.steps.len());
-                for l in lines.iter().skip(1) {
-                    let Some((_, step)) = kept.next() else { break };
-                    let why = prose(&l.why.clone().unwrap_or_default());
-                    let term = printer.definition(step.term);
-                    // Far too long to read even shrunk: the step's rule still shows.
-                    let term = if math::width(&term) > 3.0 * math::LINE_WIDTH {
-                        "\\cdots".to_string()
-                    } else {
-                        term
-                    };
-                    rows.push(format!(
-                        "  &= \\fitline{{{term}}} \\\\*\n  &\\qquad\\parbox[t]{{0.8\\linewidth}}{{\\raggedright\\footnotesize {why}}}"
-                    ));
-                }
-                // The start alone may be very long: shown only if it is readable shrunk.
-                if math::width(&rows[0]) > 3.0 * math::LINE_WIDTH {
-                    rows[0] = "  &\\text{(the left side, with the derived gradients)}".into();
-                }
-                out.push_str(&rows.join(" \\\\\n"));
-                out.push_str("\n\\end{align*}\n");
-            }
+            Finding::Proved(proof) => proof_chain(out, program, proof, r.uses_gradients),
             Finding::Refuted(c) => {
+                let entry: Vec<String> = c.entry.iter().map(|i| (i + 1).to_string()).collect();
+                let entry = if entry.is_empty() {
+                    "the value".to_string()
+                } else {
+                    format!("entry $({})$", entry.join(", "))
+                };
+                let own = example_point.as_ref() == Some(&c.sizes) && c.seed == 0;
+                let point = if own {
+                    "At the point of the numeric example below".to_string()
+                } else {
+                    format!(
+                        "At the random point {} shows",
+                        text::code(&crate::render::reproduce_at(program, &s.file, &c.sizes, c.seed))
+                    )
+                };
                 let _ = writeln!(
                     out,
-                    "At the random point of seed {}, entry $({})$: the left side is ${}$ and the right side ${}$ ({} shows the point).\n",
-                    c.seed,
-                    c.entry.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
+                    "{point}, {entry} of the left side is ${}$ and of the right side ${}$.\n",
                     numbers::entry(&c.lhs),
                     numbers::entry(&c.rhs),
-                    text::code(&crate::render::reproduce_at(program, &s.file, &c.sizes, c.seed))
                 );
                 match &c.diagnosis {
                     Some(d) => {
                         let _ = writeln!(
                             out,
-                            "\\emph{{Diagnosis:}} {}\n",
-                            diagnosis::sentence(program, d)
+                            "\\emph{{Diagnosis:}} {} {}\n",
+                            diagnosis::sentence(program, d),
+                            diagnosis::why(program, d)
                         );
                     }
                     None => out.push_str("No common mistake fits this refutation.\n\n"),
@@ -692,7 +1128,65 @@ fn claims(out: &mut String, s: &Solution) {
     }
 }
 
-/// The whole document.
+/// A proof as a chain of equal terms, each with the rule that gives it (the short form).
+fn proof_chain(
+    out: &mut String,
+    program: &Program,
+    proof: &crate::simplify::prove::Proof,
+    substituted: bool,
+) {
+    let names = forward_names(program, &proof.graph);
+    let printer = TexPrinter {
+        graph: &proof.graph,
+        dims: &program.dims,
+        names: &names,
+    };
+    out.push_str(if substituted {
+        "Substituting the derived gradient for each $\\bar{X}$, the left side becomes the \
+         first line below, and each line equals the one before by the rule under it; the \
+         last is the right side:\n"
+    } else {
+        "Each line equals the one before by the rule under it; the last is the right side:\n"
+    });
+    out.push_str("\\begin{align*}\n");
+    let mut rows = vec![format!("  &\\fitline{{{}}}", printer.definition(proof.start))];
+    let lines = crate::render::proof::lines(program, proof, crate::render::proof::Steps::Short);
+    // lines[0] is the start; the rest pair with the steps that were kept.
+    let mut kept = proof
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, st)| !st.bookkeeping || i + 1 == proof.steps.len());
+    for l in lines.iter().skip(1) {
+        let Some((_, step)) = kept.next() else { break };
+        let why = prose(&l.why.clone().unwrap_or_default());
+        let term = printer.definition(step.term);
+        // Far too long to read even shrunk: the step's rule still shows.
+        let term = if math::width(&term) > 3.0 * math::LINE_WIDTH {
+            "\\cdots".to_string()
+        } else {
+            term
+        };
+        rows.push(format!(
+            "  &= \\fitline{{{term}}} \\\\*\n  &\\qquad\\parbox[t]{{0.8\\linewidth}}{{\\raggedright\\footnotesize {why}}}"
+        ));
+    }
+    // The start alone may be very long: shown only if it is readable shrunk.
+    if math::width(&rows[0]) > 3.0 * math::LINE_WIDTH {
+        rows[0] = "  &\\text{(the left side, with the derived gradients)}".into();
+    }
+    out.push_str(&rows.join(" \\\\\n"));
+    out.push_str("\n\\end{align*}\n");
+}
+
+/// Is the file a person's own work to be checked (a derivation, or deliberate mistakes)? Its
+/// document then checks that work and states the result, without repeating the layer's
+/// step-by-step solution (the layer's own file has it).
+fn checks_own_work(s: &Solution) -> bool {
+    let p = s.checked();
+    !p.derivations.is_empty() || p.claims.iter().any(|c| c.differ)
+}
+
 /// The whole document; `command` is the command line that writes it (the document names
 /// it, so a reader can reproduce it).
 pub fn document(s: &Solution, command: &str) -> String {
@@ -707,10 +1201,13 @@ pub fn document(s: &Solution, command: &str) -> String {
         "{{\\small\\raggedright Written by {}; every number in it is exact or certified.\\par}}\n",
         text::code(command)
     );
-    conventions(&mut out, &s.program);
+    conventions(&mut out, s);
     shapes_table(&mut out, &s.program);
     forward(&mut out, &s.program);
-    backward(&mut out, s);
+    if !checks_own_work(s) {
+        backward(&mut out, s);
+    }
+    result(&mut out, s);
     claims(&mut out, s);
     example(&mut out, s);
     out.push_str("\\end{document}\n");

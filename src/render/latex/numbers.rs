@@ -3,7 +3,8 @@
 //! Owns [`entry`] (an exact rational as an integer or `\tfrac{p}{q}`; a certified enclosure as
 //! its certified digits followed by `\ldots`, never a rounded float, or as the nearest short
 //! decimal `\pm` a bound when it straddles a round number; −∞ as `-\infty`) and
-//! [`tensor`] (a scalar, a row vector, a matrix, or a stack of matrices one per leading index).
+//! [`tensor`] (a scalar, a row vector or a matrix) and [`equation`] (a tensor as display math;
+//! a stack of matrices one line per leading index, 1-based).
 //!
 //! Invariant: every digit printed is certified: an exact value is printed whole, an
 //! enclosure only to the digits its two ends share.
@@ -87,21 +88,52 @@ pub fn tensor(t: &Tensor<Num>) -> (String, bool) {
             false,
         ),
         _ => {
+            // A stack of matrices: the caller sets one per leading index (see [`equation`]).
             let (rows, cols) = (shape[shape.len() - 2], shape[shape.len() - 1]);
-            let block = rows * cols;
-            let blocks = (0..e.len() / block)
-                .map(|b| {
-                    format!(
-                        "{}{{:}}\\ {}",
-                        b + 1,
-                        matrix(rows, cols, |i, j| entry(e[b * block + i * cols + j]))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(",\\\\ ");
-            (blocks, false)
+            (matrix(rows, cols, |i, j| entry(e[i * cols + j])), false)
         }
     }
+}
+
+/// `lhs = value` as display math: a wide matrix is shown transposed (`lhs^{\top}`), and a
+/// stack of matrices is one line per leading index, `lhs[1,:,:] = (...)` (1-based).
+pub fn equation(lhs: &str, t: &Tensor<Num>) -> String {
+    let shape = t.shape().to_vec();
+    if shape.len() < 3 {
+        let (value, transposed) = tensor(t);
+        let lhs = if transposed {
+            format!("{}^{{\\top}}", super::math::script_base(lhs))
+        } else {
+            lhs.to_string()
+        };
+        return format!("\\begin{{equation*}}\n  {lhs} = {value}\n\\end{{equation*}}\n");
+    }
+    let (rows, cols) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+    let block = rows * cols;
+    let e: Vec<&Num> = t.iter().collect();
+    let lead = &shape[..shape.len() - 2];
+    let lines: Vec<String> = (0..e.len() / block.max(1))
+        .map(|b| {
+            // The 1-based leading indices of block b.
+            let mut index = Vec::new();
+            let mut rest = b;
+            for &n in lead.iter().rev() {
+                index.push(rest % n + 1);
+                rest /= n;
+            }
+            index.reverse();
+            let at: Vec<String> = index.iter().map(|i| i.to_string()).collect();
+            format!(
+                "  {lhs}[{},:,:] = {}",
+                at.join(","),
+                matrix(rows, cols, |i, j| entry(e[b * block + i * cols + j]))
+            )
+        })
+        .collect();
+    format!(
+        "\\begin{{gather*}}\n{}\n\\end{{gather*}}\n",
+        lines.join(" \\\\\n")
+    )
 }
 
 #[cfg(test)]
