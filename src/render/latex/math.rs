@@ -350,8 +350,11 @@ impl TexPrinter<'_> {
                 } else {
                     " \\odot "
                 };
+                // A number goes first (`2\,(a + b)`, not `(a + b)\,2`).
+                let literal = |i: usize| matches!(self.graph.node(node.args[i]).op, Op::Literal(_));
+                let (l, r) = if literal(1) && !literal(0) { (1, 0) } else { (0, 1) };
                 // A negated right factor keeps its parentheses: `a\,(-b)`, not `a\,-b`.
-                (format!("{}{op}{}", arg(0, MUL), arg(1, POW)), MUL)
+                (format!("{}{op}{}", arg(l, MUL), arg(r, POW)), MUL)
             }
             Tex::Fraction if fracs >= MAX_FRACS => {
                 (format!("{}/{}", arg(0, MUL), arg(1, POW)), MUL)

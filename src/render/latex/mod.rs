@@ -142,7 +142,8 @@ fn conventions(out: &mut String, s: &Solution) {
              future positions probability exactly $0$. ",
         );
     }
-    if gradients_use(s, |op| *op == Op::Tril) {
+    // The mask's gradient is `tril` (in proofs too).
+    if uses_mask || gradients_use(s, |op| *op == Op::Tril) {
         out.push_str(
             "$\\operatorname{tril}(A)$ keeps the entries of $A$ on and below the diagonal and \
              sets those above it to $0$: it is how a gradient passes back through the mask. ",
@@ -568,14 +569,15 @@ fn backward(out: &mut String, s: &Solution) {
                     ));
                 }
                 why.dedup();
-                let _ = write!(out, "\\paragraph{{${left}$ (${shape}$).}}");
+                // Ragged right: the rules' index forms are long inline formulas.
+                let _ = write!(out, "{{\\raggedright\\paragraph{{${left}$ (${shape}$).}}");
                 if !why.is_empty() {
                     let _ = write!(out, " ${}$ is used by {}.", name(x), why.join("; and by "));
                 }
                 if let Some(note) = rowsum_note(program, grads, &printer, line.node) {
                     let _ = write!(out, " {note}");
                 }
-                out.push('\n');
+                out.push_str("\\par}\n");
             }
             None => {
                 let _ = writeln!(
@@ -633,7 +635,7 @@ fn rowsum_note(
                     let (p, v) = (printer.expr(def.args[0]), printer.expr(def.args[1]));
                     let (ob, on) = (printer.expr(a), printer.expr(b));
                     let pb = bar(&program.tensor(tensor_of(program, def.args[0])?).name);
-                    let ix = |m: &str, i: &str| format!("{}_{{{i}}}", math::script_base(m));
+                    let ix = |m: &str, i: &str| idx(m, i);
                     return Some(format!(
                         "The row term is written $\\operatorname{{rowsum}}({ob} \\odot {on})$, \
                          which equals $\\operatorname{{rowsum}}({pb} \\odot {p})$: since \
@@ -781,14 +783,20 @@ fn example(out: &mut String, s: &Solution) {
         .iter()
         .map(|&t| format!("${}$", name(&p.tensor(t).name)))
         .collect();
+    let sizes = if sizes.is_empty() {
+        "the declared sizes".to_string()
+    } else {
+        format!("the sizes {}", sizes.join(", "))
+    };
     let _ = write!(
         out,
-        "At the sizes {} and the random point of seed 0 ({} shows it; the inputs are small \
+        "At {} and the random point of seed {} ({} shows it; the inputs are small \
          multiples of $\\tfrac{{1}}{{4}}${}), every value below is exact: a fraction is the \
          value itself, and a number ending in $\\ldots$ shows only digits the certified \
          enclosure guarantees. Indices count from $1$.",
-        sizes.join(", "),
-        text::code(&crate::render::reproduce(p, &s.file, 0)),
+        sizes,
+        e.seed,
+        text::code(&crate::render::reproduce(p, &s.file, e.seed)),
         if onehot.is_empty() {
             String::new()
         } else {
@@ -886,7 +894,7 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
         let i = 1.min(pv.shape()[0] - 1);
         let j = 0;
         let (pn, pb, zb) = (name(&t.name), bar(&t.name), bar(&p.tensor(zt).name));
-        let ix = |m: &str, a: usize, b: usize| format!("{}_{{{}{}}}", math::script_base(m), a + 1, b + 1);
+        let ix = |m: &str, a: usize, b: usize| idx(m, &format!("{}{}", a + 1, b + 1));
         // The row's terms, masked entries (exactly 0) left out.
         let ks: Vec<usize> = (0..cols)
             .filter(|&k| !matches!(at(pv, i, k), Some(Num::Exact(r)) if num_traits::Zero::is_zero(r)))
@@ -905,11 +913,11 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
             "\\paragraph{{One entry by hand.}} Row by row, ${zbij} = {pij} \\big({pbij} - \\sum_{{k}} {pbik} {pik}\\big)$. \
              For $i = {i1}$, $j = {j1}$, from the values of ${pn}$ and ${pb}$ above{masked}:\n\
              \\begin{{multline*}}\n  {zb_} = {pij_} \\big({pbij_} - ({sym})\\big) \\\\\n  = {pval} \\big({pbval} - ({num})\\big) = {result}\n\\end{{multline*}}\n",
-            zbij = format!("{}_{{ij}}", math::script_base(&zb)),
-            pij = format!("{}_{{ij}}", math::script_base(&pn)),
-            pbij = format!("{}_{{ij}}", math::script_base(&pb)),
-            pbik = format!("{}_{{ik}}", math::script_base(&pb)),
-            pik = format!("{}_{{ik}}", math::script_base(&pn)),
+            zbij = idx(&zb, "ij"),
+            pij = idx(&pn, "ij"),
+            pbij = idx(&pb, "ij"),
+            pbik = idx(&pb, "ik"),
+            pik = idx(&pn, "ik"),
             i1 = i + 1,
             j1 = j + 1,
             zb_ = ix(&zb, i, j),
@@ -938,7 +946,7 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
         };
         let rows = av.shape()[0];
         let (an, yb, wb) = (name(&p.tensor(at_).name), bar(&t.name), bar(&p.tensor(wt).name));
-        let ix = |m: &str, a: &str, b: &str| format!("{}_{{{a}{b}}}", math::script_base(m));
+        let ix = |m: &str, a: &str, b: &str| idx(m, &format!("{a}{b}"));
         let numeric: Vec<String> = (0..rows)
             .map(|k| Some(format!("{} \\cdot {}", factor(at(av, k, 0)?), factor(at(ybv, k, 0)?))))
             .collect::<Option<Vec<_>>>()?;
@@ -1031,7 +1039,11 @@ fn claims(out: &mut String, s: &Solution) {
         dims: &program.dims,
         names: &names,
     };
-    let example_point = s.example.as_ref().ok().map(|e| e.program.base_sizes());
+    let example_point = s
+        .example
+        .as_ref()
+        .ok()
+        .map(|e| (e.program.base_sizes(), e.seed));
     let mut claim_no = 0;
     for r in &s.checks {
         let at = match r.step {
@@ -1089,7 +1101,9 @@ fn claims(out: &mut String, s: &Solution) {
                 } else {
                     format!("entry $({})$", entry.join(", "))
                 };
-                let own = example_point.as_ref() == Some(&c.sizes) && c.seed == 0;
+                let own = example_point
+                    .as_ref()
+                    .is_some_and(|(sizes, seed)| *sizes == c.sizes && *seed == c.seed);
                 let point = if own {
                     "At the point of the numeric example below".to_string()
                 } else {

@@ -106,7 +106,10 @@ pub fn equation(lhs: &str, t: &Tensor<Num>) -> String {
         } else {
             lhs.to_string()
         };
-        return format!("\\begin{{equation*}}\n  {lhs} = {value}\n\\end{{equation*}}\n");
+        // A matrix wider than the line (8 columns of digits) is shrunk to fit.
+        return format!(
+            "\\begin{{equation*}}\n  \\fitline{{{lhs} = {value}}}\n\\end{{equation*}}\n"
+        );
     }
     let (rows, cols) = (shape[shape.len() - 2], shape[shape.len() - 1]);
     let block = rows * cols;
@@ -124,7 +127,7 @@ pub fn equation(lhs: &str, t: &Tensor<Num>) -> String {
             index.reverse();
             let at: Vec<String> = index.iter().map(|i| i.to_string()).collect();
             format!(
-                "  {lhs}[{},:,:] = {}",
+                "  \\fitline{{{lhs}[{},:,:] = {}}}",
                 at.join(","),
                 matrix(rows, cols, |i, j| entry(e[b * block + i * cols + j]))
             )
