@@ -16,6 +16,12 @@ const OVERFULL_BOUND: f64 = 10.0;
 /// Compile `tex` with pdflatex in a fresh directory; panics with the log's first error, or
 /// when a box is overfull beyond the bound.
 fn compiles(label: &str, tex: &str) {
+    let dir = compiled(label, tex);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// [`compiles`], keeping the directory with `doc.pdf` (the caller removes it).
+fn compiled(label: &str, tex: &str) -> PathBuf {
     let dir = common::scratch_dir(&format!("latex-{label}"));
     std::fs::write(dir.join("doc.tex"), tex).unwrap();
     let out = Command::new("pdflatex")
@@ -44,7 +50,7 @@ fn compiles(label: &str, tex: &str) {
         assert!(pt <= OVERFULL_BOUND, "{label}: {line}");
     }
     assert!(dir.join("doc.pdf").exists(), "{label}: no PDF");
-    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Build and compile the document of every file; every failing file is reported.
@@ -156,7 +162,8 @@ fn the_numbers_in_the_document_are_the_evaluators_exact_values() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 2 * 2 + 2 * 2 + 2 * 2 + 2 * 2);
+    // The example keeps the declared sizes, which are small: n = 3, m = 2.
+    assert_eq!(checked, 3 * 2 + 3 * 2 + 2 * 2 + 3 * 2);
 }
 
 /// Names a person may choose (Unicode letters, underscores, digits, words that look like
@@ -236,4 +243,126 @@ fn documents_nest_fractions_at_most_two_deep_and_print_each_sign_once() {
         }
     }
     failures.finish();
+}
+
+/// The handouts are looked at: every page of the attention, layer-norm, block and mistakes
+/// documents is rendered to PNG (pdftoppm, from poppler-utils), and each document stays
+/// within its page bound (the layer-norm derivation once took 24 pages).
+#[test]
+fn handout_pages_render_and_stay_within_their_bounds() {
+    let mut failures = Failures::new();
+    for (file, most) in [
+        ("examples/attention.ht", 6),
+        ("examples/layernorm.ht", 4),
+        ("examples/gelu.ht", 3),
+        ("examples/xent_onehot.ht", 4),
+        ("examples/block.ht", 16),
+        ("proofs/mistakes.ht", 6),
+        ("proofs/layernorm.ht", 8),
+    ] {
+        let label = file.replace('/', "_");
+        failures.run(&label, || {
+            let dir = compiled(&label, &tex_of(Path::new(file)));
+            let out = Command::new("pdftoppm")
+                .args(["-r", "30", "-png", "doc.pdf", "page"])
+                .current_dir(&dir)
+                .output()
+                .expect("pdftoppm must be installed (.ci/run installs poppler-utils)");
+            assert!(out.status.success(), "{label}: pdftoppm failed");
+            let mut pages: Vec<u64> = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".png"))
+                .map(|e| e.metadata().unwrap().len())
+                .collect();
+            pages.sort();
+            assert!(!pages.is_empty(), "{label}: no page rendered");
+            assert!(
+                pages.len() <= most,
+                "{label}: {} pages, at most {most} expected",
+                pages.len()
+            );
+            // A page with text on it is far larger than a blank one (about 1 kB here).
+            assert!(pages[0] > 3000, "{label}: a page is blank ({} bytes)", pages[0]);
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+    }
+    failures.finish();
+}
+
+/// Every requested gradient is stated boxed, with its shape, in textbook form; the
+/// cross-entropy documents reach the form courses teach.
+#[test]
+fn every_result_is_boxed_with_its_shape() {
+    let mut failures = Failures::new();
+    for path in files("examples") {
+        let (tex, s) = common::tex_and_solution(&path);
+        if s.program.target.is_none() {
+            continue;
+        }
+        for &t in &s.wrt {
+            let bar = handtrace::render::latex::math::bar(&s.program.tensor(t).name);
+            let boxed = format!("\\boxed{{{bar} = ");
+            let label = path.display().to_string();
+            failures.check(tex.contains(&boxed), || format!("{label}: no `{boxed}`"));
+        }
+    }
+    failures.finish();
+    let onehot = tex_of(Path::new("examples/xent_onehot.ht"));
+    assert!(
+        onehot.contains("\\bar{Z} = \\frac{\\operatorname{softmax}(Z) - Y}{N}"),
+        "the famous form"
+    );
+    assert!(onehot.contains("$Y$ is one-hot"), "says it uses one-hot targets");
+    let general = tex_of(Path::new("examples/xent.ht"));
+    assert!(general.contains("$Y$ is not declared one-hot"));
+}
+
+/// The numeric example teaches something: no probability of the attention example is
+/// (nearly) one-hot, every unmasked entry is at least 10⁻⁶, the first row is exactly
+/// (1, 0, ...), and one entry of the softmax's gradient is worked by hand.
+#[test]
+fn the_attention_example_is_well_conditioned() {
+    use num_traits::{One, Zero};
+    let (tex, s) = common::tex_and_solution(Path::new("examples/attention.ht"));
+    let e = s.example.as_ref().ok().expect("a numeric example");
+    let p = e.program.tensor_by_name("P").unwrap();
+    let values = &e.values.iter().find(|(t, _)| *t == p).unwrap().1;
+    let t = values.shape()[0];
+    assert!(t >= 3, "T = {t}: rows of one and two entries only");
+    let tiny = BigRational::new(1.into(), 1_000_000.into());
+    for (k, v) in values.iter().enumerate() {
+        let (i, j) = (k / t, k % t);
+        match v {
+            Num::Exact(r) if j > i => assert!(r.is_zero(), "P[{i},{j}] is masked"),
+            Num::Exact(r) if i == 0 => assert!(r.is_one(), "P[0,0] = {r}"),
+            Num::Exact(r) => panic!("P[{i},{j}] = {r} exactly"),
+            other => {
+                let (lo, _) = other.bounds().unwrap();
+                assert!(lo >= tiny, "P[{i},{j}] = {other:?} below 1e-6");
+            }
+        }
+    }
+    assert!(tex.contains("\\paragraph{One entry by hand.}"));
+    assert!(tex.contains("{\\bar{S}}_{21} = {P}_{21}"), "S̄₂₁ from P and P̄");
+}
+
+/// Claims are written for a reader: numbered, with the author's words, in math, refuted at
+/// the document's own numeric point with 1-based indices, each diagnosis with a why.
+#[test]
+fn claims_quote_their_author_and_are_refuted_at_the_documents_point() {
+    let tex = tex_of(Path::new("proofs/mistakes.ht"));
+    assert!(tex.contains("\\paragraph{Claim 1 (line 11)"), "numbered claims");
+    assert!(tex.contains("``Forgot the transpose"), "the author's comment");
+    assert!(!tex.contains("diagnosis:"), "test directives are not quoted");
+    assert!(tex.contains("\\bar{V} \\neq P\\,\\bar{O}"), "the claim in math");
+    assert!(tex.contains("At the point of the numeric example below, entry $("));
+    assert!(!tex.contains("entry $(0"), "indices count from 1");
+    assert!(
+        tex.contains("$P$ is square ($T \\times T$)"),
+        "why shapes cannot catch it"
+    );
+    // A file of mistakes does not repeat the layer's step-by-step solution.
+    assert!(!tex.contains("\\section{The backward pass}"));
+    assert!(tex.contains("\\boxed{\\bar{W}_{v} = "));
 }

@@ -71,6 +71,22 @@ fn preamble(out: &mut String, title: &str) {
     out.push_str("\\author{handtrace}\n\\date{}\n\\begin{document}\n\\maketitle\n\n");
 }
 
+/// Does a node reachable from `roots` (through arguments) satisfy `pick`?
+fn any_node(g: &Graph, roots: Vec<NodeId>, mut pick: impl FnMut(NodeId) -> bool) -> bool {
+    let mut stack = roots;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if pick(n) {
+            return true;
+        }
+        stack.extend(g.node(n).args.iter().copied());
+    }
+    false
+}
+
 /// Does a printed gradient (the step-by-step one or the result) use an op of `pick`?
 fn gradients_use(s: &Solution, pick: impl Fn(&Op) -> bool) -> bool {
     let programs = [
@@ -78,19 +94,8 @@ fn gradients_use(s: &Solution, pick: impl Fn(&Op) -> bool) -> bool {
         s.textbook.as_ref().map(|t| (&t.gradients, &t.lines)),
     ];
     programs.into_iter().flatten().any(|(g, lines)| {
-        let mut stack: Vec<NodeId> = lines.iter().map(|l| l.node).collect();
-        let mut seen = std::collections::HashSet::new();
-        while let Some(n) = stack.pop() {
-            if !seen.insert(n) {
-                continue;
-            }
-            let node = g.graph.node(n);
-            if pick(&node.op) {
-                return true;
-            }
-            stack.extend(node.args.iter().copied());
-        }
-        false
+        let roots = lines.iter().map(|l| l.node).collect();
+        any_node(&g.graph, roots, |n| pick(&g.graph.node(n).op))
     })
 }
 
@@ -709,6 +714,33 @@ fn result(out: &mut String, s: &Solution) {
             if onehot.len() == 1 { "is" } else { "are" }
         );
     }
+    // Data read through its row sums, not declared one-hot: say what one-hot rows would give.
+    let summed_data: Vec<String> = (0..program.tensors.len() as u32)
+        .map(TensorId)
+        .filter(|t| {
+            matches!(program.tensor(*t).kind, TensorKind::Leaf(LeafKind::Data))
+                && !program.onehot.contains(t)
+        })
+        .filter(|&t| {
+            let leaf = program.tensor(t).node;
+            let g = &tb.gradients.graph;
+            let roots = tb.lines.iter().map(|l| l.node).collect();
+            any_node(g, roots, |n| {
+                matches!(g.node(n).op, Op::Reduce { .. })
+                    && any_node(g, g.node(n).args.clone(), |k| k == leaf)
+            })
+        })
+        .map(|t| name(&program.tensor(t).name))
+        .collect();
+    for y in summed_data {
+        let _ = write!(
+            out,
+            " ${y}$ is not declared one-hot, so its row sums stay in the result. With one-hot \
+             rows (declared \\texttt{{onehot}}: every row sums to $1$) they drop out, which \
+             gives the form courses teach (for softmax cross-entropy, \
+             $(\\operatorname{{softmax}}(Z) - {y})/N$ for the logits' gradient)."
+        );
+    }
     out.push_str("\n\n");
     // The intermediate lines first, introduced together with their shapes; then the boxed
     // results (the program's order puts every line after what it reads).
@@ -910,9 +942,10 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
             ""
         };
         return Some(format!(
-            "\\paragraph{{One entry by hand.}} Row by row, ${zbij} = {pij} \\big({pbij} - \\sum_{{k}} {pbik} {pik}\\big)$. \
-             For $i = {i1}$, $j = {j1}$, from the values of ${pn}$ and ${pb}$ above{masked}:\n\
-             \\begin{{multline*}}\n  {zb_} = {pij_} \\big({pbij_} - ({sym})\\big) \\\\\n  = {pval} \\big({pbval} - ({num})\\big) = {result}\n\\end{{multline*}}\n",
+            "\\paragraph{{One entry by hand.}} The softmax rule, entry by entry:\n\
+             \\begin{{equation*}}\n  \\fitline{{{zbij} = {pij} \\big({pbij} - \\sum_{{k}} {pbik} {pik}\\big)}}\n\\end{{equation*}}\n\
+             {{\\raggedright For $i = {i1}$, $j = {j1}$, from the values of ${pn}$ and ${pb}$ above{masked}:\\par}}\n\
+             \\begin{{multline*}}\n  \\fitline{{{zb_} = {pij_} \\big({pbij_} - ({sym})\\big)}} \\\\\n  \\fitline{{= {pval} \\big({pbval} - ({num})\\big) = {result}}}\n\\end{{multline*}}\n",
             zbij = idx(&zb, "ij"),
             pij = idx(&pn, "ij"),
             pbij = idx(&pb, "ij"),
@@ -951,8 +984,8 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
             .map(|k| Some(format!("{} \\cdot {}", factor(at(av, k, 0)?), factor(at(ybv, k, 0)?))))
             .collect::<Option<Vec<_>>>()?;
         return Some(format!(
-            "\\paragraph{{One entry by hand.}} ${wb} = {at_t}\\,{yb}$, so ${wbij} = \\sum_{{k}} {aki} {ykj}$. \
-             For $i = j = 1$, from the values of ${an}$ and ${yb}$ above:\n\
+            "{{\\raggedright\\paragraph{{One entry by hand.}} ${wb} = {at_t}\\,{yb}$, so ${wbij} = \\sum_{{k}} {aki} {ykj}$. \
+             For $i = j = 1$, from the values of ${an}$ and ${yb}$ above:\\par}}\n\
              \\begin{{equation*}}\n  \\fitline{{{wb11} = {num} = {result}}}\n\\end{{equation*}}\n",
             at_t = transposed(&an),
             wbij = ix(&wb, "i", "j"),
@@ -1015,7 +1048,9 @@ fn claims(out: &mut String, s: &Solution) {
          \\emph{verified} (equal, exactly, at random rational points of several sizes), \
          \\emph{refuted} (a certified counterexample), \\emph{undecided} or \\emph{error}. \
          A claim marked $\\neq$ in the file is a deliberate mistake: it passes when it is \
-         refuted.\n\n",
+         refuted. A proof substitutes the derived gradient for each $\\bar{X}$ in the left \
+         side (its first line) and rewrites it, one rule at a time (named under each line), \
+         into the right side.\n\n",
     );
     // The sides of each claim and step (by line and step), and a step's justification.
     let mut sides: HashMap<(usize, Option<usize>), Sides> = HashMap::new();
@@ -1093,7 +1128,7 @@ fn claims(out: &mut String, s: &Solution) {
             }
         }
         match &r.finding {
-            Finding::Proved(proof) => proof_chain(out, program, proof, r.uses_gradients),
+            Finding::Proved(proof) => proof_chain(out, program, proof),
             Finding::Refuted(c) => {
                 let entry: Vec<String> = c.entry.iter().map(|i| (i + 1).to_string()).collect();
                 let entry = if entry.is_empty() {
@@ -1147,7 +1182,6 @@ fn proof_chain(
     out: &mut String,
     program: &Program,
     proof: &crate::simplify::prove::Proof,
-    substituted: bool,
 ) {
     let names = forward_names(program, &proof.graph);
     let printer = TexPrinter {
@@ -1155,13 +1189,6 @@ fn proof_chain(
         dims: &program.dims,
         names: &names,
     };
-    out.push_str(if substituted {
-        "Substituting the derived gradient for each $\\bar{X}$, the left side becomes the \
-         first line below, and each line equals the one before by the rule under it; the \
-         last is the right side:\n"
-    } else {
-        "Each line equals the one before by the rule under it; the last is the right side:\n"
-    });
     out.push_str("\\begin{align*}\n");
     let mut rows = vec![format!("  &\\fitline{{{}}}", printer.definition(proof.start))];
     let lines = crate::render::proof::lines(program, proof, crate::render::proof::Steps::Short);
