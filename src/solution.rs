@@ -200,7 +200,10 @@ impl Solution {
 /// at `T = d` a factor `√3` could be `√T` or `√d`, and a missing transpose of a `T × d` matrix
 /// would pass unseen); if that does not lower (a reshape that needs other sizes), every base
 /// dim 2.
-fn tiny_program(loaded: &Loaded, program: &Program) -> Result<Program, Vec<crate::diag::Diagnostic>> {
+fn tiny_program(
+    loaded: &Loaded,
+    program: &Program,
+) -> Result<Program, Vec<crate::diag::Diagnostic>> {
     let mut taken: Vec<u64> = Vec::new();
     let mut distinct: Vec<(String, u64)> = Vec::new();
     // Smallest declared first: a dim declared small keeps its size.
@@ -304,9 +307,8 @@ fn teaching_order(program: &Program, grads: &Gradients, lines: Vec<GradLine>) ->
     }
     let is_leaf = |l: &GradLine| {
         l.alias
-            || l.tensor.is_some_and(|t| {
-                matches!(program.tensor(t).kind, crate::ir::TensorKind::Leaf(_))
-            })
+            || l.tensor
+                .is_some_and(|t| matches!(program.tensor(t).kind, crate::ir::TensorKind::Leaf(_)))
     };
     let mut done = vec![false; lines.len()];
     let mut order: Vec<usize> = Vec::with_capacity(lines.len());
@@ -320,11 +322,9 @@ fn teaching_order(program: &Program, grads: &Gradients, lines: Vec<GradLine>) ->
         }
         order.push(k);
     }
-    let leaves: Vec<usize> = (0..lines.len()).filter(|&k| is_leaf(&lines[k])).collect();
-    for k in 0..lines.len() {
-        if is_leaf(&lines[k]) {
-            continue;
-        }
+    let pulled: Vec<bool> = lines.iter().map(is_leaf).collect();
+    let leaves: Vec<usize> = (0..lines.len()).filter(|&k| pulled[k]).collect();
+    for (k, _) in pulled.iter().enumerate().filter(|(_, &p)| !p) {
         emit(k, &reads, &mut done, &mut order);
         for &p in &leaves {
             if !done[p] && reads[p].iter().all(|&r| done[r]) {
@@ -343,10 +343,7 @@ fn teaching_order(program: &Program, grads: &Gradients, lines: Vec<GradLine>) ->
 const EXAMPLE_SEEDS: [u64; 8] = [0, 4, 8, 12, 16, 20, 24, 28];
 
 /// Forward values and gradients at one point.
-type Values = (
-    Vec<(TensorId, Tensor<Num>)>,
-    HashMap<TensorId, Tensor<Num>>,
-);
+type Values = (Vec<(TensorId, Tensor<Num>)>, HashMap<TensorId, Tensor<Num>>);
 
 /// The example at the first gentle seed whose point teaches something (see
 /// [`well_conditioned`]); seed 0's if none does.
@@ -372,8 +369,9 @@ fn well_conditioned_example(program: Program) -> Result<Example, NoExample> {
 }
 
 /// A point that teaches something: no probability of a softmax (that is not masked to
-/// exactly 0) below 10⁻⁶, and no computed row of two or more entries that are all equal
-/// (a constant row of a norm's input centres to zeros, and a zero row carries no signal).
+/// exactly 0) below 10⁻⁶, and no row of two or more entries that are all equal in an input
+/// or a computed tensor (a constant row of a norm's input centres to zeros, a zero row
+/// carries no signal, and a row of one value shows an elementwise function at one point).
 fn well_conditioned(program: &Program, values: &[(TensorId, Tensor<Num>)]) -> bool {
     use num_traits::Zero;
     let tiny = num_rational::BigRational::new(1.into(), 1_000_000.into());
@@ -389,19 +387,21 @@ fn well_conditioned(program: &Program, values: &[(TensorId, Tensor<Num>)]) -> bo
                 return false;
             }
         }
-        let computed = matches!(
+        // Data (one-hot targets, constants) may repeat; inputs and computed rows may not.
+        let looked_at = !matches!(
             tensor.kind,
-            crate::ir::TensorKind::Statement | crate::ir::TensorKind::Local
+            crate::ir::TensorKind::Leaf(crate::syntax::ast::LeafKind::Data)
+                | crate::ir::TensorKind::Const
         );
         let width = v.shape().last().copied().unwrap_or(0);
-        if !computed || width < 2 {
+        if !looked_at || width < 2 {
             return true;
         }
+        // Equal values are computed alike, so their enclosures are equal too.
         let entries: Vec<&Num> = v.iter().collect();
-        entries.chunks(width).all(|row| match row[0] {
-            Num::Exact(a) => !row.iter().all(|n| matches!(n, Num::Exact(b) if b == a)),
-            _ => true,
-        })
+        entries
+            .chunks(width)
+            .all(|row| !row.iter().all(|n| *n == row[0]))
     })
 }
 

@@ -283,7 +283,11 @@ fn handout_pages_render_and_stay_within_their_bounds() {
                 pages.len()
             );
             // A page with text on it is far larger than a blank one (about 1 kB here).
-            assert!(pages[0] > 3000, "{label}: a page is blank ({} bytes)", pages[0]);
+            assert!(
+                pages[0] > 3000,
+                "{label}: a page is blank ({} bytes)",
+                pages[0]
+            );
             let _ = std::fs::remove_dir_all(&dir);
         });
     }
@@ -313,7 +317,10 @@ fn every_result_is_boxed_with_its_shape() {
         onehot.contains("\\bar{Z} = \\frac{\\operatorname{softmax}(Z) - Y}{N}"),
         "the famous form"
     );
-    assert!(onehot.contains("$Y$ is one-hot"), "says it uses one-hot targets");
+    assert!(
+        onehot.contains("$Y$ is one-hot"),
+        "says it uses one-hot targets"
+    );
     let general = tex_of(Path::new("examples/xent.ht"));
     assert!(general.contains("$Y$ is not declared one-hot"));
 }
@@ -325,7 +332,9 @@ fn every_result_is_boxed_with_its_shape() {
 fn the_attention_example_is_well_conditioned() {
     use num_traits::{One, Zero};
     let (tex, s) = common::tex_and_solution(Path::new("examples/attention.ht"));
-    let e = s.example.as_ref().ok().expect("a numeric example");
+    let Ok(e) = s.example.as_ref() else {
+        panic!("a numeric example")
+    };
     let p = e.program.tensor_by_name("P").unwrap();
     let values = &e.values.iter().find(|(t, _)| *t == p).unwrap().1;
     let t = values.shape()[0];
@@ -344,7 +353,10 @@ fn the_attention_example_is_well_conditioned() {
         }
     }
     assert!(tex.contains("\\paragraph{One entry by hand.}"));
-    assert!(tex.contains("{\\bar{S}}_{21} = {P}_{21}"), "S̄₂₁ from P and P̄");
+    assert!(
+        tex.contains("{\\bar{S}}_{21} = {P}_{21}"),
+        "S̄₂₁ from P and P̄"
+    );
 }
 
 /// Claims are written for a reader: numbered, with the author's words, in math, refuted at
@@ -352,10 +364,22 @@ fn the_attention_example_is_well_conditioned() {
 #[test]
 fn claims_quote_their_author_and_are_refuted_at_the_documents_point() {
     let tex = tex_of(Path::new("proofs/mistakes.ht"));
-    assert!(tex.contains("\\paragraph{Claim 1 (line 11)"), "numbered claims");
-    assert!(tex.contains("``Forgot the transpose"), "the author's comment");
-    assert!(!tex.contains("diagnosis:"), "test directives are not quoted");
-    assert!(tex.contains("\\bar{V} \\neq P\\,\\bar{O}"), "the claim in math");
+    assert!(
+        tex.contains("\\paragraph{Claim 1 (line 11)"),
+        "numbered claims"
+    );
+    assert!(
+        tex.contains("``Forgot the transpose"),
+        "the author's comment"
+    );
+    assert!(
+        !tex.contains("diagnosis:"),
+        "test directives are not quoted"
+    );
+    assert!(
+        tex.contains("\\bar{V} \\neq P\\,\\bar{O}"),
+        "the claim in math"
+    );
     assert!(tex.contains("At the point of the numeric example below, entry $("));
     assert!(!tex.contains("entry $(0"), "indices count from 1");
     assert!(

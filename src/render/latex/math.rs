@@ -197,6 +197,30 @@ pub fn rational(r: &num_rational::BigRational) -> (String, u8) {
     }
 }
 
+/// A constant of a formula: a decimal as a file writes it (`0.044715`) when its denominator
+/// is a power of ten's divisor above 100 and it has at most 8 decimals; else [`rational`]
+/// (`\tfrac{1}{2}` stays a fraction).
+pub fn constant(r: &num_rational::BigRational) -> (String, u8) {
+    use num_traits::{One, Signed, Zero};
+    let d = r.denom().clone();
+    let ten = num_bigint::BigInt::from(10);
+    let mut scale = num_bigint::BigInt::one();
+    let mut places = 0usize;
+    while !(&scale % &d).is_zero() && places < 8 {
+        scale *= &ten;
+        places += 1;
+    }
+    if d <= num_bigint::BigInt::from(100) || !(&scale % &d).is_zero() {
+        return rational(r);
+    }
+    let digits = (r.numer().abs() * (&scale / &d)).to_string();
+    let digits = format!("{digits:0>width$}", width = places + 1);
+    let (int, frac) = digits.split_at(digits.len() - places);
+    let sign = if r.is_negative() { "-" } else { "" };
+    let p = if r.is_negative() { NEG } else { ATOM };
+    (format!("{sign}{int}.{frac}"), p)
+}
+
 /// `a` ready for a superscript: braced, or in parentheses when it has a superscript of its
 /// own (TeX unwraps a group of one atom, so `{x^{a}}^{b}` would be a double superscript).
 pub fn script_base(a: &str) -> String {
@@ -313,7 +337,7 @@ impl TexPrinter<'_> {
                     };
                     (text, prec)
                 }
-                Op::Literal(r) => rational(r),
+                Op::Literal(r) => constant(r),
                 Op::Pi => ("\\pi".into(), ATOM),
                 Op::DimSize(p) => {
                     let t = dim(self.dims, p);
@@ -351,8 +375,12 @@ impl TexPrinter<'_> {
                     " \\odot "
                 };
                 // A number goes first (`2\,(a + b)`, not `(a + b)\,2`).
-                let literal = |i: usize| matches!(self.graph.node(node.args[i]).op, Op::Literal(_));
-                let (l, r) = if literal(1) && !literal(0) { (1, 0) } else { (0, 1) };
+                let literal = |i: usize| is_number(self.graph, node.args[i]);
+                let (l, r) = if literal(1) && !literal(0) {
+                    (1, 0)
+                } else {
+                    (0, 1)
+                };
                 // A negated right factor keeps its parentheses: `a\,(-b)`, not `a\,-b`.
                 (format!("{}{op}{}", arg(l, MUL), arg(r, POW)), MUL)
             }
@@ -387,6 +415,21 @@ impl TexPrinter<'_> {
             Tex::Identity => ("I".into(), ATOM),
         }
     }
+}
+
+/// Is `n` a number (arithmetic of literals, π and sizes, no tensor)? It is written first in
+/// a product, as on paper.
+pub fn is_number(g: &Graph, n: NodeId) -> bool {
+    let mut stack = vec![n];
+    while let Some(k) = stack.pop() {
+        let node = g.node(k);
+        match node.op {
+            Op::Literal(_) | Op::Pi | Op::DimSize(_) => {}
+            _ if node.args.is_empty() || !g.shape(k).is_empty() => return false,
+            _ => stack.extend(node.args.iter().copied()),
+        }
+    }
+    true
 }
 
 /// Estimated printed width of math (commands count as one glyph, sub/superscripts as less).
@@ -545,9 +588,21 @@ mod tests {
         assert_eq!(name("_b"), "\\mathit{\\_b}");
         assert_eq!(name("μ"), "\\mu");
         assert_eq!(bar("Wq"), "\\bar{W}_{q}");
+        assert_eq!(bar("logp"), "\\overline{\\mathit{logp}}");
+        assert_eq!(bar("var"), "\\overline{\\sigma^{2}}");
         assert_eq!(bar("h.S"), "{\\bar{S}}^{(\\mathrm{h})}");
         assert_eq!(name("attention.P"), "{P}^{(\\mathrm{att})}");
         assert_eq!(name("blk.attention2.P"), "{P}^{(\\mathrm{att2})}");
+    }
+
+    #[test]
+    fn constants_print_as_the_file_writes_them() {
+        let r = |n: i64, d: i64| num_rational::BigRational::new(n.into(), d.into());
+        assert_eq!(constant(&r(8943, 200000)).0, "0.044715");
+        assert_eq!(constant(&r(-1, 100000)).0, "-0.00001");
+        assert_eq!(constant(&r(1, 2)).0, "\\tfrac{1}{2}");
+        assert_eq!(constant(&r(1, 3)).0, "\\tfrac{1}{3}");
+        assert_eq!(constant(&r(1, 1024)).0, "\\tfrac{1}{1024}");
     }
 
     #[test]

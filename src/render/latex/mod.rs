@@ -87,6 +87,27 @@ fn any_node(g: &Graph, roots: Vec<NodeId>, mut pick: impl FnMut(NodeId) -> bool)
     false
 }
 
+/// Does the expression of the line at `root` read `target`, not counting what it reads
+/// through another line's name?
+fn own_expression_reads(
+    g: &Graph,
+    names: &HashMap<NodeId, String>,
+    root: NodeId,
+    target: NodeId,
+) -> bool {
+    let mut stack = vec![root];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(n) = stack.pop() {
+        if n == target {
+            return true;
+        }
+        if seen.insert(n) && (n == root || !names.contains_key(&n)) {
+            stack.extend(g.node(n).args.iter().copied());
+        }
+    }
+    false
+}
+
 /// Does a printed gradient (the step-by-step one or the result) use an op of `pick`?
 fn gradients_use(s: &Solution, pick: impl Fn(&Op) -> bool) -> bool {
     let programs = [
@@ -358,16 +379,20 @@ fn describe(
         }
         Op::MatMul => "the (batched) matrix product rule".into(),
         // Scaling by a constant: its factor, not the quotient or product rule.
-        Op::Div if pos == 0 && is_constant(g, node.args[1]) => {
+        Op::Div if pos == 0 && math::is_number(g, node.args[1]) => {
             format!("a constant factor $1/{}$", printer.expr(node.args[1]))
         }
-        Op::Mul if is_constant(g, node.args[1 - pos]) => {
+        Op::Mul if math::is_number(g, node.args[1 - pos]) => {
             format!("a constant factor ${}$", printer.expr(node.args[1 - pos]))
         }
         Op::Mul | Op::Add | Op::Sub | Op::Div => format!("{}{broadcast}", node.op.spec().rule),
         Op::Pow(p) => {
             let x = printer.expr(node.args[0]);
-            let x = if x.chars().count() <= 2 { x } else { "x".into() };
+            let x = if x.chars().count() <= 2 {
+                x
+            } else {
+                "x".into()
+            };
             let (coef, _) = math::rational(p);
             let less = p - num_rational::BigRational::from_integer(1.into());
             let derivative = if less == num_rational::BigRational::from_integer(1.into()) {
@@ -410,24 +435,22 @@ fn describe(
                 idx(&p, "il"),
             )
         }
+        Op::LogSoftmax { .. } => {
+            let z = printer.expr(node.args[0]);
+            // A bar over a letter, a line over anything longer.
+            let zb = if z.contains([' ', '^', '(']) || z.contains("\\mathit") {
+                format!("\\overline{{{z}}}")
+            } else {
+                format!("\\bar{{{z}}}")
+            };
+            let yb = bar(user);
+            format!(
+                "the log-softmax Jacobian: ${zb} = {yb} - \\operatorname{{softmax}}({z}) \\odot \\operatorname{{rowsum}}({yb})$"
+            )
+        }
         // Every other op: the rule its row of the op table names.
         other => other.spec().rule.into(),
     }
-}
-
-/// Does `n` depend on no tensor (a number, π, a size, or arithmetic of them)?
-fn is_constant(g: &Graph, n: NodeId) -> bool {
-    let mut stack = vec![n];
-    while let Some(k) = stack.pop() {
-        let node = g.node(k);
-        match node.op {
-            Op::Literal(_) | Op::Pi | Op::DimSize(_) => {}
-            Op::Leaf(_) | Op::GradOf(_) | Op::Eye(_) => return false,
-            _ if node.args.is_empty() => return false,
-            _ => stack.extend(node.args.iter().copied()),
-        }
-    }
-    true
 }
 
 /// The forward uses of tensor `x`: the named tensor whose definition uses it, the path from
@@ -478,7 +501,13 @@ fn line_names(
     lines: &[crate::diff::program::GradLine],
 ) -> LineNames {
     let mut names = forward_names(program, &grads.graph);
-    if let Some(target) = &program.target {
+    // An output's upstream gradient is a free symbol; a loss's is the number 1 (a node that
+    // other constants 1 may share, so it keeps printing as 1).
+    if let Some(target) = program
+        .target
+        .as_ref()
+        .filter(|t| t.kind == TargetKind::Output)
+    {
         names.insert(grads.seed, bar(&program.tensor(target.tensor).name));
     }
     let mut lhs: Vec<Option<String>> = Vec::with_capacity(lines.len());
@@ -565,7 +594,15 @@ fn backward(out: &mut String, s: &Solution) {
             Some(t) => {
                 let x = &program.tensor(t).name;
                 let mut why: Vec<String> = Vec::new();
+                // Through a softmax's row sums (where one-hot rows simplify).
+                let mut row_sums = false;
                 for (user, path, pos) in uses(program, t) {
+                    row_sums |= path.iter().any(|&n| {
+                        matches!(
+                            program.graph.node(n).op,
+                            Op::Softmax { .. } | Op::LogSoftmax { .. }
+                        )
+                    });
                     let u = &program.tensor(user).name;
                     why.push(format!(
                         "${}$ (through {})",
@@ -581,6 +618,17 @@ fn backward(out: &mut String, s: &Solution) {
                 }
                 if let Some(note) = rowsum_note(program, grads, &printer, line.node) {
                     let _ = write!(out, " {note}");
+                }
+                for &y in program.onehot.iter().filter(|_| row_sums) {
+                    let leaf = program.tensor(y).node;
+                    // Read by this line's own expression (not through another line's name).
+                    if own_expression_reads(&grads.graph, &names, line.node, leaf) {
+                        let y = name(&program.tensor(y).name);
+                        let _ = write!(
+                            out,
+                            " It uses that ${y}$ is one-hot: $\\operatorname{{rowsum}}({y}) = 1$."
+                        );
+                    }
                 }
                 out.push_str("\\par}\n");
             }
@@ -856,7 +904,10 @@ fn example(out: &mut String, s: &Solution) {
         order.push(target.tensor);
     }
     for l in &s.lines {
-        if let Some(t) = l.tensor.and_then(|t| by_name.get(s.program.tensor(t).name.as_str())) {
+        if let Some(t) = l
+            .tensor
+            .and_then(|t| by_name.get(s.program.tensor(t).name.as_str()))
+        {
             if !order.contains(t) {
                 order.push(*t);
             }
@@ -871,7 +922,9 @@ fn example(out: &mut String, s: &Solution) {
     rest.sort_by_key(|t| std::cmp::Reverse(t.0));
     order.extend(rest);
     for t in order {
-        let Some(v) = e.gradients.get(&t) else { continue };
+        let Some(v) = e.gradients.get(&t) else {
+            continue;
+        };
         if v.ndim() > 3 {
             continue;
         }
@@ -908,7 +961,9 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
     // A softmax over the last axis of a named tensor.
     for (ti, t) in p.tensors.iter().enumerate() {
         let node = g.node(t.node);
-        let Op::Softmax { axis } = node.op else { continue };
+        let Op::Softmax { axis } = node.op else {
+            continue;
+        };
         if axis + 1 != node.shape.len() || node.shape.len() != 2 {
             continue;
         }
@@ -916,7 +971,9 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
         while g.node(z).op == Op::Causal {
             z = g.node(z).args[0];
         }
-        let (Some(zt), pt) = (tensor(z), TensorId(ti as u32)) else { continue };
+        let (Some(zt), pt) = (tensor(z), TensorId(ti as u32)) else {
+            continue;
+        };
         let (Some(pv), Some(pbv), Some(zbv)) =
             (value(pt), e.gradients.get(&pt), e.gradients.get(&zt))
         else {
@@ -929,12 +986,23 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
         let ix = |m: &str, a: usize, b: usize| idx(m, &format!("{}{}", a + 1, b + 1));
         // The row's terms, masked entries (exactly 0) left out.
         let ks: Vec<usize> = (0..cols)
-            .filter(|&k| !matches!(at(pv, i, k), Some(Num::Exact(r)) if num_traits::Zero::is_zero(r)))
+            .filter(
+                |&k| !matches!(at(pv, i, k), Some(Num::Exact(r)) if num_traits::Zero::is_zero(r)),
+            )
             .collect();
-        let symbolic: Vec<String> = ks.iter().map(|&k| format!("{} {}", ix(&pb, i, k), ix(&pn, i, k))).collect();
+        let symbolic: Vec<String> = ks
+            .iter()
+            .map(|&k| format!("{} {}", ix(&pb, i, k), ix(&pn, i, k)))
+            .collect();
         let numeric: Vec<String> = ks
             .iter()
-            .map(|&k| Some(format!("{} \\cdot {}", factor(at(pbv, i, k)?), factor(at(pv, i, k)?))))
+            .map(|&k| {
+                Some(format!(
+                    "{} \\cdot {}",
+                    factor(at(pbv, i, k)?),
+                    factor(at(pv, i, k)?)
+                ))
+            })
             .collect::<Option<Vec<_>>>()?;
         let masked = if ks.len() < cols {
             " (the masked entries of the row are $0$ and drop out)"
@@ -963,25 +1031,112 @@ fn worked_entry(e: &crate::solution::Example) -> Option<String> {
             result = numbers::entry(at(zbv, i, j)?),
         ));
     }
-    // A weight W of a product Y = A W: \bar{W}_{11} = Σ_k A_{k1} \bar{Y}_{k1}.
+    if let Some(worked) = worked_matmul(e) {
+        return Some(worked);
+    }
+    worked_scale(e)
+}
+
+/// A row-vector scale `g` of `Y = g ⊙ X (+ b)`, broadcast over the rows:
+/// `\bar{g}_{1} = Σ_i \bar{Y}_{i1} X_{i1}`.
+fn worked_scale(e: &crate::solution::Example) -> Option<String> {
+    let p = &e.program;
+    let g = &p.graph;
+    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
+    for (ti, t) in p.tensors.iter().enumerate() {
+        // Down the sums of the definition to a product.
+        let mut stack = vec![t.node];
+        while let Some(n) = stack.pop() {
+            let node = g.node(n);
+            match node.op {
+                Op::Add => stack.extend(node.args.iter().copied()),
+                Op::Sub => stack.push(node.args[0]),
+                Op::Mul => {
+                    for (a, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
+                        let (Some(st), Some(xt)) = (tensor_of(p, a), tensor_of(p, b)) else {
+                            continue;
+                        };
+                        let leaf = matches!(p.tensor(st).kind, TensorKind::Leaf(LeafKind::Param));
+                        if !leaf || g.shape(a).len() != 1 || g.shape(b).len() != 2 {
+                            continue;
+                        }
+                        let yt = TensorId(ti as u32);
+                        let (Some(xv), Some(ybv), Some(sbv)) =
+                            (value(xt), e.gradients.get(&yt), e.gradients.get(&st))
+                        else {
+                            continue;
+                        };
+                        let (sn, xn, yb) =
+                            (&p.tensor(st).name, name(&p.tensor(xt).name), bar(&t.name));
+                        let numeric: Vec<String> = (0..xv.shape()[0])
+                            .map(|i| {
+                                Some(format!(
+                                    "{} \\cdot {}",
+                                    factor(at(ybv, i, 0)?),
+                                    factor(at(xv, i, 0)?)
+                                ))
+                            })
+                            .collect::<Option<Vec<_>>>()?;
+                        let first = sbv.iter().next()?;
+                        return Some(format!(
+                            "{{\\raggedright\\paragraph{{One entry by hand.}} ${s}$ scales every row, so its gradient sums over the rows: \
+                             ${sbj} = \\sum_{{i}} {yij} {xij}$. For $j = 1$, from the values of ${xn}$ and ${yb}$ above:\\par}}\n\
+                             \\begin{{equation*}}\n  \\fitline{{{sb1} = {num} = {result}}}\n\\end{{equation*}}\n",
+                            s = name(sn),
+                            sbj = idx(&bar(sn), "j"),
+                            yij = idx(&yb, "ij"),
+                            xij = idx(&xn, "ij"),
+                            sb1 = idx(&bar(sn), "1"),
+                            num = numeric.join(" + "),
+                            result = numbers::entry(first),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// A weight W of a product Y = A W: \bar{W}_{11} = Σ_k A_{k1} \bar{Y}_{k1}.
+fn worked_matmul(e: &crate::solution::Example) -> Option<String> {
+    let p = &e.program;
+    let g = &p.graph;
+    let tensor = |n: NodeId| tensor_of(p, n);
+    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
     for (ti, t) in p.tensors.iter().enumerate() {
         let node = g.node(t.node);
         if node.op != Op::MatMul || node.shape.len() != 2 {
             continue;
         }
-        let (Some(at_), Some(wt)) = (tensor(node.args[0]), tensor(node.args[1])) else { continue };
+        let (Some(at_), Some(wt)) = (tensor(node.args[0]), tensor(node.args[1])) else {
+            continue;
+        };
         if !matches!(p.tensor(wt).kind, TensorKind::Leaf(_)) {
             continue;
         }
         let yt = TensorId(ti as u32);
-        let (Some(av), Some(ybv), Some(wbv)) = (value(at_), e.gradients.get(&yt), e.gradients.get(&wt)) else {
+        let (Some(av), Some(ybv), Some(wbv)) =
+            (value(at_), e.gradients.get(&yt), e.gradients.get(&wt))
+        else {
             continue;
         };
         let rows = av.shape()[0];
-        let (an, yb, wb) = (name(&p.tensor(at_).name), bar(&t.name), bar(&p.tensor(wt).name));
+        let (an, yb, wb) = (
+            name(&p.tensor(at_).name),
+            bar(&t.name),
+            bar(&p.tensor(wt).name),
+        );
         let ix = |m: &str, a: &str, b: &str| idx(m, &format!("{a}{b}"));
         let numeric: Vec<String> = (0..rows)
-            .map(|k| Some(format!("{} \\cdot {}", factor(at(av, k, 0)?), factor(at(ybv, k, 0)?))))
+            .map(|k| {
+                Some(format!(
+                    "{} \\cdot {}",
+                    factor(at(av, k, 0)?),
+                    factor(at(ybv, k, 0)?)
+                ))
+            })
             .collect::<Option<Vec<_>>>()?;
         return Some(format!(
             "{{\\raggedright\\paragraph{{One entry by hand.}} ${wb} = {at_t}\\,{yb}$, so ${wbij} = \\sum_{{k}} {aki} {ykj}$. \
@@ -1022,7 +1177,9 @@ fn author_comment(program: &Program, span: crate::source::Span) -> Option<String
     let mut k = line;
     while k > 1 {
         k -= 1;
-        let Some(text) = file.line_text(k).trim().strip_prefix('#') else { break };
+        let Some(text) = file.line_text(k).trim().strip_prefix('#') else {
+            break;
+        };
         let text = text.trim();
         if text.is_empty() || text.starts_with("diagnosis:") || text.starts_with('─') {
             if text.starts_with('─') || text.is_empty() {
@@ -1144,7 +1301,9 @@ fn claims(out: &mut String, s: &Solution) {
                 } else {
                     format!(
                         "At the random point {} shows",
-                        text::code(&crate::render::reproduce_at(program, &s.file, &c.sizes, c.seed))
+                        text::code(&crate::render::reproduce_at(
+                            program, &s.file, &c.sizes, c.seed
+                        ))
                     )
                 };
                 let _ = writeln!(
@@ -1178,11 +1337,7 @@ fn claims(out: &mut String, s: &Solution) {
 }
 
 /// A proof as a chain of equal terms, each with the rule that gives it (the short form).
-fn proof_chain(
-    out: &mut String,
-    program: &Program,
-    proof: &crate::simplify::prove::Proof,
-) {
+fn proof_chain(out: &mut String, program: &Program, proof: &crate::simplify::prove::Proof) {
     let names = forward_names(program, &proof.graph);
     let printer = TexPrinter {
         graph: &proof.graph,
@@ -1190,7 +1345,10 @@ fn proof_chain(
         names: &names,
     };
     out.push_str("\\begin{align*}\n");
-    let mut rows = vec![format!("  &\\fitline{{{}}}", printer.definition(proof.start))];
+    let mut rows = vec![format!(
+        "  &\\fitline{{{}}}",
+        printer.definition(proof.start)
+    )];
     let lines = crate::render::proof::lines(program, proof, crate::render::proof::Steps::Short);
     // lines[0] is the start; the rest pair with the steps that were kept.
     let mut kept = proof
