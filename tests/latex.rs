@@ -260,7 +260,8 @@ fn handout_pages_render_and_stay_within_their_bounds() {
         ("proofs/mistakes.ht", 6),
         ("proofs/layernorm.ht", 8),
     ] {
-        let label = file.replace('/', "_");
+        // Not the label `compile_all` uses: the tests run at once, each in its own directory.
+        let label = format!("pages-{}", file.replace('/', "_"));
         failures.run(&label, || {
             let dir = compiled(&label, &tex_of(Path::new(file)));
             let out = Command::new("pdftoppm")
@@ -381,6 +382,7 @@ fn claims_quote_their_author_and_are_refuted_at_the_documents_point() {
         "the claim in math"
     );
     assert!(tex.contains("At the point of the numeric example below, entry $("));
+    assert!(tex.contains("on the left side and $"));
     assert!(!tex.contains("entry $(0"), "indices count from 1");
     assert!(
         tex.contains("$P$ is square ($T \\times T$)"),

@@ -16,6 +16,8 @@ use crate::simplify::Proof;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProofLine {
     pub term: String,
+    /// The term's node in the proof's graph (a grouped line: the last step of its group).
+    pub node: NodeId,
     /// `None` for the first line.
     pub why: Option<String>,
 }
@@ -47,6 +49,7 @@ pub fn lines(program: &Program, proof: &Proof, steps: Steps) -> Vec<ProofLine> {
     let fold = steps == Steps::Short;
     let mut out = vec![ProofLine {
         term: print(proof.start),
+        node: proof.start,
         why: None,
     }];
     let mut reordered = false;
@@ -72,6 +75,7 @@ pub fn lines(program: &Program, proof: &Proof, steps: Steps) -> Vec<ProofLine> {
         reordered = false;
         out.push(ProofLine {
             term: print(step.term),
+            node: step.term,
             why: Some(why),
         });
     }
@@ -198,6 +202,7 @@ fn shorten(out: &mut Vec<ProofLine>, proof: &Proof) {
         pending.clear();
         out.push(ProofLine {
             term,
+            node: line.node,
             why: Some(why),
         });
     }

@@ -1308,7 +1308,7 @@ fn claims(out: &mut String, s: &Solution) {
                 };
                 let _ = writeln!(
                     out,
-                    "{point}, {entry} of the left side is ${}$ and of the right side ${}$.\n",
+                    "{point}, {entry} is ${}$ on the left side and ${}$ on the right.\n",
                     numbers::entry(&c.lhs),
                     numbers::entry(&c.rhs),
                 );
@@ -1336,38 +1336,73 @@ fn claims(out: &mut String, s: &Solution) {
     }
 }
 
-/// A proof as a chain of equal terms, each with the rule that gives it (the short form).
+/// A proof as a chain of equal terms, each with the rule that gives it (the short form: the
+/// lines `render::proof` keeps, a derived gradient written out inside a term read as its
+/// name).
 fn proof_chain(out: &mut String, program: &Program, proof: &crate::simplify::prove::Proof) {
-    let names = forward_names(program, &proof.graph);
+    let mut names = forward_names(program, &proof.graph);
+    // Every copy of a derived gradient's expression (the terms are rebuilt, so copies are
+    // found by structure) prints as its name `\bar{X}`.
+    let g = &proof.graph;
+    let mut interned: HashMap<(Op, Vec<u32>), u32> = HashMap::new();
+    let keys: Vec<u32> = g
+        .nodes()
+        .map(|(_, node)| {
+            // Node ids are topological: the arguments' keys are known.
+            (
+                node.op.clone(),
+                node.args.iter().map(|a| a.0).collect::<Vec<_>>(),
+            )
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .scan(Vec::<u32>::new(), |done, (op, args)| {
+            let args: Vec<u32> = args.iter().map(|&a| done[a as usize]).collect();
+            let next = interned.len() as u32;
+            let key = *interned.entry((op, args)).or_insert(next);
+            done.push(key);
+            Some(key)
+        })
+        .collect();
+    let derived: HashMap<u32, String> = proof
+        .names
+        .iter()
+        .filter_map(|(n, code)| {
+            let x = code.strip_prefix("grad(")?.strip_suffix(')')?;
+            Some((keys[n.0 as usize], bar(x)))
+        })
+        .collect();
+    for (id, _) in g.nodes() {
+        if let Some(name) = derived.get(&keys[id.0 as usize]) {
+            names.entry(id).or_insert_with(|| name.clone());
+        }
+    }
     let printer = TexPrinter {
-        graph: &proof.graph,
+        graph: g,
         dims: &program.dims,
         names: &names,
     };
-    out.push_str("\\begin{align*}\n");
-    let mut rows = vec![format!(
-        "  &\\fitline{{{}}}",
-        printer.definition(proof.start)
-    )];
+    let term = |n: NodeId| printer.definition(n);
     let lines = crate::render::proof::lines(program, proof, crate::render::proof::Steps::Short);
-    // lines[0] is the start; the rest pair with the steps that were kept.
-    let mut kept = proof
-        .steps
-        .iter()
-        .enumerate()
-        .filter(|(i, st)| !st.bookkeeping || i + 1 == proof.steps.len());
+    if lines.len() < 2 || lines.iter().all(|l| term(l.node) == term(proof.start)) {
+        out.push_str(
+            "With the derived gradients substituted, the two sides are the same expression.\n\n",
+        );
+        return;
+    }
+    out.push_str("\\begin{align*}\n");
+    let mut rows = vec![format!("  &\\fitline{{{}}}", term(proof.start))];
     for l in lines.iter().skip(1) {
-        let Some((_, step)) = kept.next() else { break };
         let why = prose(&l.why.clone().unwrap_or_default());
-        let term = printer.definition(step.term);
+        let t = term(l.node);
         // Far too long to read even shrunk: the step's rule still shows.
-        let term = if math::width(&term) > 3.0 * math::LINE_WIDTH {
+        let t = if math::width(&t) > 3.0 * math::LINE_WIDTH {
             "\\cdots".to_string()
         } else {
-            term
+            t
         };
         rows.push(format!(
-            "  &= \\fitline{{{term}}} \\\\*\n  &\\qquad\\parbox[t]{{0.8\\linewidth}}{{\\raggedright\\footnotesize {why}}}"
+            "  &= \\fitline{{{t}}} \\\\*\n  &\\qquad\\parbox[t]{{0.8\\linewidth}}{{\\raggedright\\footnotesize {why}}}"
         ));
     }
     // The start alone may be very long: shown only if it is readable shrunk.

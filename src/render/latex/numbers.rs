@@ -18,7 +18,7 @@ const DIGITS: i64 = 4;
 /// One entry.
 pub fn entry(n: &Num) -> String {
     match n {
-        Num::Exact(r) => super::math::rational(r).0,
+        Num::Exact(r) => super::math::constant(r).0,
         Num::Range { lo, hi } => {
             let digits = certified_digits(&lo.to_rational(), &hi.to_rational(), DIGITS);
             if digits.starts_with('[') {
