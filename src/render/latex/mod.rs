@@ -1,10 +1,13 @@
 //! `handtrace latex`: a worked solution as a complete LaTeX document.
 //!
-//! Owns [`document`]: the conventions, the problem (the layer in math notation), a table of
-//! every tensor's shape, the forward pass, the backward pass one gradient at a time with the
-//! rule that gives it (and the index-form reasoning for matrix products and the softmax), the
-//! result, a tiny numeric example with exact values, and the person's own claims and
-//! derivations with their verdicts, proofs, counterexamples and diagnoses.
+//! Owns [`document`]: the conventions, a table of every tensor's shape, the forward pass, the
+//! backward pass one gradient at a time in teaching order (each with its shape and the rules
+//! of its tensor's uses in the file's names, with the index form for matrix products and the
+//! softmax), the result in textbook form (each requested gradient boxed with its shape), the
+//! person's own claims and derivations (numbered, with their author's words, verdicts, short
+//! proofs, counterexamples at the document's own point and diagnoses with a why), and a tiny
+//! numeric example with exact values and one entry worked by hand. A file of the person's own
+//! work (a derivation, or deliberate mistakes) skips the step-by-step backward pass.
 //!
 //! Invariants: the document uses only amsmath, amssymb, mathtools and bm (plus geometry for
 //! the margins); every number in it comes from the exact evaluator (see `crate::solution`);
