@@ -1047,13 +1047,9 @@ fn worked_scale(e: &crate::solution::Example) -> Option<String> {
     let g = &p.graph;
     let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
     for (ti, t) in p.tensors.iter().enumerate() {
-        // Down the sums of the definition to a product.
-        let mut stack = vec![t.node];
-        while let Some(n) = stack.pop() {
+        for n in summands(g, t.node) {
             let node = g.node(n);
             match node.op {
-                Op::Add => stack.extend(node.args.iter().copied()),
-                Op::Sub => stack.push(node.args[0]),
                 Op::Mul => {
                     for (a, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
                         let (Some(st), Some(xt)) = (tensor_of(p, a), tensor_of(p, b)) else {
@@ -1102,6 +1098,26 @@ fn worked_scale(e: &crate::solution::Example) -> Option<String> {
     None
 }
 
+/// The terms of `root` that have its gradient: itself, and down through `+` (both sides) and
+/// the left side of `-`, those of its shape (a broadcast term's gradient is summed).
+fn summands(g: &Graph, root: NodeId) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if g.shape(n) != g.shape(root) {
+            continue;
+        }
+        out.push(n);
+        let node = g.node(n);
+        match node.op {
+            Op::Add => stack.extend(node.args.iter().copied()),
+            Op::Sub => stack.push(node.args[0]),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// A weight W of a product Y = A W: \bar{W}_{11} = Σ_k A_{k1} \bar{Y}_{k1}.
 fn worked_matmul(e: &crate::solution::Example) -> Option<String> {
     let p = &e.program;
@@ -1109,10 +1125,14 @@ fn worked_matmul(e: &crate::solution::Example) -> Option<String> {
     let tensor = |n: NodeId| tensor_of(p, n);
     let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
     for (ti, t) in p.tensors.iter().enumerate() {
-        let node = g.node(t.node);
-        if node.op != Op::MatMul || node.shape.len() != 2 {
+        // `Y = A W` or `Y = A W + b`: the product's gradient is Y's.
+        let Some(node) = summands(g, t.node)
+            .into_iter()
+            .map(|n| g.node(n))
+            .find(|n| n.op == Op::MatMul && n.shape.len() == 2)
+        else {
             continue;
-        }
+        };
         let (Some(at_), Some(wt)) = (tensor(node.args[0]), tensor(node.args[1])) else {
             continue;
         };
