@@ -1047,51 +1047,48 @@ fn worked_scale(e: &crate::solution::Example) -> Option<String> {
     let g = &p.graph;
     let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
     for (ti, t) in p.tensors.iter().enumerate() {
-        for n in summands(g, t.node) {
-            let node = g.node(n);
-            match node.op {
-                Op::Mul => {
-                    for (a, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
-                        let (Some(st), Some(xt)) = (tensor_of(p, a), tensor_of(p, b)) else {
-                            continue;
-                        };
-                        let leaf = matches!(p.tensor(st).kind, TensorKind::Leaf(LeafKind::Param));
-                        if !leaf || g.shape(a).len() != 1 || g.shape(b).len() != 2 {
-                            continue;
-                        }
-                        let yt = TensorId(ti as u32);
-                        let (Some(xv), Some(ybv), Some(sbv)) =
-                            (value(xt), e.gradients.get(&yt), e.gradients.get(&st))
-                        else {
-                            continue;
-                        };
-                        let (sn, xn, yb) =
-                            (&p.tensor(st).name, name(&p.tensor(xt).name), bar(&t.name));
-                        let numeric: Vec<String> = (0..xv.shape()[0])
-                            .map(|i| {
-                                Some(format!(
-                                    "{} \\cdot {}",
-                                    factor(at(ybv, i, 0)?),
-                                    factor(at(xv, i, 0)?)
-                                ))
-                            })
-                            .collect::<Option<Vec<_>>>()?;
-                        let first = sbv.iter().next()?;
-                        return Some(format!(
-                            "{{\\raggedright\\paragraph{{One entry by hand.}} ${s}$ scales every row, so its gradient sums over the rows: \
-                             ${sbj} = \\sum_{{i}} {yij} {xij}$. For $j = 1$, from the values of ${xn}$ and ${yb}$ above:\\par}}\n\
-                             \\begin{{equation*}}\n  \\fitline{{{sb1} = {num} = {result}}}\n\\end{{equation*}}\n",
-                            s = name(sn),
-                            sbj = idx(&bar(sn), "j"),
-                            yij = idx(&yb, "ij"),
-                            xij = idx(&xn, "ij"),
-                            sb1 = idx(&bar(sn), "1"),
-                            num = numeric.join(" + "),
-                            result = numbers::entry(first),
-                        ));
-                    }
+        let products = summands(g, t.node)
+            .into_iter()
+            .map(|n| g.node(n))
+            .filter(|node| node.op == Op::Mul);
+        for node in products {
+            for (a, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
+                let (Some(st), Some(xt)) = (tensor_of(p, a), tensor_of(p, b)) else {
+                    continue;
+                };
+                let leaf = matches!(p.tensor(st).kind, TensorKind::Leaf(LeafKind::Param));
+                if !leaf || g.shape(a).len() != 1 || g.shape(b).len() != 2 {
+                    continue;
                 }
-                _ => {}
+                let yt = TensorId(ti as u32);
+                let (Some(xv), Some(ybv), Some(sbv)) =
+                    (value(xt), e.gradients.get(&yt), e.gradients.get(&st))
+                else {
+                    continue;
+                };
+                let (sn, xn, yb) = (&p.tensor(st).name, name(&p.tensor(xt).name), bar(&t.name));
+                let numeric: Vec<String> = (0..xv.shape()[0])
+                    .map(|i| {
+                        Some(format!(
+                            "{} \\cdot {}",
+                            factor(at(ybv, i, 0)?),
+                            factor(at(xv, i, 0)?)
+                        ))
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                let first = sbv.iter().next()?;
+                return Some(format!(
+                    "{{\\raggedright\\paragraph{{One entry by hand.}} ${s}$ scales every row, so its gradient sums over the rows: \
+                     ${sbj} = \\sum_{{i}} {yij} {xij}$. For $j = 1$, from the values of ${xn}$ and ${yb}$ above:\\par}}\n\
+                     \\begin{{equation*}}\n  \\fitline{{{sb1} = {num} = {result}}}\n\\end{{equation*}}\n",
+                    s = name(sn),
+                    sbj = idx(&bar(sn), "j"),
+                    yij = idx(&yb, "ij"),
+                    xij = idx(&xn, "ij"),
+                    sb1 = idx(&bar(sn), "1"),
+                    num = numeric.join(" + "),
+                    result = numbers::entry(first),
+                ));
             }
         }
     }
