@@ -132,7 +132,8 @@ enum Command {
         wrt: Vec<String>,
         #[command(flatten)]
         sizes: Sizes,
-        /// Seed of the first random point at which the file's claims are checked.
+        /// Seed of the numeric example's point and of the claims' first random point (the example
+        /// takes the first of N, N+4, N+8, ... whose point is well conditioned).
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Write the document here instead of to standard output.
