@@ -13,18 +13,16 @@
 //! the margins); every number in it comes from the exact evaluator (see `crate::solution`);
 //! long equations break between top-level terms (see [`math::display`]).
 
+mod claims;
 mod diagnosis;
 pub mod math;
 pub mod numbers;
 pub mod text;
+mod worked;
 
-use crate::exact::num::Num;
-use crate::exact::tensor::Tensor;
 use crate::ir::{Graph, NodeId, Op, Program, TargetKind, TensorId, TensorKind};
 use crate::solution::{NoExample, Solution};
 use crate::syntax::ast::LeafKind;
-use crate::verify::claims::Finding;
-use crate::verify::Verdict;
 use math::{bar, display, name, TexPrinter};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -691,7 +689,6 @@ fn rowsum_note(
                     let (p, v) = (printer.expr(def.args[0]), printer.expr(def.args[1]));
                     let (ob, on) = (printer.expr(a), printer.expr(b));
                     let pb = bar(&program.tensor(tensor_of(program, def.args[0])?).name);
-                    let ix = |m: &str, i: &str| idx(m, i);
                     return Some(format!(
                         "The row term is written $\\operatorname{{rowsum}}({ob} \\odot {on})$, \
                          which equals $\\operatorname{{rowsum}}({pb} \\odot {p})$: since \
@@ -701,11 +698,11 @@ fn rowsum_note(
                          ${on}$ instead of those of ${p}$, which is cheaper when they are fewer \
                          (the FlashAttention backward).",
                         vt = transposed(&v),
-                        pbij = ix(&pb, "ij"),
-                        pij = ix(&p, "ij"),
-                        obic = ix(&ob, "ic"),
-                        vjc = ix(&v, "jc"),
-                        onic = ix(&on, "ic"),
+                        pbij = idx(&pb, "ij"),
+                        pij = idx(&p, "ij"),
+                        obic = idx(&ob, "ic"),
+                        vjc = idx(&v, "jc"),
+                        onic = idx(&on, "ic"),
                     ));
                 }
             }
@@ -786,10 +783,9 @@ fn result(out: &mut String, s: &Solution) {
     for y in summed_data {
         let _ = write!(
             out,
-            " ${y}$ is not declared one-hot, so its row sums stay in the result. With one-hot \
-             rows (declared \\texttt{{onehot}}: every row sums to $1$) they drop out, which \
-             gives the form courses teach (for softmax cross-entropy, \
-             $(\\operatorname{{softmax}}(Z) - {y})/N$ for the logits' gradient)."
+            " ${y}$ is not declared one-hot, so its row sums stay in the result. Declared \
+             one-hot (\\texttt{{onehot}}: every row is 0 but for a single 1), its row sums are \
+             $1$ and drop out, which gives the form courses teach."
         );
     }
     out.push_str("\n\n");
@@ -873,13 +869,14 @@ fn example(out: &mut String, s: &Solution) {
     };
     let _ = write!(
         out,
-        "At {} and the random point of seed {} ({} shows it; the inputs are small \
-         multiples of $\\tfrac{{1}}{{4}}${}), every value below is exact: a fraction is the \
-         value itself, and a number ending in $\\ldots$ shows only digits the certified \
-         enclosure guarantees. Indices count from $1$.",
+        "At {} and the random point of seed {} ({} shows it; the inputs are {}{}), every \
+         value below is exact: a fraction is the value itself, and a number ending in \
+         $\\ldots$ shows only digits the certified enclosure guarantees. Indices count from \
+         $1$.",
         sizes,
         e.seed,
         text::code(&crate::render::reproduce(p, &s.file, e.seed)),
+        prose(crate::exact::inputs::Regime::of_seed(e.seed).describe()),
         if onehot.is_empty() {
             String::new()
         } else {
@@ -933,504 +930,9 @@ fn example(out: &mut String, s: &Solution) {
         }
         out.push_str(&numbers::equation(&bar(&p.tensor(t).name), v));
     }
-    if let Some(worked) = worked_entry(e) {
-        out.push_str(&worked);
+    if let Some(entry) = worked::entry(e) {
+        out.push_str(&entry);
     }
-}
-
-/// An entry as a factor: a negative number in parentheses.
-fn factor(n: &Num) -> String {
-    let t = numbers::entry(n);
-    if t.starts_with('-') || t.contains("\\pm") {
-        format!("({t})")
-    } else {
-        t
-    }
-}
-
-/// A 2-D tensor's entry `(i, j)` (0-based).
-fn at(t: &Tensor<Num>, i: usize, j: usize) -> Option<&Num> {
-    let shape = t.shape();
-    (shape.len() == 2 && i < shape[0] && j < shape[1]).then(|| t.iter().nth(i * shape[1] + j))?
-}
-
-/// One gradient entry worked by hand from the values above: a softmax's input (`\bar{S}_{21}`
-/// from `P` and `\bar{P}`), else a weight of a matrix product (`\bar{W}_{11}`).
-fn worked_entry(e: &crate::solution::Example) -> Option<String> {
-    let p = &e.program;
-    let g = &p.graph;
-    let tensor = |n: NodeId| tensor_of(p, n);
-    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
-    // A softmax over the last axis of a named tensor.
-    for (ti, t) in p.tensors.iter().enumerate() {
-        let node = g.node(t.node);
-        let Op::Softmax { axis } = node.op else {
-            continue;
-        };
-        if axis + 1 != node.shape.len() || node.shape.len() != 2 {
-            continue;
-        }
-        let mut z = node.args[0];
-        while g.node(z).op == Op::Causal {
-            z = g.node(z).args[0];
-        }
-        let (Some(zt), pt) = (tensor(z), TensorId(ti as u32)) else {
-            continue;
-        };
-        let (Some(pv), Some(pbv), Some(zbv)) =
-            (value(pt), e.gradients.get(&pt), e.gradients.get(&zt))
-        else {
-            continue;
-        };
-        let cols = pv.shape()[1];
-        let i = 1.min(pv.shape()[0] - 1);
-        let j = 0;
-        let (pn, pb, zb) = (name(&t.name), bar(&t.name), bar(&p.tensor(zt).name));
-        let ix = |m: &str, a: usize, b: usize| idx(m, &format!("{}{}", a + 1, b + 1));
-        // The row's terms, masked entries (exactly 0) left out.
-        let ks: Vec<usize> = (0..cols)
-            .filter(
-                |&k| !matches!(at(pv, i, k), Some(Num::Exact(r)) if num_traits::Zero::is_zero(r)),
-            )
-            .collect();
-        let symbolic: Vec<String> = ks
-            .iter()
-            .map(|&k| format!("{} {}", ix(&pb, i, k), ix(&pn, i, k)))
-            .collect();
-        let numeric: Vec<String> = ks
-            .iter()
-            .map(|&k| {
-                Some(format!(
-                    "{} \\cdot {}",
-                    factor(at(pbv, i, k)?),
-                    factor(at(pv, i, k)?)
-                ))
-            })
-            .collect::<Option<Vec<_>>>()?;
-        let masked = if ks.len() < cols {
-            " (the masked entries of the row are $0$ and drop out)"
-        } else {
-            ""
-        };
-        return Some(format!(
-            "\\paragraph{{One entry by hand.}} The softmax rule, entry by entry:\n\
-             \\begin{{equation*}}\n  \\fitline{{{zbij} = {pij} \\big({pbij} - \\sum_{{k}} {pbik} {pik}\\big)}}\n\\end{{equation*}}\n\
-             {{\\raggedright For $i = {i1}$, $j = {j1}$, from the values of ${pn}$ and ${pb}$ above{masked}:\\par}}\n\
-             \\begin{{multline*}}\n  \\fitline{{{zb_} = {pij_} \\big({pbij_} - ({sym})\\big)}} \\\\\n  \\fitline{{= {pval} \\big({pbval} - ({num})\\big) = {result}}}\n\\end{{multline*}}\n",
-            zbij = idx(&zb, "ij"),
-            pij = idx(&pn, "ij"),
-            pbij = idx(&pb, "ij"),
-            pbik = idx(&pb, "ik"),
-            pik = idx(&pn, "ik"),
-            i1 = i + 1,
-            j1 = j + 1,
-            zb_ = ix(&zb, i, j),
-            pij_ = ix(&pn, i, j),
-            pbij_ = ix(&pb, i, j),
-            sym = symbolic.join(" + "),
-            pval = factor(at(pv, i, j)?),
-            pbval = factor(at(pbv, i, j)?),
-            num = numeric.join(" + "),
-            result = numbers::entry(at(zbv, i, j)?),
-        ));
-    }
-    if let Some(worked) = worked_matmul(e) {
-        return Some(worked);
-    }
-    worked_scale(e)
-}
-
-/// A row-vector scale `g` of `Y = g ⊙ X (+ b)`, broadcast over the rows:
-/// `\bar{g}_{1} = Σ_i \bar{Y}_{i1} X_{i1}`.
-fn worked_scale(e: &crate::solution::Example) -> Option<String> {
-    let p = &e.program;
-    let g = &p.graph;
-    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
-    for (ti, t) in p.tensors.iter().enumerate() {
-        let products = summands(g, t.node)
-            .into_iter()
-            .map(|n| g.node(n))
-            .filter(|node| node.op == Op::Mul);
-        for node in products {
-            for (a, b) in [(node.args[0], node.args[1]), (node.args[1], node.args[0])] {
-                let (Some(st), Some(xt)) = (tensor_of(p, a), tensor_of(p, b)) else {
-                    continue;
-                };
-                let leaf = matches!(p.tensor(st).kind, TensorKind::Leaf(LeafKind::Param));
-                if !leaf || g.shape(a).len() != 1 || g.shape(b).len() != 2 {
-                    continue;
-                }
-                let yt = TensorId(ti as u32);
-                let (Some(xv), Some(ybv), Some(sbv)) =
-                    (value(xt), e.gradients.get(&yt), e.gradients.get(&st))
-                else {
-                    continue;
-                };
-                let (sn, xn, yb) = (&p.tensor(st).name, name(&p.tensor(xt).name), bar(&t.name));
-                let numeric: Vec<String> = (0..xv.shape()[0])
-                    .map(|i| {
-                        Some(format!(
-                            "{} \\cdot {}",
-                            factor(at(ybv, i, 0)?),
-                            factor(at(xv, i, 0)?)
-                        ))
-                    })
-                    .collect::<Option<Vec<_>>>()?;
-                let first = sbv.iter().next()?;
-                return Some(format!(
-                    "{{\\raggedright\\paragraph{{One entry by hand.}} ${s}$ scales every row, so its gradient sums over the rows: \
-                     ${sbj} = \\sum_{{i}} {yij} {xij}$. For $j = 1$, from the values of ${xn}$ and ${yb}$ above:\\par}}\n\
-                     \\begin{{equation*}}\n  \\fitline{{{sb1} = {num} = {result}}}\n\\end{{equation*}}\n",
-                    s = name(sn),
-                    sbj = idx(&bar(sn), "j"),
-                    yij = idx(&yb, "ij"),
-                    xij = idx(&xn, "ij"),
-                    sb1 = idx(&bar(sn), "1"),
-                    num = numeric.join(" + "),
-                    result = numbers::entry(first),
-                ));
-            }
-        }
-    }
-    None
-}
-
-/// The terms of `root` that have its gradient: itself, and down through `+` (both sides) and
-/// the left side of `-`, those of its shape (a broadcast term's gradient is summed).
-fn summands(g: &Graph, root: NodeId) -> Vec<NodeId> {
-    let mut out = Vec::new();
-    let mut stack = vec![root];
-    while let Some(n) = stack.pop() {
-        if g.shape(n) != g.shape(root) {
-            continue;
-        }
-        out.push(n);
-        let node = g.node(n);
-        match node.op {
-            Op::Add => stack.extend(node.args.iter().copied()),
-            Op::Sub => stack.push(node.args[0]),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// A weight W of a product Y = A W: \bar{W}_{11} = Σ_k A_{k1} \bar{Y}_{k1}.
-fn worked_matmul(e: &crate::solution::Example) -> Option<String> {
-    let p = &e.program;
-    let g = &p.graph;
-    let tensor = |n: NodeId| tensor_of(p, n);
-    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
-    for (ti, t) in p.tensors.iter().enumerate() {
-        // `Y = A W` or `Y = A W + b`: the product's gradient is Y's.
-        let Some(node) = summands(g, t.node)
-            .into_iter()
-            .map(|n| g.node(n))
-            .find(|n| n.op == Op::MatMul && n.shape.len() == 2)
-        else {
-            continue;
-        };
-        let (Some(at_), Some(wt)) = (tensor(node.args[0]), tensor(node.args[1])) else {
-            continue;
-        };
-        if !matches!(p.tensor(wt).kind, TensorKind::Leaf(_)) {
-            continue;
-        }
-        let yt = TensorId(ti as u32);
-        let (Some(av), Some(ybv), Some(wbv)) =
-            (value(at_), e.gradients.get(&yt), e.gradients.get(&wt))
-        else {
-            continue;
-        };
-        let rows = av.shape()[0];
-        let (an, yb, wb) = (
-            name(&p.tensor(at_).name),
-            bar(&t.name),
-            bar(&p.tensor(wt).name),
-        );
-        let ix = |m: &str, a: &str, b: &str| idx(m, &format!("{a}{b}"));
-        let numeric: Vec<String> = (0..rows)
-            .map(|k| {
-                Some(format!(
-                    "{} \\cdot {}",
-                    factor(at(av, k, 0)?),
-                    factor(at(ybv, k, 0)?)
-                ))
-            })
-            .collect::<Option<Vec<_>>>()?;
-        return Some(format!(
-            "{{\\raggedright\\paragraph{{One entry by hand.}} ${wb} = {at_t}\\,{yb}$, so ${wbij} = \\sum_{{k}} {aki} {ykj}$. \
-             For $i = j = 1$, from the values of ${an}$ and ${yb}$ above:\\par}}\n\
-             \\begin{{equation*}}\n  \\fitline{{{wb11} = {num} = {result}}}\n\\end{{equation*}}\n",
-            at_t = transposed(&an),
-            wbij = ix(&wb, "i", "j"),
-            aki = ix(&an, "k", "i"),
-            ykj = ix(&yb, "k", "j"),
-            wb11 = ix(&wb, "1", "1"),
-            num = numeric.join(" + "),
-            result = numbers::entry(at(wbv, 0, 0)?),
-        ));
-    }
-    None
-}
-
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Proved => "\\textbf{proved}",
-        Verdict::Verified => "\\textbf{verified}",
-        Verdict::Refuted => "\\textbf{refuted}",
-        Verdict::Undecided => "\\textbf{undecided}",
-        Verdict::Error => "\\textbf{error}",
-    }
-}
-
-/// A claim's or step's two sides, a step's justification (its comment), and the span of
-/// the line (for the author's comment above it).
-type Sides = (NodeId, NodeId, Option<String>, crate::source::Span);
-
-/// The author's words for the line at `span`: the comment lines just above it (a test
-/// directive such as `# diagnosis:` left out), joined.
-fn author_comment(program: &Program, span: crate::source::Span) -> Option<String> {
-    let file = program.sources.file(span.file);
-    let line = program.sources.line(span);
-    let mut said: Vec<&str> = Vec::new();
-    let mut k = line;
-    while k > 1 {
-        k -= 1;
-        let Some(text) = file.line_text(k).trim().strip_prefix('#') else {
-            break;
-        };
-        let text = text.trim();
-        if text.is_empty() || text.starts_with("diagnosis:") || text.starts_with('─') {
-            if text.starts_with('─') || text.is_empty() {
-                break;
-            }
-            continue;
-        }
-        said.push(text);
-    }
-    said.reverse();
-    (!said.is_empty()).then(|| said.join(" "))
-}
-
-fn claims(out: &mut String, s: &Solution) {
-    if s.checks.is_empty() {
-        return;
-    }
-    let program = s.checked();
-    out.push_str("\\section{Your claims and derivations, checked}\n\n");
-    out.push_str(
-        "Each claim and each step of a derivation gets the strongest verdict that holds: \
-         \\emph{proved} (equal for every size of the dims, by the rewrites shown), \
-         \\emph{verified} (equal, exactly, at random rational points of several sizes), \
-         \\emph{refuted} (a certified counterexample), \\emph{undecided} or \\emph{error}. \
-         A claim marked $\\neq$ in the file is a deliberate mistake: it passes when it is \
-         refuted. A proof substitutes the derived gradient for each $\\bar{X}$ in the left \
-         side (its first line) and rewrites it, one rule at a time (named under each line), \
-         into the right side.\n\n",
-    );
-    // The sides of each claim and step (by line and step), and a step's justification.
-    let mut sides: HashMap<(usize, Option<usize>), Sides> = HashMap::new();
-    for c in &program.claims {
-        if let (Some(l), Some(r)) = (c.lhs, c.rhs) {
-            sides.insert((program.sources.line(c.span), None), (l, r, None, c.span));
-        }
-    }
-    for d in &program.derivations {
-        for k in 1..d.steps.len() {
-            if let (Some(l), Some(r)) = (d.steps[k - 1].node, d.steps[k].node) {
-                let line = program.sources.line(d.steps[k].span);
-                let span = if k == 1 { d.span } else { d.steps[k].span };
-                sides.insert((line, Some(k)), (l, r, d.steps[k].note.clone(), span));
-            }
-        }
-    }
-    let names = forward_names(program, &program.graph);
-    let printer = TexPrinter {
-        graph: &program.graph,
-        dims: &program.dims,
-        names: &names,
-    };
-    let example_point = s
-        .example
-        .as_ref()
-        .ok()
-        .map(|e| (e.program.base_sizes(), e.seed));
-    let mut claim_no = 0;
-    for r in &s.checks {
-        let at = match r.step {
-            Some(k) => format!("Line {}, step {k} of a derivation", r.line),
-            None => {
-                claim_no += 1;
-                format!("Claim {claim_no} (line {})", r.line)
-            }
-        };
-        let said = match (r.expect, r.passes()) {
-            (crate::verify::Expect::Equal, _) => "",
-            (crate::verify::Expect::Different, true) => " (a deliberate mistake, as the file says)",
-            (crate::verify::Expect::Different, false) => " (the file says the sides differ)",
-        };
-        let _ = writeln!(
-            out,
-            "\\paragraph{{{}: {}{said}.}}",
-            prose(&at),
-            verdict_word(r.verdict)
-        );
-        match sides.get(&(r.line, r.step)) {
-            Some((l, rhs, note, span)) => {
-                let words = note.clone().or_else(|| {
-                    // A step's own comment, else the words above the claim or derivation.
-                    (r.step.is_none_or(|k| k == 1))
-                        .then(|| author_comment(program, *span))
-                        .flatten()
-                });
-                if let Some(words) = words {
-                    let _ = writeln!(out, "\\emph{{``{}''}}", prose(&words));
-                }
-                let lhs = printer.expr(*l);
-                let lhs = if math::width(&lhs) > math::LINE_WIDTH / 2.0 {
-                    // A long left side (a derivation's previous line): named, not repeated.
-                    "(\\text{previous line})".to_string()
-                } else {
-                    lhs
-                };
-                let rel = match r.expect {
-                    crate::verify::Expect::Equal => "=",
-                    crate::verify::Expect::Different => "\\neq",
-                };
-                out.push_str(&math::display_rel(&lhs, rel, &printer.expr_terms(*rhs)));
-            }
-            None => {
-                let _ = writeln!(out, "{{\\raggedright {}\\par}}\n", text::code(&r.claim));
-            }
-        }
-        match &r.finding {
-            Finding::Proved(proof) => proof_chain(out, program, proof),
-            Finding::Refuted(c) => {
-                let entry: Vec<String> = c.entry.iter().map(|i| (i + 1).to_string()).collect();
-                let entry = if entry.is_empty() {
-                    "the value".to_string()
-                } else {
-                    format!("entry $({})$", entry.join(", "))
-                };
-                let own = example_point
-                    .as_ref()
-                    .is_some_and(|(sizes, seed)| *sizes == c.sizes && *seed == c.seed);
-                let point = if own {
-                    "At the point of the numeric example below".to_string()
-                } else {
-                    format!(
-                        "At the random point {} shows",
-                        text::code(&crate::render::reproduce_at(
-                            program, &s.file, &c.sizes, c.seed
-                        ))
-                    )
-                };
-                let _ = writeln!(
-                    out,
-                    "{point}, {entry} is ${}$ on the left side and ${}$ on the right.\n",
-                    numbers::entry(&c.lhs),
-                    numbers::entry(&c.rhs),
-                );
-                match &c.diagnosis {
-                    Some(d) => {
-                        let _ = writeln!(
-                            out,
-                            "\\emph{{Diagnosis:}} {} {}\n",
-                            diagnosis::sentence(program, d),
-                            diagnosis::why(program, d)
-                        );
-                    }
-                    None => out.push_str("No common mistake fits this refutation.\n\n"),
-                }
-            }
-            Finding::Verified { .. }
-            | Finding::Undefined(_)
-            | Finding::Undecided(_)
-            | Finding::Error(_) => {
-                let detail =
-                    crate::render::check::detail(program, r, crate::render::proof::Steps::Short);
-                let _ = writeln!(out, "{}\n", prose(detail.lines().next().unwrap_or("")));
-            }
-        }
-    }
-}
-
-/// A proof as a chain of equal terms, each with the rule that gives it (the short form: the
-/// lines `render::proof` keeps, a derived gradient written out inside a term read as its
-/// name).
-fn proof_chain(out: &mut String, program: &Program, proof: &crate::simplify::prove::Proof) {
-    let mut names = forward_names(program, &proof.graph);
-    // Every copy of a derived gradient's expression (the terms are rebuilt, so copies are
-    // found by structure) prints as its name `\bar{X}`.
-    let g = &proof.graph;
-    let mut interned: HashMap<(Op, Vec<u32>), u32> = HashMap::new();
-    let keys: Vec<u32> = g
-        .nodes()
-        .map(|(_, node)| {
-            // Node ids are topological: the arguments' keys are known.
-            (
-                node.op.clone(),
-                node.args.iter().map(|a| a.0).collect::<Vec<_>>(),
-            )
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .scan(Vec::<u32>::new(), |done, (op, args)| {
-            let args: Vec<u32> = args.iter().map(|&a| done[a as usize]).collect();
-            let next = interned.len() as u32;
-            let key = *interned.entry((op, args)).or_insert(next);
-            done.push(key);
-            Some(key)
-        })
-        .collect();
-    let derived: HashMap<u32, String> = proof
-        .names
-        .iter()
-        .filter_map(|(n, code)| {
-            let x = code.strip_prefix("grad(")?.strip_suffix(')')?;
-            Some((keys[n.0 as usize], bar(x)))
-        })
-        .collect();
-    for (id, _) in g.nodes() {
-        if let Some(name) = derived.get(&keys[id.0 as usize]) {
-            names.entry(id).or_insert_with(|| name.clone());
-        }
-    }
-    let printer = TexPrinter {
-        graph: g,
-        dims: &program.dims,
-        names: &names,
-    };
-    let term = |n: NodeId| printer.definition(n);
-    let lines = crate::render::proof::lines(program, proof, crate::render::proof::Steps::Short);
-    if lines.len() < 2 || lines.iter().all(|l| term(l.node) == term(proof.start)) {
-        out.push_str(
-            "With the derived gradients substituted, the two sides are the same expression.\n\n",
-        );
-        return;
-    }
-    out.push_str("\\begin{align*}\n");
-    let mut rows = vec![format!("  &\\fitline{{{}}}", term(proof.start))];
-    for l in lines.iter().skip(1) {
-        let why = prose(&l.why.clone().unwrap_or_default());
-        let t = term(l.node);
-        // Far too long to read even shrunk: the step's rule still shows.
-        let t = if math::width(&t) > 3.0 * math::LINE_WIDTH {
-            "\\cdots".to_string()
-        } else {
-            t
-        };
-        rows.push(format!(
-            "  &= \\fitline{{{t}}} \\\\*\n  &\\qquad\\parbox[t]{{0.8\\linewidth}}{{\\raggedright\\footnotesize {why}}}"
-        ));
-    }
-    // The start alone may be very long: shown only if it is readable shrunk.
-    if math::width(&rows[0]) > 3.0 * math::LINE_WIDTH {
-        rows[0] = "  &\\text{(the left side, with the derived gradients)}".into();
-    }
-    out.push_str(&rows.join(" \\\\\n"));
-    out.push_str("\n\\end{align*}\n");
 }
 
 /// Is the file a person's own work to be checked (a derivation, or deliberate mistakes)? Its
@@ -1462,7 +964,7 @@ pub fn document(s: &Solution, command: &str) -> String {
         backward(&mut out, s);
     }
     result(&mut out, s);
-    claims(&mut out, s);
+    claims::section(&mut out, s);
     example(&mut out, s);
     out.push_str("\\end{document}\n");
     out
