@@ -80,6 +80,8 @@ pub struct Solution {
     pub lines: Vec<GradLine>,
     /// The result in textbook form: the gradients of `wrt` alone, simplified as `grad` does.
     pub textbook: Option<Textbook>,
+    /// The result with data read through row sums taken as one-hot (see [`OneHotResult`]).
+    pub onehot_result: Option<OneHotResult>,
     /// Tensors differentiated with respect to (the program's inputs and params by default).
     pub wrt: Vec<TensorId>,
     /// The tiny numeric example, or why there is none.
@@ -102,6 +104,17 @@ impl Solution {
 pub struct Textbook {
     pub gradients: Gradients,
     pub lines: Vec<GradLine>,
+}
+
+/// The result again with data that it reads through row sums taken as one-hot (every row
+/// sums to 1): the form courses teach (`(softmax(Z) − Y)/N`), for a file that does not
+/// declare its targets `onehot`.
+pub struct OneHotResult {
+    /// The program lowered again with those data tensors one-hot.
+    pub program: Program,
+    /// The data tensors taken as one-hot.
+    pub data: Vec<TensorId>,
+    pub textbook: Textbook,
 }
 
 /// The size a base dim gets in the numeric example unless it is declared smaller or another
@@ -167,6 +180,10 @@ impl Solution {
                 (Some(gradients), lines, Some(textbook))
             }
         };
+        let onehot_result = match &textbook {
+            Some(tb) => one_hot_result(loaded, &program, tb, &wrt)?,
+            None => None,
+        };
         let example = match tiny_program(loaded, &program) {
             Ok(tiny) => well_conditioned_example(tiny, check.seed),
             Err(diagnostics) => Err(NoExample::Sizes(diagnostics)),
@@ -187,11 +204,81 @@ impl Solution {
             gradients,
             lines,
             textbook,
+            onehot_result,
             wrt,
             example,
             checks,
         })
     }
+}
+
+/// Data tensors (not declared one-hot) that the result reads inside a reduction: their row
+/// sums stay in the result.
+pub fn summed_data(program: &Program, tb: &Textbook) -> Vec<TensorId> {
+    let g = &tb.gradients.graph;
+    // Every node under a reduction of the result's lines.
+    let mut under = std::collections::HashSet::new();
+    let mut stack: Vec<(crate::ir::NodeId, bool)> =
+        tb.lines.iter().map(|l| (l.node, false)).collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some((n, reduced)) = stack.pop() {
+        if !seen.insert((n, reduced)) {
+            continue;
+        }
+        if reduced {
+            under.insert(n);
+        }
+        let node = g.node(n);
+        let below = reduced || matches!(node.op, crate::ir::Op::Reduce { .. });
+        stack.extend(node.args.iter().map(|&a| (a, below)));
+    }
+    (0..program.tensors.len() as u32)
+        .map(TensorId)
+        .filter(|t| {
+            let tensor = program.tensor(*t);
+            matches!(
+                tensor.kind,
+                crate::ir::TensorKind::Leaf(crate::syntax::ast::LeafKind::Data)
+            ) && !program.onehot.contains(t)
+                && !g.shape(tensor.node).is_empty()
+                && under.contains(&tensor.node)
+        })
+        .collect()
+}
+
+/// [`OneHotResult`] when the result reads data through its row sums.
+fn one_hot_result(
+    loaded: &Loaded,
+    program: &Program,
+    tb: &Textbook,
+    wrt: &[TensorId],
+) -> Result<Option<OneHotResult>, SolutionError> {
+    let data = summed_data(program, tb);
+    if data.is_empty() {
+        return Ok(None);
+    }
+    // The same file at the same sizes, with the data one-hot.
+    let Ok(mut again) = crate::ir::lower(
+        loaded.clone(),
+        &LowerOptions {
+            dim_overrides: program.base_sizes(),
+        },
+    ) else {
+        return Ok(None);
+    };
+    again.onehot.extend(data.iter().copied());
+    let raw = crate::diff::derive(&again).map_err(|d| SolutionError::Derive(Box::new(d)))?;
+    let simplified = crate::simplify::simplify(&again, &raw, wrt, &Default::default())
+        .map_err(|d| SolutionError::Simplify(Box::new(d)))?;
+    let lines = backward_program(&again, &simplified.gradients, wrt).lines;
+    Ok(Some(OneHotResult {
+        program: again,
+        data,
+        textbook: Textbook {
+            gradients: simplified.gradients,
+            lines,
+        },
+    }))
 }
 
 /// The file lowered at the example's sizes: each base dim at most [`TINY`] (its declared size

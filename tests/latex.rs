@@ -322,8 +322,13 @@ fn every_result_is_boxed_with_its_shape() {
         onehot.contains("$Y$ is one-hot"),
         "says it uses one-hot targets"
     );
+    // Targets not declared one-hot: the general result, then the one-hot form.
     let general = tex_of(Path::new("examples/xent.ht"));
     assert!(general.contains("$Y$ is not declared one-hot"));
+    assert!(general.contains(
+        "\\bar{Z} = \\frac{\\operatorname{softmax}(Z) \\odot \\operatorname{rowsum}(Y) - Y}{N}"
+    ));
+    assert!(general.contains("\\bar{Z} = \\frac{\\operatorname{softmax}(Z) - Y}{N}"));
 }
 
 /// The numeric example teaches something: no probability of the attention example is

@@ -725,24 +725,14 @@ fn tensor_of(program: &Program, n: NodeId) -> Option<TensorId> {
 }
 
 /// The result in textbook form (the program `grad` prints): each requested gradient boxed
-/// with its shape, after the intermediate gradients it reads.
+/// with its shape, after the intermediate gradients it reads; and, for data read through its
+/// row sums but not declared one-hot, the same result with one-hot rows.
 fn result(out: &mut String, s: &Solution) {
     let program = &s.program;
     let Some(tb) = &s.textbook else {
         return;
     };
     out.push_str("\\section{The result}\n\n");
-    let LineNames { lhs, names } = line_names(program, &tb.gradients, &tb.lines);
-    let printer = TexPrinter {
-        graph: &tb.gradients.graph,
-        dims: &program.dims,
-        names: &names,
-    };
-    let onehot: Vec<String> = program
-        .onehot
-        .iter()
-        .map(|&t| format!("${}$", name(&program.tensor(t).name)))
-        .collect();
     let _ = write!(
         out,
         "Collected and simplified, the gradients with respect to {} are the following \
@@ -754,6 +744,7 @@ fn result(out: &mut String, s: &Solution) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let onehot = names_of(program, &program.onehot);
     if !onehot.is_empty() {
         let _ = write!(
             out,
@@ -762,35 +753,46 @@ fn result(out: &mut String, s: &Solution) {
             if onehot.len() == 1 { "is" } else { "are" }
         );
     }
-    // Data read through its row sums, not declared one-hot: say what one-hot rows would give.
-    let summed_data: Vec<String> = (0..program.tensors.len() as u32)
-        .map(TensorId)
-        .filter(|t| {
-            matches!(program.tensor(*t).kind, TensorKind::Leaf(LeafKind::Data))
-                && !program.onehot.contains(t)
-        })
-        .filter(|&t| {
-            let leaf = program.tensor(t).node;
-            let g = &tb.gradients.graph;
-            let roots = tb.lines.iter().map(|l| l.node).collect();
-            any_node(g, roots, |n| {
-                matches!(g.node(n).op, Op::Reduce { .. })
-                    && any_node(g, g.node(n).args.clone(), |k| k == leaf)
-            })
-        })
-        .map(|t| name(&program.tensor(t).name))
-        .collect();
-    for y in summed_data {
-        let _ = write!(
-            out,
-            " ${y}$ is not declared one-hot, so its row sums stay in the result. Declared \
-             one-hot (\\texttt{{onehot}}: every row is 0 but for a single 1), its row sums are \
-             $1$ and drop out, which gives the form courses teach."
-        );
-    }
     out.push_str("\n\n");
-    // The intermediate lines first, introduced together with their shapes; then the boxed
-    // results (the program's order puts every line after what it reads).
+    result_lines(out, program, tb, &s.wrt);
+    if let Some(r) = &s.onehot_result {
+        let data = names_of(program, &r.data);
+        let _ = writeln!(
+            out,
+            "{} {} not declared one-hot, so {} row sums stay in the result. With one-hot \
+             rows (declared \\texttt{{onehot}}: each row is $0$ but for a single $1$, so it \
+             sums to $1$) they drop out, and the result becomes the form courses teach:\n",
+            data.join(", "),
+            if data.len() == 1 { "is" } else { "are" },
+            if data.len() == 1 { "its" } else { "their" },
+        );
+        result_lines(out, &r.program, &r.textbook, &s.wrt);
+    }
+}
+
+/// `$X$, $Y$` for tensors of `program`.
+fn names_of(program: &Program, tensors: &[TensorId]) -> Vec<String> {
+    tensors
+        .iter()
+        .map(|&t| format!("${}$", name(&program.tensor(t).name)))
+        .collect()
+}
+
+/// A result's lines: the intermediate gradients first, introduced together with their shapes,
+/// then each requested gradient boxed with its shape (the program's order puts every line
+/// after what it reads).
+fn result_lines(
+    out: &mut String,
+    program: &Program,
+    tb: &crate::solution::Textbook,
+    wrt: &[TensorId],
+) {
+    let LineNames { lhs, names } = line_names(program, &tb.gradients, &tb.lines);
+    let printer = TexPrinter {
+        graph: &tb.gradients.graph,
+        dims: &program.dims,
+        names: &names,
+    };
     let shown: Vec<(usize, &String)> = tb
         .lines
         .iter()
@@ -798,7 +800,7 @@ fn result(out: &mut String, s: &Solution) {
         .filter(|(_, l)| l.node != tb.gradients.seed)
         .filter_map(|(k, _)| lhs[k].as_ref().map(|n| (k, n)))
         .collect();
-    let is_final = |k: usize| tb.lines[k].tensor.is_some_and(|t| s.wrt.contains(&t));
+    let is_final = |k: usize| tb.lines[k].tensor.is_some_and(|t| wrt.contains(&t));
     let intermediate: Vec<String> = shown
         .iter()
         .filter(|(k, _)| !is_final(*k))
@@ -883,6 +885,17 @@ fn example(out: &mut String, s: &Solution) {
             format!(", and {} has one-hot rows", onehot.join(", "))
         }
     );
+    if let Some(r) = &s.onehot_result {
+        let data = names_of(&s.program, &r.data);
+        let _ = write!(
+            out,
+            " {} {} not declared one-hot, so {} values here are the point's, not one-hot \
+             rows: the values check the general result above.",
+            data.join(", "),
+            if data.len() == 1 { "is" } else { "are" },
+            if data.len() == 1 { "its" } else { "their" },
+        );
+    }
     out.push_str("\n\n\\paragraph{Forward values.}\n");
     for (t, v) in &e.values {
         if v.ndim() > 3 {
