@@ -224,7 +224,7 @@ fn fraction_depth(tex: &str) -> usize {
 }
 
 /// Typesetting guards, by construction, on every document: no fraction set three deep (at
-/// script-script size), no sign printed twice.
+/// script-script size), no sign printed twice, none of the other typesetting bugs once seen.
 #[test]
 fn documents_nest_fractions_at_most_two_deep_and_print_each_sign_once() {
     assert_eq!(fraction_depth("\\frac{a}{\\frac{b}{\\frac{c}{d}}}"), 3);
@@ -236,7 +236,17 @@ fn documents_nest_fractions_at_most_two_deep_and_print_each_sign_once() {
         failures.check(fraction_depth(&tex) <= 2, || {
             format!("{label}: fractions nested {} deep", fraction_depth(&tex))
         });
-        for bad in ["- -", "+ -", "-\\,-"] {
+        // A sign twice; a bar over a word (`\bar{logp}`); the power rule's `2x^{2-1}`; a stack
+        // of matrices as `Q_h = 1: (...)`.
+        for bad in [
+            "- -",
+            "+ -",
+            "-\\,-",
+            "\\bar{\\mathit",
+            "^{2 - 1}",
+            "^{3 - 1}",
+            " = 1{:}",
+        ] {
             failures.check(!tex.contains(bad), || {
                 format!("{label}: `{bad}` in the TeX")
             });
