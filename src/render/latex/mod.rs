@@ -322,16 +322,17 @@ fn rule(program: &Program, path: &[NodeId], pos: usize, user: &str) -> String {
             parts.push(part);
         }
     }
-    let mut text = if parts.is_empty() {
-        "a move of entries: the gradient moves back the same way".to_string()
-    } else {
-        parts.join(", then ")
+    let mut text = match (parts.is_empty(), transposed_back, reshaped) {
+        (true, _, true) => "a reshape and permute: undo them on the gradient".to_string(),
+        (true, true, false) => "a transpose: transpose the gradient back".to_string(),
+        (true, false, false) => "a move of entries: the gradient moves back the same way".into(),
+        (false, _, true) => format!(
+            "{}, then undo the reshape and permute",
+            parts.join(", then ")
+        ),
+        (false, true, false) => format!("{}, then transpose back", parts.join(", then ")),
+        (false, false, false) => parts.join(", then "),
     };
-    match (transposed_back, reshaped) {
-        (_, true) => text.push_str(", then undo the reshape and permute"),
-        (true, false) => text.push_str(", then transpose back"),
-        (false, false) => {}
-    }
     if masked {
         text.push_str("; the mask only adds constants, so the masked entries (where the softmax is exactly $0$) get no gradient");
     }
@@ -617,7 +618,7 @@ fn backward(out: &mut String, s: &Solution) {
                 if !why.is_empty() {
                     let _ = write!(out, " ${}$ is used by {}.", name(x), why.join("; and by "));
                 }
-                if let Some(note) = rowsum_note(program, grads, &printer, line.node) {
+                if let Some(note) = rowsum_note(program, grads, &s.lines, &printer, line.node) {
                     let _ = write!(out, " {note}");
                 }
                 for &y in program.onehot.iter().filter(|_| row_sums) {
@@ -655,10 +656,19 @@ fn backward(out: &mut String, s: &Solution) {
 fn rowsum_note(
     program: &Program,
     grads: &crate::diff::Gradients,
+    lines: &[crate::diff::program::GradLine],
     printer: &TexPrinter,
     node: NodeId,
 ) -> Option<String> {
     let g = &grads.graph;
+    // The gradient a node is: `grad(O)` itself, or the line that computes Ō.
+    let gradient_of = |n: NodeId| match g.node(n).op {
+        Op::GradOf(t) => Some(t),
+        _ => lines
+            .iter()
+            .find(|l| l.node == n && !l.alias)
+            .and_then(|l| l.tensor),
+    };
     // Find rowsum(Ō ⊙ O) in the line's expression (not through other lines).
     let mut stack = vec![node];
     let mut seen = std::collections::HashSet::new();
@@ -675,10 +685,10 @@ fn rowsum_note(
             let arg = g.node(nd.args[0]);
             if arg.op == Op::Mul {
                 for (a, b) in [(arg.args[0], arg.args[1]), (arg.args[1], arg.args[0])] {
-                    let (Op::GradOf(ot), Some(o)) = (&g.node(a).op, tensor_of(program, b)) else {
+                    let (Some(ot), Some(o)) = (gradient_of(a), tensor_of(program, b)) else {
                         continue;
                     };
-                    if *ot != o {
+                    if ot != o {
                         continue;
                     }
                     // O = P V: the softmax output P and the values V.
