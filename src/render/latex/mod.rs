@@ -849,6 +849,17 @@ fn result_lines(
     }
 }
 
+/// Where the example's inputs come from, in math.
+fn regime(r: crate::exact::inputs::Regime) -> &'static str {
+    use crate::exact::inputs::Regime;
+    match r {
+        Regime::Gentle => "nonzero multiples of $\\tfrac{1}{4}$ in $[-1, 1]$",
+        Regime::Small => "small rationals $n/d$ with $1 \\le |n| \\le 9$ and $1 \\le d \\le 4$",
+        Regime::NearZero => "values near zero, $n/(1000\\,d)$",
+        Regime::Large => "whole numbers from $10$ to $99$ of both signs",
+    }
+}
+
 fn example(out: &mut String, s: &Solution) {
     out.push_str("\\section{A tiny numeric example}\n\n");
     let e = match &s.example {
@@ -888,7 +899,7 @@ fn example(out: &mut String, s: &Solution) {
         sizes,
         e.seed,
         text::code(&crate::render::reproduce(p, &s.file, e.seed)),
-        prose(crate::exact::inputs::Regime::of_seed(e.seed).describe()),
+        regime(crate::exact::inputs::Regime::of_seed(e.seed)),
         if onehot.is_empty() {
             String::new()
         } else {
