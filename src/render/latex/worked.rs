@@ -30,6 +30,21 @@ fn at(t: &Tensor<Num>, i: usize, j: usize) -> Option<&Num> {
     (shape.len() == 2 && i < shape[0] && j < shape[1]).then(|| t.iter().nth(i * shape[1] + j))?
 }
 
+/// `a_1 \cdot b_1 + a_2 \cdot b_2 + ...` of entries (`None` when one is missing).
+fn sum_of_products<'a>(
+    pairs: impl Iterator<Item = (Option<&'a Num>, Option<&'a Num>)>,
+) -> Option<String> {
+    let terms = pairs
+        .map(|(a, b)| Some(format!("{} \\cdot {}", factor(a?), factor(b?))))
+        .collect::<Option<Vec<_>>>()?;
+    Some(terms.join(" + "))
+}
+
+/// The forward value of a named tensor in the example.
+fn value(e: &crate::solution::Example, t: TensorId) -> Option<&Tensor<Num>> {
+    e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v)
+}
+
 /// One gradient entry worked by hand from the values above, the first kind that fits (see
 /// the module doc).
 pub(super) fn entry(e: &crate::solution::Example) -> Option<String> {
@@ -41,7 +56,6 @@ fn softmax(e: &crate::solution::Example) -> Option<String> {
     let p = &e.program;
     let g = &p.graph;
     let tensor = |n: NodeId| tensor_of(p, n);
-    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
     // A softmax over the last axis of a named tensor.
     for (ti, t) in p.tensors.iter().enumerate() {
         let node = g.node(t.node);
@@ -59,7 +73,7 @@ fn softmax(e: &crate::solution::Example) -> Option<String> {
             continue;
         };
         let (Some(pv), Some(pbv), Some(zbv)) =
-            (value(pt), e.gradients.get(&pt), e.gradients.get(&zt))
+            (value(e, pt), e.gradients.get(&pt), e.gradients.get(&zt))
         else {
             continue;
         };
@@ -78,16 +92,7 @@ fn softmax(e: &crate::solution::Example) -> Option<String> {
             .iter()
             .map(|&k| format!("{} {}", ix(&pb, i, k), ix(&pn, i, k)))
             .collect();
-        let numeric: Vec<String> = ks
-            .iter()
-            .map(|&k| {
-                Some(format!(
-                    "{} \\cdot {}",
-                    factor(at(pbv, i, k)?),
-                    factor(at(pv, i, k)?)
-                ))
-            })
-            .collect::<Option<Vec<_>>>()?;
+        let numeric = sum_of_products(ks.iter().map(|&k| (at(pbv, i, k), at(pv, i, k))))?;
         let masked = if ks.len() < cols {
             " (the masked entries of the row are $0$ and drop out)"
         } else {
@@ -111,7 +116,7 @@ fn softmax(e: &crate::solution::Example) -> Option<String> {
             sym = symbolic.join(" + "),
             pval = factor(at(pv, i, j)?),
             pbval = factor(at(pbv, i, j)?),
-            num = numeric.join(" + "),
+            num = numeric,
             result = numbers::entry(at(zbv, i, j)?),
         ));
     }
@@ -123,7 +128,6 @@ fn softmax(e: &crate::solution::Example) -> Option<String> {
 fn scale(e: &crate::solution::Example) -> Option<String> {
     let p = &e.program;
     let g = &p.graph;
-    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
     for (ti, t) in p.tensors.iter().enumerate() {
         let products = summands(g, t.node)
             .into_iter()
@@ -140,20 +144,13 @@ fn scale(e: &crate::solution::Example) -> Option<String> {
                 }
                 let yt = TensorId(ti as u32);
                 let (Some(xv), Some(ybv), Some(sbv)) =
-                    (value(xt), e.gradients.get(&yt), e.gradients.get(&st))
+                    (value(e, xt), e.gradients.get(&yt), e.gradients.get(&st))
                 else {
                     continue;
                 };
                 let (sn, xn, yb) = (&p.tensor(st).name, name(&p.tensor(xt).name), bar(&t.name));
-                let numeric: Vec<String> = (0..xv.shape()[0])
-                    .map(|i| {
-                        Some(format!(
-                            "{} \\cdot {}",
-                            factor(at(ybv, i, 0)?),
-                            factor(at(xv, i, 0)?)
-                        ))
-                    })
-                    .collect::<Option<Vec<_>>>()?;
+                let rows = 0..xv.shape()[0];
+                let numeric = sum_of_products(rows.map(|i| (at(ybv, i, 0), at(xv, i, 0))))?;
                 let first = sbv.iter().next()?;
                 return Some(format!(
                     "{{\\raggedright\\paragraph{{One entry by hand.}} ${s}$ scales every row, so its gradient sums over the rows: \
@@ -164,7 +161,7 @@ fn scale(e: &crate::solution::Example) -> Option<String> {
                     yij = idx(&yb, "ij"),
                     xij = idx(&xn, "ij"),
                     sb1 = idx(&bar(sn), "1"),
-                    num = numeric.join(" + "),
+                    num = numeric,
                     result = numbers::entry(first),
                 ));
             }
@@ -198,7 +195,6 @@ fn matmul(e: &crate::solution::Example) -> Option<String> {
     let p = &e.program;
     let g = &p.graph;
     let tensor = |n: NodeId| tensor_of(p, n);
-    let value = |t: TensorId| e.values.iter().find(|(u, _)| *u == t).map(|(_, v)| v);
     for (ti, t) in p.tensors.iter().enumerate() {
         // `Y = A W` or `Y = A W + b`: the product's gradient is Y's.
         let Some(node) = summands(g, t.node)
@@ -216,7 +212,7 @@ fn matmul(e: &crate::solution::Example) -> Option<String> {
         }
         let yt = TensorId(ti as u32);
         let (Some(av), Some(ybv), Some(wbv)) =
-            (value(at_), e.gradients.get(&yt), e.gradients.get(&wt))
+            (value(e, at_), e.gradients.get(&yt), e.gradients.get(&wt))
         else {
             continue;
         };
@@ -227,15 +223,7 @@ fn matmul(e: &crate::solution::Example) -> Option<String> {
             bar(&p.tensor(wt).name),
         );
         let ix = |m: &str, a: &str, b: &str| idx(m, &format!("{a}{b}"));
-        let numeric: Vec<String> = (0..rows)
-            .map(|k| {
-                Some(format!(
-                    "{} \\cdot {}",
-                    factor(at(av, k, 0)?),
-                    factor(at(ybv, k, 0)?)
-                ))
-            })
-            .collect::<Option<Vec<_>>>()?;
+        let numeric = sum_of_products((0..rows).map(|k| (at(av, k, 0), at(ybv, k, 0))))?;
         return Some(format!(
             "{{\\raggedright\\paragraph{{One entry by hand.}} ${wb} = {at_t}\\,{yb}$, so ${wbij} = \\sum_{{k}} {aki} {ykj}$. \
              For $i = j = 1$, from the values of ${an}$ and ${yb}$ above:\\par}}\n\
@@ -245,7 +233,7 @@ fn matmul(e: &crate::solution::Example) -> Option<String> {
             aki = ix(&an, "k", "i"),
             ykj = ix(&yb, "k", "j"),
             wb11 = ix(&wb, "1", "1"),
-            num = numeric.join(" + "),
+            num = numeric,
             result = numbers::entry(at(wbv, 0, 0)?),
         ));
     }
