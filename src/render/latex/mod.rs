@@ -88,25 +88,22 @@ fn any_node(g: &Graph, roots: Vec<NodeId>, mut pick: impl FnMut(NodeId) -> bool)
     false
 }
 
-/// Does the expression of the line at `root` read `target`, not counting what it reads
-/// through another line's name?
-fn own_expression_reads(
-    g: &Graph,
-    names: &HashMap<NodeId, String>,
-    root: NodeId,
-    target: NodeId,
-) -> bool {
+/// The nodes of the expression of the line at `root`, not counting what it reads through
+/// another line's name (that node itself is included, not its expression).
+fn own_expression(g: &Graph, names: &HashMap<NodeId, String>, root: NodeId) -> Vec<NodeId> {
+    let mut out = Vec::new();
     let mut stack = vec![root];
     let mut seen = std::collections::HashSet::new();
     while let Some(n) = stack.pop() {
-        if n == target {
-            return true;
+        if !seen.insert(n) {
+            continue;
         }
-        if seen.insert(n) && (n == root || !names.contains_key(&n)) {
+        out.push(n);
+        if n == root || !names.contains_key(&n) {
             stack.extend(g.node(n).args.iter().copied());
         }
     }
-    false
+    out
 }
 
 /// Does a printed gradient (the step-by-step one or the result) use an op of `pick`?
@@ -624,7 +621,7 @@ fn backward(out: &mut String, s: &Solution) {
                 for &y in program.onehot.iter().filter(|_| row_sums) {
                     let leaf = program.tensor(y).node;
                     // Read by this line's own expression (not through another line's name).
-                    if own_expression_reads(&grads.graph, &names, line.node, leaf) {
+                    if own_expression(&grads.graph, &names, line.node).contains(&leaf) {
                         let y = name(&program.tensor(y).name);
                         let _ = write!(
                             out,
@@ -670,12 +667,7 @@ fn rowsum_note(
             .and_then(|l| l.tensor),
     };
     // Find rowsum(Ō ⊙ O) in the line's expression (not through other lines).
-    let mut stack = vec![node];
-    let mut seen = std::collections::HashSet::new();
-    while let Some(n) = stack.pop() {
-        if !seen.insert(n) {
-            continue;
-        }
+    for n in own_expression(g, printer.names, node) {
         let nd = g.node(n);
         if let Op::Reduce {
             kind: crate::ir::ReduceKind::Sum,
@@ -716,10 +708,6 @@ fn rowsum_note(
                     ));
                 }
             }
-        }
-        // Not into another line's expression (a named node other than this line's own).
-        if !matches!(nd.op, Op::GradOf(_)) && (n == node || !printer.names.contains_key(&n)) {
-            stack.extend(nd.args.iter().copied());
         }
     }
     None
