@@ -214,7 +214,7 @@ impl Solution {
 
 /// Data tensors (not declared one-hot) that the result reads inside a reduction: their row
 /// sums stay in the result.
-pub fn summed_data(program: &Program, tb: &Textbook) -> Vec<TensorId> {
+fn summed_data(program: &Program, tb: &Textbook) -> Vec<TensorId> {
     let g = &tb.gradients.graph;
     // Every node under a reduction of the result's lines.
     let mut under = std::collections::HashSet::new();
