@@ -16,6 +16,7 @@ pub mod decimal;
 pub mod diag;
 pub mod diff;
 pub mod exact;
+pub mod float;
 pub mod ir;
 pub mod render;
 pub mod simplify;

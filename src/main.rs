@@ -7,10 +7,13 @@
 //! on stderr when it is a terminal, and nothing otherwise.
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use handtrace::exact::num::Num;
+use handtrace::exact::tensor::Tensor;
 use handtrace::ir::{LowerOptions, Program, TensorId};
 use handtrace::verify::Verdict;
 use handtrace::{load_program, render};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -122,6 +125,26 @@ enum Command {
         /// Also give ∂L/∂NAME for every named tensor (`grads` in JSON).
         #[arg(long)]
         grad: bool,
+        /// Leaves' values from a safetensors checkpoint: a leaf reads the tensor its
+        /// `from "name"` gives, else the tensor of its own name (f64/f32/f16/bf16, exactly).
+        #[arg(long, value_name = "FILE.safetensors")]
+        weights: Option<PathBuf>,
+        /// Token ids from text, through the file's `vocab`; sets the tokens' length dim.
+        #[arg(long, conflicts_with = "tokens")]
+        text: Option<String>,
+        /// Token ids, e.g. 3,1,4; sets the tokens' length dim.
+        #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+        tokens: Option<Vec<usize>>,
+        /// Print every tensor whole (by default a tensor of more than 64 entries is summarised).
+        #[arg(long)]
+        full: bool,
+        /// Print these tensors whole (`dNAME` for a gradient); may be repeated.
+        #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+        show: Vec<String>,
+        /// Run the same graph in IEEE arithmetic op by op and report each tensor's error
+        /// against the exact values, its overflows and underflows.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        float: Option<FloatFormat>,
     },
     /// Write a worked solution as a LaTeX document (compiles with pdflatex).
     Latex {
@@ -168,6 +191,32 @@ enum Command {
         /// A command (show, grad, trace, latex, check) or `builtins`.
         topic: Option<String>,
     },
+}
+
+/// `--float`: the IEEE format a framework would store tensors in.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FloatFormat {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl FloatFormat {
+    fn format(self) -> handtrace::float::Format {
+        match self {
+            FloatFormat::F32 => handtrace::float::Format::F32,
+            FloatFormat::Bf16 => handtrace::float::Format::BF16,
+            FloatFormat::F16 => handtrace::float::Format::F16,
+        }
+    }
+}
+
+/// What `trace` reads besides the file.
+struct TraceInputs<'a> {
+    inputs: Option<&'a Path>,
+    weights: Option<&'a Path>,
+    text: Option<&'a str>,
+    tokens: Option<&'a [usize]>,
 }
 
 /// `--dims T=2,d=3`.
@@ -315,14 +364,27 @@ fn run(command: Command) -> Run {
             format,
             precision,
             grad,
+            weights,
+            text,
+            tokens,
+            full,
+            show,
+            float,
         } => trace(
             &file,
-            inputs.as_deref(),
+            &TraceInputs {
+                inputs: inputs.as_deref(),
+                weights: weights.as_deref(),
+                text: text.as_deref(),
+                tokens: tokens.as_deref(),
+            },
             seed,
             &sizes,
             format,
             precision,
             grad,
+            &render::trace::Shown { all: full, names: show },
+            float.map(FloatFormat::format),
         ),
         Command::Latex {
             file,
@@ -483,17 +545,92 @@ fn grad(
     })
 }
 
+/// The program at the length the token ids give, and the leaves they and the checkpoint
+/// fill; notes about the checkpoint on stderr.
+fn real_data(
+    file: &Path,
+    program: Program,
+    sources: &TraceInputs,
+    sizes: &Sizes,
+) -> Result<(Program, HashMap<TensorId, (Tensor<Num>, String)>), Stop> {
+    use handtrace::exact::bind::{self, TokenSource};
+    let fail = |at: String, e: &dyn std::fmt::Display| {
+        eprintln!("{at}: error[inputs]: {e}");
+        Stop::BadInput
+    };
+    let here = file.display().to_string();
+    let mut program = program;
+    let mut leaves = HashMap::new();
+    let source = match (sources.text, sources.tokens) {
+        (Some(t), _) => Some(TokenSource::Text(t)),
+        (None, Some(ids)) => Some(TokenSource::Ids(ids)),
+        (None, None) => None,
+    };
+    if let Some(source) = source {
+        let ids = bind::token_ids(&program, source).map_err(|e| fail(here.clone(), &e))?;
+        let (dim, length) =
+            bind::token_length(&program, ids.len()).map_err(|e| fail(here.clone(), &e))?;
+        let overrides = sizes.options().dim_overrides;
+        let fixed = overrides.iter().find(|(n, _)| *n == dim);
+        if let Some((_, given)) = fixed.filter(|(_, s)| *s != length) {
+            eprintln!("{here}: error[inputs]: --dims sets {dim}={given}, but the {} tokens give {dim}={length}", ids.len());
+            return Err(Stop::BadInput);
+        }
+        program = program.resized(&[(dim, length)]).map_err(|diags| {
+            for d in diags {
+                eprint!("{}", d.render(&program.sources, color()));
+            }
+            Stop::BadInput
+        })?;
+        let flag = if sources.text.is_some() { "--text" } else { "--tokens" };
+        let values = bind::token_values(&program, &ids).map_err(|e| fail(here.clone(), &e))?;
+        leaves.extend(values.into_iter().map(|(t, v)| (t, (v, flag.to_string()))));
+    }
+    if let Some(path) = sources.weights {
+        let at = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| fail(at.clone(), &format!("cannot read it: {e}")))?;
+        let checkpoint = handtrace::exact::weights::Checkpoint::parse(bytes)
+            .map_err(|e| fail(at.clone(), &e))?;
+        let bound = bind::checkpoint_values(&program, &checkpoint).map_err(|e| match &e {
+            bind::BindError::Missing { span, .. } => fail(program.sources.location(*span), &e),
+            _ => fail(at.clone(), &e),
+        })?;
+        if !bound.unused.is_empty() {
+            eprintln!(
+                "{at}: note: {} checkpoint tensor(s) that no declaration reads: {}",
+                bound.unused.len(),
+                bound.unused.join(", ")
+            );
+        }
+        if !bound.absent.is_empty() {
+            let names: Vec<&str> = bound.absent.iter().map(|&t| program.tensor(t).name.as_str()).collect();
+            eprintln!(
+                "{at}: note: not in the checkpoint, so random: {}",
+                names.join(", ")
+            );
+        }
+        let origin = path.file_name().map_or(at.clone(), |n| n.to_string_lossy().into_owned());
+        leaves.extend(bound.leaves.into_iter().map(|(t, v)| (t, (v, origin.clone()))));
+    }
+    Ok((program, leaves))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn trace(
     file: &Path,
-    inputs: Option<&Path>,
+    sources: &TraceInputs,
     seed: u64,
     sizes: &Sizes,
     format: Format,
     precision: u32,
     grad: bool,
+    shown: &render::trace::Shown,
+    float: Option<handtrace::float::Format>,
 ) -> Run {
     let program = load(file, sizes)?;
-    let given = match inputs {
+    let (program, real) = real_data(file, program, sources, sizes)?;
+    let inputs = sources.inputs;
+    let mut given = match inputs {
         None => Default::default(),
         Some(path) => {
             let parsed = std::fs::read_to_string(path)
@@ -526,6 +663,15 @@ fn trace(
         return Err(Stop::BadInput);
     }
     let bar = spinner("tracing");
+    let mut origins: Vec<(TensorId, String)> =
+        given.leaves.keys().map(|&t| (t, "--inputs".to_string())).collect();
+    for (t, (v, origin)) in real {
+        if !given.leaves.contains_key(&t) {
+            origins.push((t, origin));
+            given.leaves.insert(t, v);
+        }
+    }
+    origins.sort();
     let leaves = handtrace::exact::inputs::leaf_values(&program, seed, &given.leaves);
     let gradient_values = if grad {
         match handtrace::exact::run::trace_gradients(
@@ -549,17 +695,30 @@ fn trace(
     } else {
         None
     };
+    let floated = float.map(|f| (f, handtrace::float::trace(&program, &leaves, f)));
     let traced = handtrace::exact::run::trace(&program, leaves, precision);
     bar.finish_and_clear();
     match traced {
         Ok(trace) => {
             let grads = gradient_values.as_deref().unwrap_or(&[]);
-            match format {
-                Format::Json => out(&render::trace::json(&program, &trace, grads))?,
-                Format::Text => {
-                    let mut named: Vec<TensorId> = given.leaves.keys().copied().collect();
-                    named.sort();
-                    out(&render::trace::text(&program, &trace, grads, seed, &named))?
+            let report = match floated {
+                None => None,
+                Some((f, Ok(values))) => Some(handtrace::float::compare(&program, &trace.values, &values, f)),
+                Some((_, Err(e))) => {
+                    eprintln!("{}: error[float]: {e:?}", file.display());
+                    return Err(Stop::BadInput);
+                }
+            };
+            match (format, &report) {
+                (Format::Json, None) => out(&render::trace::json(&program, &trace, grads))?,
+                (Format::Json, Some(r)) => {
+                    let mut doc: serde_json::Value = serde_json::from_str(&render::trace::json(&program, &trace, grads)).expect("the trace's own JSON");
+                    doc["float"] = render::float::json(&program, r);
+                    out(&(serde_json::to_string_pretty(&doc).expect("serialises") + "\n"))?
+                }
+                (Format::Text, Some(r)) => out(&render::float::text(&program, r))?,
+                (Format::Text, None) => {
+                    out(&render::trace::text(&program, &trace, grads, seed, &origins, shown))?
                 }
             }
             if !trace.too_wide.is_empty() {

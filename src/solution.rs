@@ -478,8 +478,9 @@ fn well_conditioned(program: &Program, values: &[(TensorId, Tensor<Num>)]) -> bo
         // Data (one-hot targets, constants) may repeat; inputs and computed rows may not.
         let looked_at = !matches!(
             tensor.kind,
-            crate::ir::TensorKind::Leaf(crate::syntax::ast::LeafKind::Data)
-                | crate::ir::TensorKind::Const
+            crate::ir::TensorKind::Leaf(
+                crate::syntax::ast::LeafKind::Data | crate::syntax::ast::LeafKind::Tokens
+            ) | crate::ir::TensorKind::Const
         );
         let width = v.shape().last().copied().unwrap_or(0);
         if !looked_at || width < 2 {

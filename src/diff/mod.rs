@@ -14,8 +14,7 @@ pub mod program;
 pub mod rules;
 
 use crate::diag::{Code, Diagnostic};
-use crate::ir::{Graph, NodeId, Op, Program, TargetKind, TensorId, TensorKind};
-use crate::syntax::ast::LeafKind;
+use crate::ir::{Graph, NodeId, Op, Program, TargetKind, TensorId};
 use builder::Builder;
 
 /// The gradients of a program.
@@ -35,10 +34,7 @@ impl Gradients {
     /// or a const).
     pub fn of(&self, program: &Program, t: TensorId) -> Option<NodeId> {
         let tensor = program.tensor(t);
-        if matches!(
-            tensor.kind,
-            TensorKind::Leaf(LeafKind::Data) | TensorKind::Const
-        ) {
+        if !tensor.differentiable() {
             return None;
         }
         self.adjoint.get(tensor.node.0 as usize).copied().flatten()

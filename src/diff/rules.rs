@@ -26,6 +26,7 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
         | Op::Pi
         | Op::DimSize(_)
         | Op::Eye(_)
+        | Op::Arange(_)
         | Op::GradOf(_)
         | Op::FnParam(_) => Ok(vec![]),
         Op::Eq => Ok(vec![None, None]),
@@ -193,6 +194,27 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
         }
         Op::LayerNorm => layernorm(b, &args, g),
         Op::RmsNorm => rmsnorm(b, &args, g),
+        // Token ids are data: no gradient reaches them.
+        Op::OneHot(_) => Ok(vec![None]),
+        Op::Embedding => {
+            // Each row of E gets the gradients of the positions that read it, repeated ids
+            // summed: onehot(ids, V)ᵀ g.
+            let vocab = shape_of(b, 0)[0].clone();
+            let hot = b.op(Op::OneHot(vocab), vec![a(1)])?;
+            let ht = b.t(hot)?;
+            Ok(vec![Some(b.matmul(ht, g)?), None])
+        }
+        // A rotation's transpose is its inverse.
+        Op::Rope => one(b.op(Op::Unrope, vec![g])),
+        Op::Unrope => one(b.op(Op::Rope, vec![g])),
+        Op::Repeat { axis, times } => {
+            // Split the repeated axis into (entry, copy) and sum over the copies.
+            let sa = shape_of(b, 0);
+            let mut split = sa.clone();
+            split.insert(axis + 1, times.clone());
+            let gs = b.reshape(g, split)?;
+            one(b.sum(gs, vec![axis + 1], false))
+        }
     }
 }
 

@@ -302,6 +302,46 @@ fn eval_node<S: Scalar>(
             }
             out
         }
+        Op::OneHot(_) => {
+            let want = sizes(program, graph, id)?;
+            let n = want[want.len() - 1];
+            let mut data = Vec::with_capacity(want.iter().product());
+            for x in tensor::entries(arg(0)) {
+                let k = token_id(&x, n)?;
+                data.extend((0..n).map(|j| exact(i64::from(j == k))));
+            }
+            tensor::from_vec(&want, data)?
+        }
+        Op::Embedding => {
+            let (table, ids) = (arg(0), arg(1));
+            let want = sizes(program, graph, id)?;
+            let (rows, width) = (table.shape()[0], table.shape()[1]);
+            let table = table.as_standard_layout();
+            let flat: Vec<&S> = table.iter().collect();
+            let mut data = Vec::with_capacity(want.iter().product());
+            for x in tensor::entries(ids) {
+                let k = token_id(&x, rows)?;
+                data.extend(flat[k * width..(k + 1) * width].iter().map(|v| (*v).clone()));
+            }
+            tensor::from_vec(&want, data)?
+        }
+        Op::Arange(_) => {
+            let want = sizes(program, graph, id)?;
+            let data = (0..want[0]).map(|k| exact(k as i64)).collect();
+            tensor::from_vec(&want, data)?
+        }
+        Op::Rope => rope(arg(0), false, p)?,
+        Op::Unrope => rope(arg(0), true, p)?,
+        Op::Repeat { axis, .. } => {
+            let want = sizes(program, graph, id)?;
+            let a = arg(0);
+            let times = want[*axis] / a.shape()[*axis];
+            ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&want), |idx| {
+                let mut from = idx.clone();
+                from[*axis] /= times;
+                a[from].clone()
+            })
+        }
         Op::Eq => tensor::zip(arg(0), arg(1), |a, b| match a.value().compare(b.value()) {
             Some(std::cmp::Ordering::Equal) => Ok(exact(1)),
             Some(_) => Ok(exact(0)),
@@ -310,6 +350,70 @@ fn eval_node<S: Scalar>(
             )),
         })?,
     })
+}
+
+/// A token id: an exact whole number in `0..n`.
+fn token_id<S: Scalar>(x: &S, n: usize) -> SResult<usize> {
+    let bad = || NumError::BadToken(format!("{} is not a token id in 0..{n}", x.value()));
+    match x.value() {
+        Num::Exact(r) if r.is_integer() => {
+            let k = usize::try_from(r.to_integer()).map_err(|_| bad())?;
+            if k < n {
+                Ok(k)
+            } else {
+                Err(bad())
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// RoPE's cosines and sines at the working precision: for position `t` and pair `i` of a
+/// `d`-wide feature axis, the angle t·10000^(−2i/d), certified. `(cos, sin)` per `[t][i]`.
+pub fn rope_angles(positions: usize, d: usize, p: Prec) -> SResult<Vec<Vec<(Num, Num)>>> {
+    let base = Num::exact(int(10000));
+    let mut out = vec![Vec::with_capacity(d / 2); positions];
+    for i in 0..d / 2 {
+        let exponent = BigRational::new((-2 * i as i64).into(), (d as i64).into());
+        let theta = funcs::pow(&base, &exponent, p)?;
+        for (t, row) in out.iter_mut().enumerate() {
+            let angle = theta.mul(&Num::exact(int(t as i64)), p)?;
+            row.push((funcs::cos(&angle, p)?, funcs::sin(&angle, p)?));
+        }
+    }
+    Ok(out)
+}
+
+/// `rope(x)` (or, `inverse`, each pair rotated back): over the last two axes `[.., T, d]`,
+/// `(x₂ᵢ, x₂ᵢ₊₁) ↦ (x₂ᵢ c − x₂ᵢ₊₁ s, x₂ᵢ s + x₂ᵢ₊₁ c)` with `c, s` the angle's cosine and
+/// sine (the angle negated for the inverse). Linear in x: the coefficients are constants.
+fn rope<S: Scalar>(x: &Tensor<S>, inverse: bool, p: Prec) -> SResult<Tensor<S>> {
+    let r = x.ndim();
+    let (positions, d) = (x.shape()[r - 2], x.shape()[r - 1]);
+    if d % 2 == 1 {
+        return Err(NumError::Undecided("rope of an odd number of features".into()));
+    }
+    let angles = rope_angles(positions, d, p)?;
+    let x = x.as_standard_layout().into_owned();
+    let mut out = x.clone();
+    for (idx, v) in out.indexed_iter_mut() {
+        let (t, j) = (idx[r - 2], idx[r - 1]);
+        let (c, s) = &angles[t][j / 2];
+        let c = S::constant(c.clone());
+        let s = S::constant(if inverse { s.neg()? } else { s.clone() });
+        let mut pair = idx.clone();
+        pair[r - 1] = j ^ 1;
+        let (own, other) = (&x[&idx], &x[&pair]);
+        // Even j: own·c − other·s; odd j: other·s + own·c.
+        let turned = other.mul(&s, p)?;
+        let kept = own.mul(&c, p)?;
+        *v = if j % 2 == 0 {
+            kept.sub(&turned, p)?
+        } else {
+            kept.add(&turned, p)?
+        };
+    }
+    Ok(out)
 }
 
 /// An elementwise function from the primitives.

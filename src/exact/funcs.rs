@@ -1,8 +1,8 @@
 //! Certified enclosures of the transcendental functions.
 //!
-//! Owns exp, log, sqrt (and rational roots), erf, Φ, tanh, sigmoid, the normal density, and
-//! the constants π, ln 2, √π-related factors (cached per precision). Each point function
-//! returns dyadic bounds `[lo, hi]` proven to contain the true value, computed in binary
+//! Owns exp, log, sqrt (and rational roots), erf, Φ, tanh, sigmoid, the normal density, sin
+//! and cos, and the constants π, ln 2, √π-related factors (cached per precision). Each point
+//! function returns dyadic bounds `[lo, hi]` proven to contain the true value, computed in binary
 //! fixed point (an integer `N` stands for `N·2^-f`) with directed rounding: every lower bound
 //! is rounded toward −∞ and every upper bound toward +∞, so no rounding-error analysis is
 //! needed beyond each series' truncation bound, which is stated where it is used. Working in
@@ -12,7 +12,7 @@
 //! - exp, log, the roots, erf, Φ, tanh and σ are increasing, so an interval argument `[a, b]`
 //!   maps to `[f(a).lo, f(b).hi]` (the normal density, which is not, uses interval arithmetic).
 //! - An exact result only where it is exact (exp 0 = 1, log 1 = 0, roots of perfect powers,
-//!   erf 0 = tanh 0 = 0, σ(0) = Φ(0) = 1/2).
+//!   erf 0 = tanh 0 = 0, σ(0) = Φ(0) = 1/2, sin 0 = 0, cos 0 = 1).
 //! - A bound sits on the true side of a limit it approaches: erf, tanh, σ, Φ stay below 1
 //!   (and above −1 or 0 in the lower tail), and exp stays above 0. The tails are computed with
 //!   *relative* precision (1 − erf x and 1 − Φ(x) from continued fractions, 1 − tanh x and
@@ -23,6 +23,14 @@
 //! - exp refuses |x| > 2^21 ([`EXP_LIMIT`]) with [`NumError::TooLarge`] at once, before any
 //!   allocation; up to it, e^x = 2^k·e^r keeps 2^k as a dyadic exponent, so e^(−10^6) costs no
 //!   more than e^(−1) and is certainly positive.
+//! - sin and cos (rotary angles, position × frequency): x = q·π/2 + r with q = round(x/(π/2))
+//!   and π carried to log2 |q| + 4 bits beyond the working ones, so r's enclosure is a few
+//!   units wide; Taylor series of both at r's midpoint (|r| < 0.8: alternating, decreasing
+//!   terms, the remainder below the first omitted term), widened by r's radius, then the
+//!   quadrant identities. Not monotone but 1-Lipschitz: an interval maps to the point enclosure
+//!   at its midpoint widened by its radius. Endpoints lie in [−1, 1] and carry `bits + 2` bits,
+//!   so a rational's enclosure is narrower than 2^-bits in absolute terms. |x| > 2^40
+//!   ([`TRIG_LIMIT`]) is refused with [`NumError::TooLarge`].
 
 use super::dyadic::Dy;
 use super::num::{int, rat, Num, NumError, NumResult, Prec};
@@ -995,6 +1003,196 @@ pub fn normal_density(x: &Num, prec: Prec) -> NumResult {
     exp(&half_sq, prec)?.mul(&inv_sqrt_two_pi(prec), prec)
 }
 
+// ---------------------------------------------------------------- sin, cos
+
+/// Largest |x| accepted by sin and cos: the reduction carries about log2 |x| extra bits of π,
+/// and beyond 2^40 an argument is no rotary angle but a mistake.
+pub const TRIG_LIMIT: i64 = 1 << 40;
+
+/// Bounds of sin y·2^f and cos y·2^f at the exact point y = m·2^-f, |y| <= 1: the Taylor
+/// series Σ (−1)^j y^(2j+1)/(2j+1)! and Σ (−1)^j y^(2j)/(2j)! on |y|, lower terms rounded
+/// down and upper terms up (a positive term adds its lower bound to the lower sum, a negative
+/// one subtracts its upper bound). The ratio of consecutive terms |y|/(n+1) is at most 1, so
+/// both series alternate with decreasing terms from the start: once the next term t_n is at
+/// most 1 (·2^-f), each remainder is below t_n (the first omitted term of either series is
+/// t_n or t_(n+1) <= t_n), and both sums are widened by it on both sides.
+fn sin_cos_fixed(m: &BigInt, f: u64) -> (Fix, Fix) {
+    let a = m.abs();
+    let one = BigInt::one() << f;
+    let (mut tl, mut th) = (one.clone(), one);
+    let (mut sl, mut sh) = (BigInt::zero(), BigInt::zero());
+    let (mut cl, mut ch) = (BigInt::zero(), BigInt::zero());
+    let mut n = 0u64;
+    loop {
+        match n % 4 {
+            0 => {
+                cl += &tl;
+                ch += &th;
+            }
+            1 => {
+                sl += &tl;
+                sh += &th;
+            }
+            2 => {
+                cl -= &th;
+                ch -= &tl;
+            }
+            _ => {
+                sl -= &th;
+                sh -= &tl;
+            }
+        }
+        n += 1;
+        tl = term_down(tl, &a, f, n);
+        th = term_up(th, &a, f, n);
+        if th.bits() <= 1 {
+            sl -= &th;
+            sh += &th;
+            cl -= &th;
+            ch += &th;
+            break;
+        }
+    }
+    // sin is odd, cos even.
+    let sin = if m.is_negative() {
+        (-sh, -sl)
+    } else {
+        (sl, sh)
+    };
+    (sin, (cl, ch))
+}
+
+/// [lo, hi] ∩ [−1, 1] (both functions' range: a bound past it is only rounding).
+fn clamp_unit((lo, hi): Bounds) -> Bounds {
+    (lo.max(Dy::one().neg()), hi.min(Dy::one()))
+}
+
+/// sin x and cos x for rational x, |x| <= 2^40.
+///
+/// Range reduction x = q·π/2 + r with q = round(x/(π/2)) from a float (exact, an integer)
+/// and |r| <= π/4 + 2^-10: π is taken to f + e bits, e = 4 + bits of |q|, so q·π/2 is
+/// within a unit at f bits and r's enclosure [rl, rh] is a few units wide. sin and cos are
+/// 1-Lipschitz: both are evaluated by the series at the exact midpoint m of [rl, rh] and
+/// widened by the radius. The quadrant q mod 4 maps (sin r, cos r) to (sin x, cos x). Every
+/// step is symmetric, so sin(−x) and cos(−x) are exactly −sin x and cos x as enclosures.
+fn sin_cos_point(x: &BigRational, bits: u32) -> Result<(Bounds, Bounds), NumError> {
+    if x.is_zero() {
+        return Ok(((Dy::zero(), Dy::zero()), (Dy::one(), Dy::one())));
+    }
+    // |x| >= 2^(numer bits − denom bits − 1): the bit lengths settle most cases at once.
+    let beyond = x.numer().bits() > x.denom().bits() + 41 || x.abs() > int(TRIG_LIMIT);
+    if beyond {
+        return Err(NumError::TooLarge(format!(
+            "sin/cos of an argument of magnitude above 2^40 ({:e})",
+            x.to_f64().unwrap_or(f64::INFINITY)
+        )));
+    }
+    let w = bits as u64 + GUARD;
+    // Each computed term is off by less than 3 units (the error e_n < e_(n−1)·|r|/n + 1 + 1/n
+    // of two nested roundings stays below 2.3 for |r| < 0.8), and there are fewer than f
+    // terms (t_n <= 1/n!): with the tail and r's radius, the width is below 8f units, which
+    // f = w + 8 + log2 w keeps below 2^-(w+2).
+    let f = w + 8 + (64 - w.leading_zeros() as u64);
+    let q = (x.to_f64().unwrap_or(0.0) / std::f64::consts::FRAC_PI_2).round() as i64;
+    let (xl, xh) = fixed(x, f);
+    let (rl, rh) = if q == 0 {
+        (xl, xh)
+    } else {
+        // |q| < 2^40, so |q|·(the width of π/2 at f + e bits) <= 2^-4 units at f bits.
+        let e = 4 + (64 - q.unsigned_abs().leading_zeros() as u64);
+        // π/2·2^(f+e) = π·2^(f+e−1).
+        let (pl, ph) = pi_fixed(f + e - 1);
+        let qq = BigInt::from(q);
+        // The bounds of q·π/2 are q·[pl, ph] for q > 0, q·[ph, pl] for q < 0.
+        let (kl, kh) = if q > 0 {
+            (&qq * &pl, &qq * &ph)
+        } else {
+            (&qq * &ph, &qq * &pl)
+        };
+        (xl - shr_ceil(&kh, e), xh - shr_floor(&kl, e))
+    };
+    // q from a float: |x/(π/2) − q| <= 1/2 + 2^-11 for |x| <= 2^40, so |r| < 0.79; the
+    // series' tail bound needs |r| <= 1. Checked, since a wrong q would make it unsound.
+    let one = BigInt::one() << f;
+    assert!(
+        rl.abs() < one && rh.abs() < one,
+        "sin/cos: range reduction left |r| >= 1"
+    );
+    // At f + 1 bits the midpoint of [rl, rh] is the integer m = rl + rh and the radius
+    // rad = rh − rl, both exact (and odd in x: −x gives −m and the same radius).
+    let m: BigInt = &rl + &rh;
+    let rad = &rh - &rl;
+    let f = f + 1;
+    let ((sl, sh), (cl, ch)) = sin_cos_fixed(&m, f);
+    let (sl, sh, cl, ch) = (sl - &rad, sh + &rad, cl - &rad, ch + &rad);
+    let (s, c) = match q.rem_euclid(4) {
+        0 => ((sl, sh), (cl, ch)),
+        // sin(r + π/2) = cos r, cos(r + π/2) = −sin r.
+        1 => ((cl, ch), (-sh, -sl)),
+        2 => ((-sh, -sl), (-ch, -cl)),
+        // sin(r + 3π/2) = −cos r, cos(r + 3π/2) = sin r.
+        _ => ((-ch, -cl), (sl, sh)),
+    };
+    Ok((clamp_unit(to_dy(s, f)), clamp_unit(to_dy(c, f))))
+}
+
+fn sin_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
+    Ok(sin_cos_point(x, bits)?.0)
+}
+
+fn cos_point(x: &BigRational, bits: u32) -> Result<Bounds, NumError> {
+    Ok(sin_cos_point(x, bits)?.1)
+}
+
+/// A 1-Lipschitz function with values in [−1, 1] (sin, cos) applied to a number. A point is
+/// exact only at 0 (sin 0 = 0, cos 0 = 1: any other rational has a transcendental sine and
+/// cosine). An interval [lo, hi] maps to the point enclosure at its midpoint m widened by its
+/// radius r = (hi − lo)/2 (|f(y) − f(m)| <= |y − m| <= r), clamped to [−1, 1]; from r >= 2
+/// that is all of [−1, 1], given without evaluating f at all (so a wide interval of huge
+/// magnitude is no error). Endpoints are rounded outward to `bits + 2` significant bits, so
+/// a rational's enclosure, whose unrounded width is below 2^-(bits+8), stays narrower than
+/// 2^-bits after rounding (at `bits` bits the two roundings near ±1 alone could double it).
+fn lipschitz_unit(
+    x: &Num,
+    prec: Prec,
+    id: FuncId,
+    at_zero: i64,
+    f: fn(&BigRational, u32) -> Result<Bounds, NumError>,
+) -> NumResult {
+    let out = Prec::new(prec.bits + 2);
+    match x {
+        Num::NegInf => Err(NumError::NegInfinity(id.0)),
+        Num::Exact(a) if a.is_zero() => Ok(Num::from_int(at_zero)),
+        Num::Exact(a) => {
+            let (lo, hi) = remembered(id, a, prec.bits, &f)?;
+            Ok(Num::range_dy(lo, hi, out))
+        }
+        Num::Range { lo, hi } => {
+            let r = hi.add(&lo.neg()).mul_pow2(-1);
+            if r >= Dy::from_int(2.into()) {
+                return Ok(Num::range_dy(Dy::one().neg(), Dy::one(), out));
+            }
+            let m = lo.add(hi).mul_pow2(-1);
+            let (l, h) = remembered(id, &m.to_rational(), prec.bits, &f)?;
+            let (l, h) = clamp_unit((l.add(&r.neg()), h.add(&r)));
+            Ok(Num::range_dy(l, h, out))
+        }
+    }
+}
+
+/// sin x, certified: exact 0 at 0, else an enclosure within [−1, 1] narrower than 2^-bits
+/// for a rational x (plus the interval's width for an interval). |x| > 2^40
+/// ([`TRIG_LIMIT`]) is refused with [`NumError::TooLarge`], −∞ with
+/// [`NumError::NegInfinity`].
+pub fn sin(x: &Num, prec: Prec) -> NumResult {
+    lipschitz_unit(x, prec, ("sin", 0), 0, sin_point)
+}
+
+/// cos x, certified: exact 1 at 0, else as [`sin`].
+pub fn cos(x: &Num, prec: Prec) -> NumResult {
+    lipschitz_unit(x, prec, ("cos", 0), 1, cos_point)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1446,6 +1644,48 @@ mod tests {
             let fa = f(&Num::exact(a.clone()), p).unwrap().bounds().unwrap();
             let fb = f(&Num::exact(b.clone()), p).unwrap().bounds().unwrap();
             assert!(lo <= fa.0 && fb.1 <= hi && fa.1 < fb.0);
+        }
+    }
+
+    /// Low-precision enclosures, where every margin (the series' tail, the reduced
+    /// interval's radius, π's width times q) is a sizeable part of the width, contain the
+    /// enclosures computed at 200 bits, over arguments of every size and both signs; and the
+    /// series alone, at the point y = m·2^-f, contains its own value at f + 100 bits.
+    #[test]
+    fn low_precision_sin_cos_contain_high_precision() {
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: u64| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) % m
+        };
+        let inside = |a: &Bounds, b: &Bounds| a.0 <= b.0 && b.1 <= a.1;
+        for _ in 0..3000 {
+            let scale = [1u64, 7, 1000, 1 << 20, 1 << 40][next(5) as usize];
+            let n = next(2 * scale + 1) as i64 - scale as i64;
+            let d = next(1000) as i64 + 1;
+            let x = rat(n, d);
+            if x.abs() > int(TRIG_LIMIT) {
+                continue;
+            }
+            let bits = next(40) as u32;
+            let (sl, cl) = sin_cos_point(&x, bits).unwrap();
+            let (sh, ch) = sin_cos_point(&x, 200).unwrap();
+            assert!(inside(&sl, &sh), "sin({x}) at {bits} bits: {sl:?} {sh:?}");
+            assert!(inside(&cl, &ch), "cos({x}) at {bits} bits: {cl:?} {ch:?}");
+        }
+        for _ in 0..3000 {
+            let f = next(30) + 4;
+            let m = BigInt::from(next((1 << f) + 1) as i64) * if next(2) == 0 { 1 } else { -1 };
+            let (s_lo, c_lo) = sin_cos_fixed(&m, f);
+            let (s_hi, c_hi) = sin_cos_fixed(&(&m << 100u32), f + 100);
+            for (lo, hi) in [(s_lo, s_hi), (c_lo, c_hi)] {
+                assert!(
+                    inside(&to_dy(lo, f), &to_dy(hi, f + 100)),
+                    "series at {m}·2^-{f}"
+                );
+            }
         }
     }
 }

@@ -158,7 +158,31 @@ pub fn leaf_values(
         }
         let id = TensorId(i as u32);
         let shape = concrete_shape(program, id);
-        let random = if program.onehot.contains(&id) {
+        let tokens = program.token_leaves.iter().find(|l| l.tensor == id);
+        let random = if let Some(leaf) = tokens {
+            // Token ids: whole numbers in the vocabulary's range; a `next(ids)` leaf is the
+            // same random text one position on.
+            let range = program
+                .dims
+                .sizes(std::slice::from_ref(&leaf.range))
+                .map_or(1, |s| s[0]) as u64;
+            let mut ids: Vec<u64> = match leaf.next_of.and_then(|t| out.get(&t)) {
+                Some(text) => tensor::entries(text)
+                    .iter()
+                    .skip(1)
+                    .filter_map(|n: &Num| match n {
+                        Num::Exact(r) => num_traits::ToPrimitive::to_u64(&r.to_integer()),
+                        _ => None,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            while ids.len() < shape.iter().product() {
+                ids.push(rng.below(range));
+            }
+            let data = ids.iter().map(|&k| Num::from_int(k as i64)).collect();
+            tensor::from_vec(&shape, data).expect("shape and data agree")
+        } else if program.onehot.contains(&id) {
             rng.onehot(&shape)
         } else {
             rng.tensor_in(&shape, regime)

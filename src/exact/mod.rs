@@ -5,6 +5,8 @@ pub mod eval;
 pub mod funcs;
 pub mod inputs;
 pub mod num;
+pub mod bind;
 pub mod run;
 pub mod scalar;
 pub mod tensor;
+pub mod weights;

@@ -48,6 +48,8 @@ pub enum NumError {
     TooLarge(String),
     /// A point where a derivative does not exist (relu at 0, a tie in max).
     NotDifferentiable(String),
+    /// A token id that is not a whole number in the vocabulary's range.
+    BadToken(String),
 }
 
 impl fmt::Display for NumError {
@@ -61,6 +63,7 @@ impl fmt::Display for NumError {
             NumError::NegInfinity(op) => write!(f, "−∞ (a masked entry of causal) reaches `{op}`; only softmax, logsoftmax, max/min, exp and adding a finite number accept it"),
             NumError::TooLarge(w) => write!(f, "{w}"),
             NumError::NotDifferentiable(w) => write!(f, "not differentiable here: {w}"),
+            NumError::BadToken(w) => write!(f, "{w}"),
         }
     }
 }

@@ -157,7 +157,7 @@ impl Tensor {
     pub fn differentiable(&self) -> bool {
         !matches!(
             self.kind,
-            TensorKind::Leaf(LeafKind::Data) | TensorKind::Const
+            TensorKind::Leaf(LeafKind::Data | LeafKind::Tokens) | TensorKind::Const
         )
     }
 }
@@ -287,6 +287,41 @@ pub struct Program {
     /// Leaves declared `onehot`: each row along the last axis is 0 but for a single 1 (so it
     /// sums to 1). The simplifier and proofs may use it; points satisfy it.
     pub onehot: Vec<TensorId>,
+    /// The `tokens` leaves: token ids and what they range over.
+    pub token_leaves: Vec<TokenLeaf>,
+    /// The character vocabulary (`vocab V = "..."`), if the file declares one.
+    pub vocab: Option<Vocab>,
+    /// Leaves bound to a checkpoint tensor (`from "h.0.attn.c_attn.weight"`), with the span
+    /// of the name.
+    pub checkpoint_names: Vec<(TensorId, String, Span)>,
+}
+
+/// A `tokens` leaf: whole numbers in `0..range`; `next_of`: the leaf whose text it continues,
+/// one position on (the targets of next-token prediction).
+#[derive(Debug, Clone)]
+pub struct TokenLeaf {
+    pub tensor: TensorId,
+    pub range: DimPoly,
+    pub next_of: Option<TensorId>,
+}
+
+/// A character vocabulary: token id `i` is `chars[i]`; `dim` is the dim of its size.
+#[derive(Debug, Clone)]
+pub struct Vocab {
+    pub dim: String,
+    pub chars: Vec<char>,
+    pub span: Span,
+}
+
+impl Vocab {
+    /// The ids of `text`'s characters, or the first character (and its position) that the
+    /// vocabulary lacks.
+    pub fn encode(&self, text: &str) -> Result<Vec<usize>, (usize, char)> {
+        text.chars()
+            .enumerate()
+            .map(|(i, c)| self.chars.iter().position(|&d| d == c).ok_or((i, c)))
+            .collect()
+    }
 }
 
 impl Program {

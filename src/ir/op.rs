@@ -321,6 +321,23 @@ pub enum Op {
     LayerNorm,
     /// `rmsnorm(x, g, eps)` over the last axis.
     RmsNorm,
+    /// `onehot(ids, n)`: token ids (whole numbers in `0..n`) as rows of `n` entries, 1 at the
+    /// id and 0 elsewhere: shape `[.., n]`.
+    OneHot(DimPoly),
+    /// `arange(n)`: the positions 0, 1, …, n−1 as a vector (constant: no gradient).
+    Arange(DimPoly),
+    /// `embedding(E, ids)`: the rows of `E` (`[V, d]`) at the token ids (`[T]`): `[T, d]`.
+    Embedding,
+    /// `rope(x)`: the rotary position embedding of `x` (`[.., T, d]`, d even): the feature
+    /// pair (2i, 2i+1) at position p (its index along the second-to-last axis, from 0) is
+    /// rotated by the angle p·10000^(−2i/d).
+    Rope,
+    /// `unrope(x)`: each pair rotated back by its angle, the inverse and the transpose of
+    /// `rope` (rope's gradient).
+    Unrope,
+    /// `repeat(x, n, axis=k)`: each entry along axis k repeated n times in place (torch's
+    /// `repeat_interleave`): grouped-query attention's K/V heads shared by n query heads.
+    Repeat { axis: usize, times: DimPoly },
     /// `grad(NAME)`: the true gradient of a named tensor (claims and derivations only); in a
     /// gradient graph, `grad(O)` of the output is the free upstream gradient.
     GradOf(TensorId),
@@ -458,6 +475,42 @@ impl Op {
                 "the chain rule through RMSNorm (its closed form)",
             ),
             Op::Eq => row("eq", Text::Call, Tex::Iverson, Cost::Write, "the chain rule"),
+            Op::OneHot(_) => row(
+                "onehot",
+                Text::Call,
+                Tex::Call("\\operatorname{onehot}"),
+                Cost::Write,
+                "",
+            ),
+            Op::Arange(_) => row("arange", Text::Call, Tex::Call("\\operatorname{arange}"), Cost::Free, ""),
+            Op::Embedding => row(
+                "embedding",
+                Text::Call,
+                Tex::Call("\\operatorname{embed}"),
+                Cost::Free,
+                "the lookup rule: each row of $\\bar{E}$ is the sum of the gradients of the positions that read it, $\\bar{E} = \\operatorname{onehot}(\\mathit{ids})^{\\top} \\bar{X}$",
+            ),
+            Op::Rope => row(
+                "rope",
+                Text::Call,
+                Tex::Call("\\operatorname{RoPE}"),
+                Cost::Write,
+                "the rotation rule: a rotation's transpose is its inverse, so the gradient is rotated back, $\\operatorname{RoPE}^{-1}$",
+            ),
+            Op::Unrope => row(
+                "unrope",
+                Text::Call,
+                Tex::Call("\\operatorname{RoPE}^{-1}"),
+                Cost::Write,
+                "the rotation rule: the gradient is rotated forward again",
+            ),
+            Op::Repeat { .. } => row(
+                "repeat",
+                Text::Call,
+                Tex::Call("\\operatorname{repeat}"),
+                Cost::Free,
+                "the repeat rule: the gradients of the copies of an entry are summed back into it",
+            ),
         }
     }
 
@@ -526,7 +579,11 @@ impl Op {
                 let out: String = spec.output.iter().collect();
                 parts.before = vec![format!("\"{}->{}\"", ins.join(","), out)];
             }
-            Op::Eye(n) => parts.after = vec![size(n)],
+            Op::Eye(n) | Op::OneHot(n) | Op::Arange(n) => parts.after = vec![size(n)],
+            Op::Repeat { axis: a, times } => {
+                parts.after = vec![size(times)];
+                parts.keywords.push(("axis", axis(*a)));
+            }
             Op::Leaf(_)
             | Op::Literal(_)
             | Op::Pi
@@ -543,6 +600,9 @@ impl Op {
             | Op::Trace
             | Op::LayerNorm
             | Op::RmsNorm
+            | Op::Embedding
+            | Op::Rope
+            | Op::Unrope
             | Op::GradOf(_)
             | Op::Tril
             | Op::Eq
@@ -587,6 +647,7 @@ impl Op {
                 let out: String = spec.output.iter().collect();
                 Some(format!("\\mathtt{{{}\\to {}}}", ins.join(","), out))
             }
+            Op::Repeat { axis: a, .. } => Some(format!("\\times, {}", axis(*a))),
             Op::Leaf(_)
             | Op::Literal(_)
             | Op::Pi
@@ -604,6 +665,11 @@ impl Op {
             | Op::Eye(_)
             | Op::LayerNorm
             | Op::RmsNorm
+            | Op::OneHot(_)
+            | Op::Arange(_)
+            | Op::Embedding
+            | Op::Rope
+            | Op::Unrope
             | Op::GradOf(_)
             | Op::Expand(_)
             | Op::Tril
@@ -896,6 +962,59 @@ const OTHER_BUILTINS: &[Builtin] = &[
         summary: "g * x / sqrt(mean(x**2) + eps) over the last axis",
     },
     Builtin {
+        name: "onehot",
+        params: &[Param::Tensor("ids"), Param::Size("n")],
+        required: 2,
+        keywords: &[],
+        build: Build::Op(|a| Ok(Op::OneHot(a.sizes[0].clone()))),
+        summary: "token ids (whole numbers in 0..n) as one-hot rows of n entries: shape [.., n]",
+    },
+    Builtin {
+        name: "arange",
+        params: &[Param::Size("n")],
+        required: 1,
+        keywords: &[],
+        build: Build::Op(|a| Ok(Op::Arange(a.sizes[0].clone()))),
+        summary: "the positions 0, 1, ..., n-1 as a vector (ids for a position embedding: embedding(wpe, arange(T)))",
+    },
+    Builtin {
+        name: "embedding",
+        params: &[Param::Tensor("E"), Param::Tensor("ids")],
+        required: 2,
+        keywords: &[],
+        build: Build::Op(|_| Ok(Op::Embedding)),
+        summary: "the rows of E ([V, d]) at the token ids ([T]): [T, d]; the gradient sums back into the rows read, repeated ids added",
+    },
+    Builtin {
+        name: "rope",
+        params: X,
+        required: 1,
+        keywords: &[],
+        build: Build::Op(|_| Ok(Op::Rope)),
+        summary: "rotary position embedding of x ([.., T, d], d even): features (2i, 2i+1) at position p rotated by p * 10000^(-2i/d)",
+    },
+    Builtin {
+        name: "unrope",
+        params: X,
+        required: 1,
+        keywords: &[],
+        build: Build::Op(|_| Ok(Op::Unrope)),
+        summary: "each pair rotated back by its angle: the inverse and transpose of rope (its gradient)",
+    },
+    Builtin {
+        name: "repeat",
+        params: &[Param::Tensor("x"), Param::Size("n")],
+        required: 2,
+        keywords: &[Keyword::Axis],
+        build: Build::Op(|a| {
+            Ok(Op::Repeat {
+                axis: a.axis_or_last()?,
+                times: a.sizes[0].clone(),
+            })
+        }),
+        summary: "each entry along the axis repeated n times in place (repeat_interleave): K/V heads shared by n query heads; the gradient sums the copies",
+    },
+    Builtin {
         name: "grad",
         params: &[Param::Name],
         required: 1,
@@ -1042,6 +1161,43 @@ pub fn infer(dims: &Dims, op: &Op, args: &[&Shape]) -> Result<Shape, ShapeError>
         Op::Eye(n) => {
             want(0)?;
             vec![n.clone(), n.clone()]
+        }
+        Op::Arange(n) => {
+            want(0)?;
+            vec![n.clone()]
+        }
+        Op::OneHot(n) => {
+            let mut s = first()?.clone();
+            s.push(n.clone());
+            s
+        }
+        Op::Embedding => {
+            want(2)?;
+            let (table, ids) = (args[0], args[1]);
+            if table.len() != 2 || ids.len() != 1 {
+                return Err(ShapeError::Embedding {
+                    table: table.clone(),
+                    ids: ids.clone(),
+                });
+            }
+            vec![ids[0].clone(), table[1].clone()]
+        }
+        Op::Rope | Op::Unrope => {
+            let s = first()?;
+            if s.len() < 2 {
+                return Err(ShapeError::TooFewAxes { arg: 0, need: 2 });
+            }
+            let last = &s[s.len() - 1];
+            if dims.sizes(std::slice::from_ref(last)).is_some_and(|n| n[0] % 2 == 1) {
+                return Err(ShapeError::RopePairs { last: last.clone() });
+            }
+            s.clone()
+        }
+        Op::Repeat { axis, times } => {
+            let mut s = first()?.clone();
+            shape::in_range(*axis, s.len())?;
+            s[*axis] = s[*axis].mul(times);
+            s
         }
         Op::LayerNorm | Op::RmsNorm => {
             let params: &[&str] = if *op == Op::LayerNorm {

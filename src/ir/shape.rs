@@ -54,6 +54,10 @@ pub enum ShapeError {
     Einsum(String),
     /// A broadcast to a shape the argument cannot stretch to.
     Expand { from: Shape, to: Shape },
+    /// `embedding(E, ids)` where E is not a matrix or ids not a vector of token ids.
+    Embedding { table: Shape, ids: Shape },
+    /// `rope` of features that do not come in pairs (an odd last axis).
+    RopePairs { last: DimPoly },
     /// The wrong number of arguments (a bug in a rule: lowering checks arity first).
     Arity { expected: usize, found: usize },
     /// The op's shape is declared, not computed (leaves, `grad(NAME)`, fn parameters).
@@ -155,6 +159,15 @@ impl ShapeError {
             ShapeError::Expand { from, to } => {
                 format!("{} does not broadcast to {}", shape(from), shape(to))
             }
+            ShapeError::Embedding { table, ids } => format!(
+                "`embedding(E, ids)` needs a table E of shape [V, d] and token ids of shape [T], found E {} and ids {}",
+                shape(table),
+                shape(ids)
+            ),
+            ShapeError::RopePairs { last } => format!(
+                "`{op}` rotates pairs of features, so the last axis must have an even size; {} is odd at the sizes in use",
+                dims.show(last)
+            ),
             ShapeError::Arity { expected, found } => {
                 format!("`{op}` takes {expected} arguments, found {found}")
             }

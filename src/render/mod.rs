@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod expr;
+pub mod float;
 pub mod grad;
 pub mod help;
 pub mod latex;

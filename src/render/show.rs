@@ -8,7 +8,6 @@
 use crate::ir::normalize_text;
 use crate::ir::shape::{show_shape, show_sizes};
 use crate::ir::{DimDef, Program, Statement, TargetKind, TensorKind};
-use crate::syntax::ast::LeafKind;
 use serde_json::json;
 
 /// Column where the shape comment starts (statements longer than this get two spaces).
@@ -175,9 +174,7 @@ pub fn json(program: &Program) -> String {
         .map(|t| {
             let shape = program.graph.shape(t.node);
             let kind = match t.kind {
-                TensorKind::Leaf(LeafKind::Input) => "input",
-                TensorKind::Leaf(LeafKind::Param) => "param",
-                TensorKind::Leaf(LeafKind::Data) => "data",
+                TensorKind::Leaf(k) => k.keyword(),
                 TensorKind::Const => "const",
                 TensorKind::Statement => "statement",
                 TensorKind::Local => "local",

@@ -1,20 +1,44 @@
 //! `handtrace trace`: every named tensor of the forward pass with its exact values.
 //!
-//! Text: a header per tensor (`S  [T, T] = [4, 4]`), then its entries as right-aligned
-//! columns; exact values as fractions, enclosures as the decimal digits the enclosure
-//! certifies (`0.8807970779…`), −∞ as `-inf`. Tensors of rank ≥ 3 print one matrix per
-//! leading index. JSON: the shape of docs/json.md.
+//! Text: a header per tensor (`S  [T, T] = [4, 4]  line 7`), then its entries as
+//! right-aligned columns; exact values as fractions, enclosures as the decimal digits the
+//! enclosure certifies (`0.8807970779…`), −∞ as `-inf`. Tensors of rank ≥ 3 print one matrix
+//! per leading index. A tensor of more than [`WHOLE_ENTRIES`] entries prints as a summary
+//! (its smallest and largest entry, its first rows and columns) unless it is asked for
+//! whole ([`Shown`]). Forward values come first, then the gradients (backward). JSON: the
+//! shape of docs/json.md, always every entry.
 
 use crate::exact::num::{certified_digits, Num};
 use crate::exact::run::Trace;
 use crate::exact::tensor::Tensor;
 use crate::ir::shape::{show_shape, show_sizes};
 use crate::ir::{DimDef, Program, TensorId, TensorKind};
-use crate::syntax::ast::LeafKind;
 use serde_json::{json, Map, Value};
 
 /// Significant digits shown for an enclosure in text (the JSON has the full interval).
 const TEXT_DIGITS: i64 = 12;
+
+/// Tensors up to this many entries print whole; larger ones as a summary.
+pub const WHOLE_ENTRIES: usize = 64;
+
+/// Rows and columns a summary shows.
+const SUMMARY_ROWS: usize = 3;
+const SUMMARY_COLS: usize = 6;
+
+/// Which tensors print whole.
+#[derive(Debug, Clone, Default)]
+pub struct Shown {
+    /// Every tensor (`--full`).
+    pub all: bool,
+    /// These tensors (`--show NAME`; `dNAME` for a gradient).
+    pub names: Vec<String>,
+}
+
+impl Shown {
+    fn whole(&self, name: &str, entries: usize) -> bool {
+        self.all || entries <= WHOLE_ENTRIES || self.names.iter().any(|n| n == name)
+    }
+}
 
 pub fn entry_text(n: &Num) -> String {
     match n {
@@ -89,9 +113,7 @@ pub fn json(program: &Program, trace: &Trace, grads: &[(TensorId, Tensor<Num>)])
 
 fn kind_word(kind: &TensorKind) -> &'static str {
     match kind {
-        TensorKind::Leaf(LeafKind::Input) => "input",
-        TensorKind::Leaf(LeafKind::Param) => "param",
-        TensorKind::Leaf(LeafKind::Data) => "data",
+        TensorKind::Leaf(k) => k.keyword(),
         TensorKind::Const => "const",
         TensorKind::Statement | TensorKind::Local => "",
     }
@@ -120,6 +142,55 @@ fn matrix(rows: &[Vec<String>], indent: &str) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
+    out
+}
+
+/// The entries' smallest and largest (by their midpoints), a few leading rows and columns.
+fn summary_text(t: &Tensor<Num>) -> String {
+    let std = t.as_standard_layout();
+    let finite: Vec<&Num> = std.iter().filter(|n| !n.is_neg_inf()).collect();
+    let by_value = |a: &&Num, b: &&Num| a.to_f64().total_cmp(&b.to_f64());
+    let mut out = String::new();
+    if let (Some(lo), Some(hi)) = (
+        finite.iter().copied().min_by(|a, b| by_value(a, b)),
+        finite.iter().copied().max_by(|a, b| by_value(a, b)),
+    ) {
+        let how = if std.iter().all(|n| n.is_exact() || n.is_neg_inf()) {
+            "exact"
+        } else {
+            "certified digits end in …"
+        };
+        out.push_str(&format!(
+            "    min {}  max {}  ({} entries, {how})\n",
+            entry_text(lo),
+            entry_text(hi),
+            std.len()
+        ));
+    }
+    let shape = t.shape();
+    let r = shape.len();
+    let (m, n) = match r {
+        0 => (1, 1),
+        1 => (1, shape[0]),
+        _ => (shape[r - 2], shape[r - 1]),
+    };
+    let cells: Vec<String> = std.iter().take(m * n).map(entry_text).collect();
+    let mut rows: Vec<Vec<String>> = (0..m.min(SUMMARY_ROWS))
+        .map(|i| {
+            let mut row: Vec<String> = cells[i * n..i * n + n.min(SUMMARY_COLS)].to_vec();
+            if n > SUMMARY_COLS {
+                row.push("…".into());
+            }
+            row
+        })
+        .collect();
+    if m > SUMMARY_ROWS {
+        rows.push(vec!["⋮".into()]);
+    }
+    if r > 2 {
+        out.push_str(&format!("    [{}:, :]\n", "0, ".repeat(r - 2)));
+    }
+    out.push_str(&matrix(&rows, if r > 2 { "      " } else { "    " }));
     out
 }
 
@@ -163,7 +234,8 @@ pub fn text(
     trace: &Trace,
     grads: &[(TensorId, Tensor<Num>)],
     seed: u64,
-    given: &[TensorId],
+    given: &[(TensorId, String)],
+    shown: &Shown,
 ) -> String {
     let mut out = String::new();
     let dims: Vec<String> = program
@@ -180,20 +252,7 @@ pub fn text(
         .iter()
         .filter(|t| matches!(t.kind, crate::ir::TensorKind::Leaf(_)))
         .count();
-    let inputs = if given.is_empty() {
-        format!("random inputs from seed {seed}")
-    } else if given.len() >= leaves {
-        "inputs from --inputs".to_string()
-    } else {
-        let names: Vec<&str> = given
-            .iter()
-            .map(|&t| program.tensor(t).name.as_str())
-            .collect();
-        format!(
-            "{} from --inputs, the other inputs random from seed {seed}",
-            names.join(", ")
-        )
-    };
+    let inputs = inputs_text(program, given, leaves, seed);
     out.push_str(&format!(
         "# dims: {}; {inputs}; fractions are exact, `…` marks certified digits of an enclosure\n",
         dims.join(", ")
@@ -207,6 +266,7 @@ pub fn text(
         if sizes != sym && !shape.is_empty() {
             head.push_str(&format!(" = {sizes}"));
         }
+        head.push_str(&format!("  line {}", program.sources.line(tensor.span)));
         let kind = kind_word(&tensor.kind);
         if !kind.is_empty() {
             head.push_str(&format!("  ({kind})"));
@@ -216,7 +276,7 @@ pub fn text(
         }
         out.push_str(&head);
         out.push('\n');
-        out.push_str(&tensor_text(t));
+        out.push_str(&entries_text(t, shown.whole(&tensor.name, t.len())));
     }
     if !grads.is_empty() {
         out.push_str("\n# gradients dNAME = ∂L/∂NAME (for an output O, L = ⟨grad(O), O⟩ with the upstream gradient dO)\n");
@@ -225,11 +285,59 @@ pub fn text(
         let tensor = program.tensor(*id);
         let shape = program.graph.shape(tensor.node);
         out.push_str(&format!(
-            "\nd{}  {}\n",
+            "\nd{}  {}  line {}\n",
             tensor.name,
-            show_shape(&program.dims, shape)
+            show_shape(&program.dims, shape),
+            program.sources.line(tensor.span)
         ));
-        out.push_str(&tensor_text(t));
+        let name = format!("d{}", tensor.name);
+        out.push_str(&entries_text(t, shown.whole(&name, t.len())));
     }
     out
+}
+
+/// Where the leaves' values come from: `given` names a source per leaf (`--inputs`,
+/// `--text`, the checkpoint); the rest are random from the seed.
+fn inputs_text(program: &Program, given: &[(TensorId, String)], leaves: usize, seed: u64) -> String {
+    if given.is_empty() {
+        return format!("random inputs from seed {seed}");
+    }
+    let mut sources: Vec<&str> = Vec::new();
+    for (_, s) in given {
+        if !sources.contains(&s.as_str()) {
+            sources.push(s);
+        }
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for source in sources {
+        let names: Vec<&str> = given
+            .iter()
+            .filter(|(_, s)| s == source)
+            .map(|(t, _)| program.tensor(*t).name.as_str())
+            .collect();
+        parts.push(if given.len() >= leaves && parts.is_empty() && names.len() == given.len() {
+            format!("inputs from {source}")
+        } else if names.len() <= 3 {
+            format!("{} from {source}", names.join(", "))
+        } else {
+            format!("{} leaves from {source}", names.len())
+        });
+    }
+    if given.len() < leaves {
+        let other = if parts.len() == 1 && parts[0].contains("--inputs") {
+            "the other inputs"
+        } else {
+            "the other leaves"
+        };
+        parts.push(format!("{other} random from seed {seed}"));
+    }
+    parts.join(", ")
+}
+
+fn entries_text(t: &Tensor<Num>, whole: bool) -> String {
+    if whole {
+        tensor_text(t)
+    } else {
+        summary_text(t)
+    }
 }

@@ -109,6 +109,15 @@ pub enum EOp {
     Einsum(u32),
     LayerNorm,
     RmsNorm,
+    /// One-hot rows of an interned size (a one-entry shape).
+    OneHot(u32),
+    /// The positions of an interned shape `[n]`.
+    Arange(u32),
+    Embedding,
+    Rope,
+    Unrope,
+    /// Repeat along an axis, an interned number of times (a one-entry shape).
+    Repeat(u8, u32),
 }
 
 /// An e-node: an op and its children.
@@ -196,7 +205,7 @@ fn parse_axes(s: &str) -> Option<Vec<u8>> {
 
 /// The e-graph ops that are an IR op with no payload, with their arity: their symbol is the
 /// op table's name.
-const PLAIN: [(EOp, usize); 15] = [
+const PLAIN: [(EOp, usize); 18] = [
     (EOp::Pi, 0),
     (EOp::Neg, 1),
     (EOp::Add, 2),
@@ -212,6 +221,9 @@ const PLAIN: [(EOp, usize); 15] = [
     (EOp::Trace, 1),
     (EOp::LayerNorm, 4),
     (EOp::RmsNorm, 3),
+    (EOp::Embedding, 2),
+    (EOp::Rope, 1),
+    (EOp::Unrope, 1),
 ];
 
 impl EOp {
@@ -254,6 +266,16 @@ impl EOp {
             .spec(),
             EOp::LayerNorm => Op::LayerNorm.spec(),
             EOp::RmsNorm => Op::RmsNorm.spec(),
+            EOp::OneHot(_) => Op::OneHot(DimPoly::default()).spec(),
+            EOp::Arange(_) => Op::Arange(DimPoly::default()).spec(),
+            EOp::Embedding => Op::Embedding.spec(),
+            EOp::Rope => Op::Rope.spec(),
+            EOp::Unrope => Op::Unrope.spec(),
+            EOp::Repeat(..) => Op::Repeat {
+                axis: 0,
+                times: DimPoly::default(),
+            }
+            .spec(),
         }
     }
 }
@@ -309,6 +331,15 @@ impl EOp {
             EOp::Einsum(i) => Op::Einsum(tables.einsums.get(*i as usize)?.clone()),
             EOp::LayerNorm => Op::LayerNorm,
             EOp::RmsNorm => Op::RmsNorm,
+            EOp::OneHot(i) => Op::OneHot(tables.shapes.get(*i as usize)?.first()?.clone()),
+            EOp::Arange(i) => Op::Arange(tables.shapes.get(*i as usize)?.first()?.clone()),
+            EOp::Embedding => Op::Embedding,
+            EOp::Rope => Op::Rope,
+            EOp::Unrope => Op::Unrope,
+            EOp::Repeat(a, i) => Op::Repeat {
+                axis: *a as usize,
+                times: tables.shapes.get(*i as usize)?.first()?.clone(),
+            },
         })
     }
 }
@@ -339,6 +370,9 @@ impl fmt::Display for EOp {
             EOp::Expand(i) => write!(f, "#expand{i}"),
             EOp::Permute(p) => write!(f, "permute[{}]", axes_text(p)),
             EOp::Einsum(i) => write!(f, "#einsum{i}"),
+            EOp::OneHot(i) => write!(f, "#onehot{i}"),
+            EOp::Arange(i) => write!(f, "#arange{i}"),
+            EOp::Repeat(a, i) => write!(f, "#repeat{i}[{a}]"),
             EOp::Pi
             | EOp::Neg
             | EOp::Add
@@ -353,7 +387,10 @@ impl fmt::Display for EOp {
             | EOp::Eq
             | EOp::Trace
             | EOp::LayerNorm
-            | EOp::RmsNorm => write!(f, "{}", self.spec().name),
+            | EOp::RmsNorm
+            | EOp::Embedding
+            | EOp::Rope
+            | EOp::Unrope => write!(f, "{}", self.spec().name),
         }
     }
 }
@@ -391,6 +428,16 @@ fn parse_op(op: &str, arity: usize) -> Option<EOp> {
     }
     if let Some(i) = indexed("#einsum") {
         return Some(EOp::Einsum(i));
+    }
+    if let Some(i) = indexed("#arange") {
+        return Some(EOp::Arange(i));
+    }
+    if let Some(i) = indexed("#onehot") {
+        return Some(EOp::OneHot(i));
+    }
+    if let Some(rest) = op.strip_prefix("#repeat") {
+        let (i, a) = rest.strip_suffix(']')?.split_once('[')?;
+        return Some(EOp::Repeat(a.parse().ok()?, i.parse().ok()?));
     }
     if let Some(p) = op.strip_prefix('^') {
         return p.parse().ok().map(EOp::Pow);
@@ -488,6 +535,10 @@ mod tests {
             (EOp::LayerNorm, 4),
             (EOp::T, 1),
             (EOp::Eq, 2),
+            (EOp::OneHot(3), 1),
+            (EOp::Repeat(1, 4), 1),
+            (EOp::Rope, 1),
+            (EOp::Embedding, 2),
         ];
         for (op, arity) in ops {
             let text = op.to_string();

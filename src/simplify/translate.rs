@@ -88,6 +88,14 @@ pub fn to_enode(
         Op::Einsum(spec) => EOp::Einsum(tables.einsum(spec)),
         Op::LayerNorm => EOp::LayerNorm,
         Op::RmsNorm => EOp::RmsNorm,
+        Op::OneHot(n) => EOp::OneHot(tables.shape(&vec![n.clone()])),
+        Op::Arange(_) => EOp::Arange(tables.shape(&node.shape)),
+        Op::Embedding => EOp::Embedding,
+        Op::Rope => EOp::Rope,
+        Op::Unrope => EOp::Unrope,
+        Op::Repeat { axis, times } => {
+            EOp::Repeat(*axis as u8, tables.shape(&vec![times.clone()]))
+        }
         Op::FnParam(_) => {
             return Err(SimplifyError::Untranslatable(
                 "a fn parameter outside a fn".into(),

@@ -36,6 +36,8 @@ pub enum LeafKind {
     Input,
     Param,
     Data,
+    /// `tokens`: token ids, whole numbers in the vocabulary's range (not differentiated).
+    Tokens,
 }
 
 impl LeafKind {
@@ -44,7 +46,13 @@ impl LeafKind {
             LeafKind::Input => "input",
             LeafKind::Param => "param",
             LeafKind::Data => "data",
+            LeafKind::Tokens => "tokens",
         }
+    }
+
+    /// Not differentiated: `data` and `tokens`.
+    pub fn is_data(self) -> bool {
+        matches!(self, LeafKind::Data | LeafKind::Tokens)
     }
 }
 
@@ -64,6 +72,16 @@ pub enum ItemKind {
         shape: ShapeExpr,
         /// `onehot`: each row along the last axis is 0 but for a single 1.
         onehot: bool,
+        /// `from "h.0.attn.c_attn.weight"`: the checkpoint tensor `--weights` reads.
+        source: Option<(String, Span)>,
+        /// For `tokens`: the vocabulary's size (`in V`) and `= next(ids)`.
+        tokens: Option<TokenFacts>,
+    },
+    /// `vocab V = "abc"`: a character vocabulary; `V` is a dim of its size.
+    Vocab {
+        name: Ident,
+        chars: Vec<char>,
+        text_span: Span,
     },
     Const {
         name: Ident,
@@ -93,6 +111,15 @@ pub enum ItemKind {
     StrayReturn {
         value: Expr,
     },
+}
+
+/// What a `tokens` declaration says besides its shape.
+#[derive(Debug, Clone)]
+pub struct TokenFacts {
+    /// `in V`: ids are whole numbers in `0..V`.
+    pub range: DimExpr,
+    /// `= next(ids)`: the next token, at each position, of the text `ids` reads.
+    pub next_of: Option<Ident>,
 }
 
 /// `derive FIRST = STEP = STEP ...`, one step per line.

@@ -128,11 +128,52 @@ impl Builder {
                     "param" => LeafKind::Param,
                     _ => LeafKind::Data,
                 };
+                let name = self.ident(inner.next().unwrap());
+                let shape = self.shape(inner.next().unwrap());
+                let (mut onehot, mut source) = (false, None);
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::leaf_fact => onehot = true,
+                        _ => source = self.source(p),
+                    }
+                }
                 ItemKind::Leaf {
                     kind,
-                    name: self.ident(inner.next().unwrap()),
-                    shape: self.shape(inner.next().unwrap()),
-                    onehot: inner.next().is_some(),
+                    name,
+                    shape,
+                    onehot,
+                    source,
+                    tokens: None,
+                }
+            }
+            Rule::tokens_decl => {
+                let mut inner = inner.filter(|p| !is_word(p.as_rule()));
+                let name = self.ident(inner.next().unwrap());
+                let shape = self.shape(inner.next().unwrap());
+                let range = self.dim_expr(inner.next().unwrap());
+                let next_of = inner.next().and_then(|p| {
+                    p.into_inner()
+                        .find(|q| q.as_rule() == Rule::ident)
+                        .map(|q| self.ident(q))
+                });
+                ItemKind::Leaf {
+                    kind: LeafKind::Tokens,
+                    name,
+                    shape,
+                    onehot: false,
+                    source: None,
+                    tokens: Some(TokenFacts { range, next_of }),
+                }
+            }
+            Rule::vocab_decl => {
+                let mut inner = inner.filter(|p| !is_word(p.as_rule()));
+                let name = self.ident(inner.next().unwrap());
+                let text = inner.next().unwrap();
+                let text_span = self.span(&text);
+                ItemKind::Vocab {
+                    name,
+                    chars: unescape(text.into_inner().next().map_or("", |p| p.as_str())),
+                    text_span,
                 }
             }
             Rule::const_decl => ItemKind::Const {
@@ -248,6 +289,14 @@ impl Builder {
             ret_value,
             ret_span,
         }
+    }
+
+    /// `from "name"`: the checkpoint name and its span.
+    fn source(&self, pair: Pair<Rule>) -> Option<(String, Span)> {
+        let s = pair.into_inner().find(|p| p.as_rule() == Rule::string)?;
+        let span = self.span(&s);
+        let text = s.into_inner().next().map_or("", |p| p.as_str());
+        Some((text.to_string(), span))
     }
 
     fn shape(&self, pair: Pair<Rule>) -> ShapeExpr {
@@ -581,11 +630,45 @@ fn describe_rule(rule: Rule) -> &'static str {
         Rule::return_stmt => "`return EXPR`",
         Rule::leaf_kind => "`input`, `param` or `data`",
         Rule::leaf_fact => "`onehot`",
+        Rule::leaf_source | Rule::kw_from => "`from \"checkpoint.tensor.name\"`",
+        Rule::vocab_decl | Rule::kw_vocab => "`vocab V = \"characters\"`",
+        Rule::tokens_decl | Rule::kw_tokens => "`tokens ids : [T] in V`",
+        Rule::kw_in => "`in` and the vocabulary's size",
+        Rule::tokens_next | Rule::kw_next => "`= next(ids)`",
+        Rule::escaped_string | Rule::escaped_inner => "a string in double quotes",
         Rule::fn_params | Rule::fn_param => "a parameter `name: [dims]`",
         Rule::fn_body => "a fn body",
         Rule::neg => "`-`",
         _ => "something else",
     }
+}
+
+/// The words of a declaration that are not keywords (`tokens`, `in`, ...): tokens of the
+/// parse that carry nothing.
+fn is_word(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::kw_from | Rule::kw_vocab | Rule::kw_tokens | Rule::kw_in | Rule::kw_next
+    )
+}
+
+/// A vocabulary string's characters: `\n`, `\t`, `\"`, `\\` are escapes; any other
+/// character after a backslash stands for itself.
+fn unescape(text: &str) -> Vec<char> {
+    let mut out = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '\\' => match chars.next() {
+                Some('n') => '\n',
+                Some('t') => '\t',
+                Some(other) => other,
+                None => '\\',
+            },
+            c => c,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

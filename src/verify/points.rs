@@ -39,7 +39,7 @@ pub fn undefined(e: &NumError) -> bool {
         | NumError::BadPower(_)
         | NumError::NotDifferentiable(_)
         | NumError::NegInfinity(_) => true,
-        NumError::Undecided(_) | NumError::TooLarge(_) => false,
+        NumError::Undecided(_) | NumError::TooLarge(_) | NumError::BadToken(_) => false,
     }
 }
 

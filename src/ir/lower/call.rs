@@ -199,6 +199,10 @@ impl Lowerer<'_> {
                 Diagnostic::new(Code::ShapeMismatch, at(*arg), message)
                     .with_label(format!("shape {}", shown(*arg)))
             }
+            ShapeError::Embedding { .. } => Diagnostic::new(Code::ShapeMismatch, spans.call, message)
+                .with_label(format!("E {}, ids {}", shown(0), shown(1))),
+            ShapeError::RopePairs { .. } => Diagnostic::new(Code::ShapeMismatch, at(0), message)
+                .with_label(format!("shape {}", shown(0))),
             ShapeError::NotScalar { arg, .. } => {
                 Diagnostic::new(Code::NotScalar, at(*arg), message).with_label("not a scalar")
             }

@@ -22,6 +22,7 @@ mod dims;
 mod expr;
 mod fns;
 mod names;
+mod tokens;
 
 use super::dims::{DimId, DimPoly, Dims};
 use super::op::is_reserved;
@@ -131,6 +132,9 @@ struct Lowerer<'s> {
     pub overrides: HashMap<String, u64>,
     pub used_overrides: HashSet<String>,
     pub onehot: Vec<TensorId>,
+    pub token_leaves: Vec<TokenLeaf>,
+    pub vocab: Option<Vocab>,
+    pub checkpoint_names: Vec<(TensorId, String, Span)>,
 }
 
 /// Resolve and shape-check a loaded program.
@@ -175,6 +179,9 @@ pub(crate) fn lower_items(
         overrides: HashMap::new(),
         used_overrides: HashSet::new(),
         onehot: Vec::new(),
+        token_leaves: Vec::new(),
+        vocab: None,
+        checkpoint_names: Vec::new(),
     };
     for (name, size) in &options.dim_overrides {
         if *size == 0 {
@@ -201,6 +208,9 @@ pub(crate) fn lower_items(
         statements,
         diags,
         onehot,
+        token_leaves,
+        vocab,
+        checkpoint_names,
         ..
     } = l;
     if !diags.is_empty() {
@@ -220,6 +230,9 @@ pub(crate) fn lower_items(
         items,
         options: options.clone(),
         onehot,
+        token_leaves,
+        vocab,
+        checkpoint_names,
     })
 }
 
@@ -278,11 +291,24 @@ impl<'s> Lowerer<'s> {
                     }
                 }
             }
+            ItemKind::Vocab {
+                name,
+                chars,
+                text_span,
+            } => {
+                if let Some(id) = self.report_named(name, |l| l.vocab_decl(name, chars, *text_span)) {
+                    if is_root {
+                        self.statements.push(Statement::Dim(id, item.span));
+                    }
+                }
+            }
             ItemKind::Leaf {
                 kind,
                 name,
                 shape,
                 onehot,
+                source,
+                tokens,
             } => {
                 let result = self.report_named(name, |l| {
                     l.check_new_name(name)?;
@@ -302,6 +328,12 @@ impl<'s> Lowerer<'s> {
                         l.onehot.push(TensorId(l.tensors.len() as u32));
                     }
                     let tensor = TensorId(l.tensors.len() as u32);
+                    if let Some(facts) = tokens {
+                        l.token_leaf(name, &shape, facts, tensor)?;
+                    }
+                    if let Some((checkpoint, span)) = source {
+                        l.checkpoint_names.push((tensor, checkpoint.clone(), *span));
+                    }
                     let node = l.graph.add(Node {
                         op: Op::Leaf(tensor),
                         args: vec![],

@@ -47,6 +47,7 @@ fn kind_text(kind: &TensorKind) -> &'static str {
         TensorKind::Leaf(LeafKind::Input) => "input",
         TensorKind::Leaf(LeafKind::Param) => "parameter",
         TensorKind::Leaf(LeafKind::Data) => "data",
+        TensorKind::Leaf(LeafKind::Tokens) => "token ids",
         TensorKind::Const => "constant",
         TensorKind::Statement | TensorKind::Local => "computed",
     }
