@@ -383,7 +383,10 @@ fn run(command: Command) -> Run {
             format,
             precision,
             grad,
-            &render::trace::Shown { all: full, names: show },
+            &render::trace::Shown {
+                all: full,
+                names: show,
+            },
             float.map(FloatFormat::format),
         ),
         Command::Latex {
@@ -545,6 +548,9 @@ fn grad(
     })
 }
 
+/// Leaves' values from the token ids and the checkpoint, each with where it came from.
+type RealLeaves = HashMap<TensorId, (Tensor<Num>, String)>;
+
 /// The program at the length the token ids give, and the leaves they and the checkpoint
 /// fill; notes about the checkpoint on stderr.
 fn real_data(
@@ -552,7 +558,7 @@ fn real_data(
     program: Program,
     sources: &TraceInputs,
     sizes: &Sizes,
-) -> Result<(Program, HashMap<TensorId, (Tensor<Num>, String)>), Stop> {
+) -> Result<(Program, RealLeaves), Stop> {
     use handtrace::exact::bind::{self, TokenSource};
     let fail = |at: String, e: &dyn std::fmt::Display| {
         eprintln!("{at}: error[inputs]: {e}");
@@ -582,13 +588,18 @@ fn real_data(
             }
             Stop::BadInput
         })?;
-        let flag = if sources.text.is_some() { "--text" } else { "--tokens" };
+        let flag = if sources.text.is_some() {
+            "--text"
+        } else {
+            "--tokens"
+        };
         let values = bind::token_values(&program, &ids).map_err(|e| fail(here.clone(), &e))?;
         leaves.extend(values.into_iter().map(|(t, v)| (t, (v, flag.to_string()))));
     }
     if let Some(path) = sources.weights {
         let at = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| fail(at.clone(), &format!("cannot read it: {e}")))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| fail(at.clone(), &format!("cannot read it: {e}")))?;
         let checkpoint = handtrace::exact::weights::Checkpoint::parse(bytes)
             .map_err(|e| fail(at.clone(), &e))?;
         let bound = bind::checkpoint_values(&program, &checkpoint).map_err(|e| match &e {
@@ -603,14 +614,25 @@ fn real_data(
             );
         }
         if !bound.absent.is_empty() {
-            let names: Vec<&str> = bound.absent.iter().map(|&t| program.tensor(t).name.as_str()).collect();
+            let names: Vec<&str> = bound
+                .absent
+                .iter()
+                .map(|&t| program.tensor(t).name.as_str())
+                .collect();
             eprintln!(
                 "{at}: note: not in the checkpoint, so random: {}",
                 names.join(", ")
             );
         }
-        let origin = path.file_name().map_or(at.clone(), |n| n.to_string_lossy().into_owned());
-        leaves.extend(bound.leaves.into_iter().map(|(t, v)| (t, (v, origin.clone()))));
+        let origin = path
+            .file_name()
+            .map_or(at.clone(), |n| n.to_string_lossy().into_owned());
+        leaves.extend(
+            bound
+                .leaves
+                .into_iter()
+                .map(|(t, v)| (t, (v, origin.clone()))),
+        );
     }
     Ok((program, leaves))
 }
@@ -663,63 +685,77 @@ fn trace(
         return Err(Stop::BadInput);
     }
     let bar = spinner("tracing");
-    let mut origins: Vec<(TensorId, String)> =
-        given.leaves.keys().map(|&t| (t, "--inputs".to_string())).collect();
+    let mut origins: Vec<(TensorId, String)> = given
+        .leaves
+        .keys()
+        .map(|&t| (t, "--inputs".to_string()))
+        .collect();
     for (t, (v, origin)) in real {
-        if !given.leaves.contains_key(&t) {
+        if let std::collections::hash_map::Entry::Vacant(e) = given.leaves.entry(t) {
             origins.push((t, origin));
-            given.leaves.insert(t, v);
+            e.insert(v);
         }
     }
     origins.sort();
     let leaves = handtrace::exact::inputs::leaf_values(&program, seed, &given.leaves);
-    let gradient_values = if grad {
-        match handtrace::exact::run::trace_gradients(
+    let floated = float.map(|f| (f, handtrace::float::trace(&program, &leaves, f)));
+    // With gradients, one evaluation gives both passes; a failure is reported by the
+    // forward pass alone when it is the forward pass that fails.
+    let (traced, gradient_values) = if grad {
+        match handtrace::exact::run::trace_with_gradients(
             &program,
-            &leaves,
+            leaves.clone(),
             given.upstream.clone(),
             seed,
             precision,
         ) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                bar.finish_and_clear();
-                eprintln!(
-                    "{}: error[gradient]: {}",
-                    file.display(),
-                    e.message(&program)
-                );
-                return Err(Stop::BadInput);
-            }
+            Ok((trace, g)) => (Ok(trace), Some(g)),
+            Err(e) => match handtrace::exact::run::trace(&program, leaves, precision) {
+                Err(forward) => (Err(forward), None),
+                Ok(_) => {
+                    bar.finish_and_clear();
+                    eprintln!(
+                        "{}: error[gradient]: {}",
+                        file.display(),
+                        e.message(&program)
+                    );
+                    return Err(Stop::BadInput);
+                }
+            },
         }
     } else {
-        None
+        (handtrace::exact::run::trace(&program, leaves, precision), None)
     };
-    let floated = float.map(|f| (f, handtrace::float::trace(&program, &leaves, f)));
-    let traced = handtrace::exact::run::trace(&program, leaves, precision);
     bar.finish_and_clear();
     match traced {
         Ok(trace) => {
             let grads = gradient_values.as_deref().unwrap_or(&[]);
             let report = match floated {
                 None => None,
-                Some((f, Ok(values))) => Some(handtrace::float::compare(&program, &trace.values, &values, f)),
+                Some((f, Ok(values))) => Some(handtrace::float::compare(
+                    &program,
+                    &trace.values,
+                    &values,
+                    f,
+                )),
                 Some((_, Err(e))) => {
-                    eprintln!("{}: error[float]: {e:?}", file.display());
+                    eprintln!("{}: error[float]: {}", file.display(), e.message(&program));
                     return Err(Stop::BadInput);
                 }
             };
             match (format, &report) {
                 (Format::Json, None) => out(&render::trace::json(&program, &trace, grads))?,
                 (Format::Json, Some(r)) => {
-                    let mut doc: serde_json::Value = serde_json::from_str(&render::trace::json(&program, &trace, grads)).expect("the trace's own JSON");
+                    let mut doc: serde_json::Value =
+                        serde_json::from_str(&render::trace::json(&program, &trace, grads))
+                            .expect("the trace's own JSON");
                     doc["float"] = render::float::json(&program, r);
                     out(&(serde_json::to_string_pretty(&doc).expect("serialises") + "\n"))?
                 }
                 (Format::Text, Some(r)) => out(&render::float::text(&program, r))?,
-                (Format::Text, None) => {
-                    out(&render::trace::text(&program, &trace, grads, seed, &origins, shown))?
-                }
+                (Format::Text, None) => out(&render::trace::text(
+                    &program, &trace, grads, seed, &origins, shown,
+                ))?,
             }
             if !trace.too_wide.is_empty() {
                 eprintln!(

@@ -84,6 +84,10 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         &["syntax", "simplify", "verify", "solution", "render"],
     ),
     ("simplify", &["exact", "verify", "solution", "render"]),
+    (
+        "float",
+        &["syntax", "diff", "simplify", "verify", "solution", "render"],
+    ),
     ("verify", &["solution", "render"]),
     ("solution", &["render"]),
 ];

@@ -13,7 +13,13 @@ fn a_closed_pipe_ends_the_run_quietly() {
     // An output far larger than a pipe's buffer (~470 KB), so the run must still be writing
     // when the reader goes away, however fast it computes.
     let mut child = Command::new(env!("CARGO_BIN_EXE_handtrace"))
-        .args(["trace", "examples/attention.ht", "--dims", "T=120,d=4"])
+        .args([
+            "trace",
+            "examples/attention.ht",
+            "--dims",
+            "T=120,d=4",
+            "--full",
+        ])
         .env("HANDTRACE_NO_PROGRESS", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -342,3 +342,24 @@ fn token_ids_out_of_range_are_errors_naming_the_tensor() {
     );
     assert!(e.message(&p).contains("`X` (line 6)"), "{}", e.message(&p));
 }
+
+#[test]
+fn erf_and_erfc_in_f64_are_accurate() {
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-13 * b.abs();
+    for (x, erf, erfc) in [
+        (0.5, 0.5204998778130465, 0.4795001221869535),
+        (1.0, 0.8427007929497149, 0.15729920705028513),
+        (2.0, 0.9953222650189527, 0.004677734981047266),
+        (3.0, 0.9999779095030014, 2.209049699858544e-5),
+        (5.0, 0.9999999999984626, 1.537_459_794_428_035e-12),
+        (10.0, 1.0, 2.088487583762545e-45),
+    ] {
+        assert!(close(float::erf(x), erf), "erf({x}) = {}", float::erf(x));
+        assert!(close(float::erf(-x), -erf), "erf(-{x})");
+        assert!(
+            close(float::erfc(x), erfc),
+            "erfc({x}) = {:e}",
+            float::erfc(x)
+        );
+    }
+}

@@ -173,10 +173,7 @@ pub fn token_length(program: &Program, count: usize) -> Result<(String, u64), Bi
             found: count,
         });
     }
-    Ok((
-        program.dims.name(dim).to_string(),
-        (count - shifted) as u64,
-    ))
+    Ok((program.dims.name(dim).to_string(), (count - shifted) as u64))
 }
 
 /// The `tokens` leaves' values from `ids` (a leaf `next(x)` reads x's text one position on).
@@ -225,9 +222,10 @@ pub fn checkpoint_values(program: &Program, checkpoint: &Checkpoint) -> Result<B
     let mut bound = Bound::default();
     for (i, t) in program.tensors.iter().enumerate() {
         let id = TensorId(i as u32);
-        let TensorKind::Leaf(kind) = t.kind else {
+        if !matches!(t.kind, TensorKind::Leaf(_)) {
             continue;
-        };
+        }
+        let tokens = program.token_leaves.iter().any(|l| l.tensor == id);
         let explicit = program
             .checkpoint_names
             .iter()
@@ -244,7 +242,7 @@ pub fn checkpoint_values(program: &Program, checkpoint: &Checkpoint) -> Result<B
                 }
                 name.clone()
             }
-            None if kind == crate::syntax::ast::LeafKind::Tokens => continue,
+            None if tokens => continue,
             None if checkpoint.info(&t.name).is_some() => t.name.clone(),
             None => {
                 bound.absent.push(id);

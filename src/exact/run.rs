@@ -6,7 +6,7 @@
 //! when an enclosure is too wide or a comparison undecided, doubles the extra bits, up to
 //! [`MAX_RAISES`] times; what still fails is reported, never passed off as exact.
 
-use super::eval::{eval, Env, EvalError};
+use super::eval::{eval, eval_graph, Env, EvalError};
 use super::num::{Num, NumError, Prec};
 use super::scalar::{Dual, Scalar};
 use super::tensor::{self, MapvRef, Tensor};
@@ -392,6 +392,57 @@ pub fn trace_gradients(
         .map_err(GradientError::Run)
 }
 
+/// The forward trace and every gradient from one evaluation of the gradient graph per
+/// precision (it extends the forward graph, so the forward values come with it): what
+/// `trace --grad` shows, without evaluating the forward pass twice.
+pub fn trace_with_gradients(
+    program: &Program,
+    leaves: HashMap<TensorId, Tensor<Num>>,
+    upstream: Option<Tensor<Num>>,
+    seed: u64,
+    target_bits: u32,
+) -> Result<(Trace, Vec<(TensorId, Tensor<Num>)>), GradientError> {
+    let grads = crate::diff::derive(program).map_err(|d| GradientError::Derive(Box::new(d)))?;
+    let env = backward_env(program, leaves, upstream, seed);
+    let forward: Vec<(TensorId, NodeId)> = (0..program.tensors.len() as u32)
+        .map(|t| (TensorId(t), program.tensor(TensorId(t)).node))
+        .collect();
+    let backward: Vec<(TensorId, NodeId)> = forward
+        .iter()
+        .filter_map(|&(t, _)| grads.of(program, t).map(|g| (t, g)))
+        .collect();
+    let roots: Vec<NodeId> = forward.iter().chain(&backward).map(|(_, n)| *n).collect();
+    let attempt = |prec: Prec| eval_graph(program, &grads.graph, &env, &roots, prec);
+    let all_tight = |values: &Vec<Option<Tensor<Num>>>| {
+        roots.iter().all(|r| {
+            values[r.0 as usize]
+                .as_ref()
+                .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
+        })
+    };
+    let (values, prec) =
+        raising(target_bits, attempt, all_tight).map_err(|e| GradientError::Run(wrap(program, e)))?;
+    let take = |list: &[(TensorId, NodeId)]| -> Vec<(TensorId, Tensor<Num>)> {
+        list.iter()
+            .map(|(t, n)| (*t, values[n.0 as usize].clone().expect("roots are evaluated")))
+            .collect()
+    };
+    let named = take(&forward);
+    let too_wide = named
+        .iter()
+        .filter(|(_, v)| v.iter().any(|x| !x.is_tight(target_bits)))
+        .map(|(t, _)| *t)
+        .collect();
+    Ok((
+        Trace {
+            values: named,
+            prec,
+            too_wide,
+        },
+        take(&backward),
+    ))
+}
+
 /// The env a gradient graph is evaluated in: the leaves, and for an output (not a loss) the
 /// upstream gradient `grad(OUTPUT)` (`upstream`, or the one drawn from `seed`).
 pub fn backward_env(
@@ -427,7 +478,7 @@ pub fn gradient_values(
         .filter_map(|t| grads.of(program, t).map(|g| (t, g)))
         .collect();
     let roots: Vec<NodeId> = named.iter().map(|(_, g)| *g).collect();
-    let attempt = |prec: Prec| super::eval::eval_graph(program, &grads.graph, &env, &roots, prec);
+    let attempt = |prec: Prec| eval_graph(program, &grads.graph, &env, &roots, prec);
     let all_tight = |values: &Vec<Option<Tensor<Num>>>| {
         roots.iter().all(|r| {
             values[r.0 as usize]

@@ -337,7 +337,10 @@ pub enum Op {
     Unrope,
     /// `repeat(x, n, axis=k)`: each entry along axis k repeated n times in place (torch's
     /// `repeat_interleave`): grouped-query attention's K/V heads shared by n query heads.
-    Repeat { axis: usize, times: DimPoly },
+    Repeat {
+        axis: usize,
+        times: DimPoly,
+    },
     /// `grad(NAME)`: the true gradient of a named tensor (claims and derivations only); in a
     /// gradient graph, `grad(O)` of the output is the free upstream gradient.
     GradOf(TensorId),
@@ -1188,7 +1191,10 @@ pub fn infer(dims: &Dims, op: &Op, args: &[&Shape]) -> Result<Shape, ShapeError>
                 return Err(ShapeError::TooFewAxes { arg: 0, need: 2 });
             }
             let last = &s[s.len() - 1];
-            if dims.sizes(std::slice::from_ref(last)).is_some_and(|n| n[0] % 2 == 1) {
+            if dims
+                .sizes(std::slice::from_ref(last))
+                .is_some_and(|n| n[0] % 2 == 1)
+            {
                 return Err(ShapeError::RopePairs { last: last.clone() });
             }
             s.clone()

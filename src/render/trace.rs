@@ -298,7 +298,12 @@ pub fn text(
 
 /// Where the leaves' values come from: `given` names a source per leaf (`--inputs`,
 /// `--text`, the checkpoint); the rest are random from the seed.
-fn inputs_text(program: &Program, given: &[(TensorId, String)], leaves: usize, seed: u64) -> String {
+fn inputs_text(
+    program: &Program,
+    given: &[(TensorId, String)],
+    leaves: usize,
+    seed: u64,
+) -> String {
     if given.is_empty() {
         return format!("random inputs from seed {seed}");
     }
@@ -315,13 +320,15 @@ fn inputs_text(program: &Program, given: &[(TensorId, String)], leaves: usize, s
             .filter(|(_, s)| s == source)
             .map(|(t, _)| program.tensor(*t).name.as_str())
             .collect();
-        parts.push(if given.len() >= leaves && parts.is_empty() && names.len() == given.len() {
-            format!("inputs from {source}")
-        } else if names.len() <= 3 {
-            format!("{} from {source}", names.join(", "))
-        } else {
-            format!("{} leaves from {source}", names.len())
-        });
+        parts.push(
+            if given.len() >= leaves && parts.is_empty() && names.len() == given.len() {
+                format!("inputs from {source}")
+            } else if names.len() <= 3 {
+                format!("{} from {source}", names.join(", "))
+            } else {
+                format!("{} leaves from {source}", names.len())
+            },
+        );
     }
     if given.len() < leaves {
         let other = if parts.len() == 1 && parts[0].contains("--inputs") {

@@ -93,9 +93,7 @@ pub fn to_enode(
         Op::Embedding => EOp::Embedding,
         Op::Rope => EOp::Rope,
         Op::Unrope => EOp::Unrope,
-        Op::Repeat { axis, times } => {
-            EOp::Repeat(*axis as u8, tables.shape(&vec![times.clone()]))
-        }
+        Op::Repeat { axis, times } => EOp::Repeat(*axis as u8, tables.shape(&vec![times.clone()])),
         Op::FnParam(_) => {
             return Err(SimplifyError::Untranslatable(
                 "a fn parameter outside a fn".into(),

@@ -296,7 +296,8 @@ impl<'s> Lowerer<'s> {
                 chars,
                 text_span,
             } => {
-                if let Some(id) = self.report_named(name, |l| l.vocab_decl(name, chars, *text_span)) {
+                if let Some(id) = self.report_named(name, |l| l.vocab_decl(name, chars, *text_span))
+                {
                     if is_root {
                         self.statements.push(Statement::Dim(id, item.span));
                     }

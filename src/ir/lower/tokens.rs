@@ -19,15 +19,22 @@ impl Lowerer<'_> {
             return Err(Diagnostic::new(
                 Code::Redefinition,
                 name.span,
-                format!("a file has one vocabulary, and `{}` is declared already", prev.dim),
+                format!(
+                    "a file has one vocabulary, and `{}` is declared already",
+                    prev.dim
+                ),
             )
             .with_secondary(prev.span, "the first vocabulary")
             .into());
         }
         if chars.is_empty() {
-            return Err(Diagnostic::new(Code::BadDim, text, "a vocabulary needs at least one character")
-                .with_label("empty")
-                .into());
+            return Err(Diagnostic::new(
+                Code::BadDim,
+                text,
+                "a vocabulary needs at least one character",
+            )
+            .with_label("empty")
+            .into());
         }
         for (i, c) in chars.iter().enumerate() {
             if let Some(j) = chars[..i].iter().position(|d| d == c) {
@@ -115,7 +122,10 @@ impl Lowerer<'_> {
                     .with_label("not a tokens declaration")
                     .into());
                 };
-                let same_shape = self.dims.same(&self.graph.shape(self.tensors[leaf.tensor.0 as usize].node)[0], &shape[0]);
+                let same_shape = self.dims.same(
+                    &self.graph.shape(self.tensors[leaf.tensor.0 as usize].node)[0],
+                    &shape[0],
+                );
                 if !same_shape || !self.dims.same(&leaf.range, &range) {
                     return Err(Diagnostic::new(
                         Code::ShapeMismatch,
