@@ -24,7 +24,11 @@ fn f32_weights(program: &Program) -> HashMap<TensorId, Tensor<Num>> {
         let data = (0..shape.iter().product::<usize>())
             .map(|_| {
                 let x = ((rng.below(2001) as f64 - 1000.0) / 4000.0) as f32 as f64;
-                let v = if gain { (1.0 + x / 4.0) as f32 as f64 } else { x };
+                let v = if gain {
+                    (1.0 + x / 4.0) as f32 as f64
+                } else {
+                    x
+                };
                 Num::exact(num_rational::BigRational::from_float(v).unwrap())
             })
             .collect();
@@ -44,7 +48,9 @@ fn bench_model(c: &mut Criterion) {
     let program = handtrace::load_program(Path::new("examples/gpt2_tiny.ht"), &options)
         .expect("gpt2_tiny.ht loads");
     // "First Citizen:\nBef" in the file's vocabulary: 17 characters, 16 positions.
-    let ids = [18, 47, 56, 57, 58, 1, 15, 47, 58, 47, 64, 43, 52, 10, 0, 14, 43];
+    let ids = [
+        18, 47, 56, 57, 58, 1, 15, 47, 58, 47, 64, 43, 52, 10, 0, 14, 43,
+    ];
     let mut given = f32_weights(&program);
     given.extend(token_values(&program, &ids).unwrap());
     let leaves = leaf_values(&program, 0, &given);

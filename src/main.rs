@@ -724,7 +724,10 @@ fn trace(
             },
         }
     } else {
-        (handtrace::exact::run::trace(&program, leaves, precision), None)
+        (
+            handtrace::exact::run::trace(&program, leaves, precision),
+            None,
+        )
     };
     bar.finish_and_clear();
     match traced {

@@ -226,7 +226,10 @@ fn trace_text_shows_fractions_and_certified_digits() {
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     // Truncated: sigmoid(2) = 0.88079707797788…, so the twelfth digit is 7, not 8.
-    assert!(text.contains("\ny  []  line 2\n    0.880797077977…\n"), "{text}");
+    assert!(
+        text.contains("\ny  []  line 2\n    0.880797077977…\n"),
+        "{text}"
+    );
     assert!(text.contains("\nz  []  line 3\n    2/3\n"), "{text}");
 }
 

@@ -359,7 +359,14 @@ fn bad_tokens_get_errors() {
 
 #[test]
 fn the_float_report_shows_the_naive_softmax_overflow_and_not_the_stable_one() {
-    let o = run(&["trace", "examples/softmax_overflow.ht", "--seed", "7", "--float", "f32"]);
+    let o = run(&[
+        "trace",
+        "examples/softmax_overflow.ht",
+        "--seed",
+        "7",
+        "--float",
+        "f32",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let line = |name: &str| {
@@ -374,7 +381,12 @@ fn the_float_report_shows_the_naive_softmax_overflow_and_not_the_stable_one() {
     assert!(!line("P").contains("OVERFLOW"), "{out}");
     assert!(out.contains("first overflow: `E` (line 13)"), "{out}");
     // Exactly, nothing overflows: every probability is certified.
-    let exact = stdout(&run(&["trace", "examples/softmax_overflow.ht", "--seed", "7"]));
+    let exact = stdout(&run(&[
+        "trace",
+        "examples/softmax_overflow.ht",
+        "--seed",
+        "7",
+    ]));
     assert!(!exact.contains("inf") && !exact.contains("NaN"), "{exact}");
     // JSON: the trace's values and the float report side by side.
     let o = run(&[
@@ -409,7 +421,10 @@ fn gpt2_tiny_runs_in_every_float_format_against_exact() {
         ]);
         assert!(o.status.success(), "{format}: {}", stderr(&o));
         let out = stdout(&o);
-        assert!(out.starts_with(&format!("float {format} against exact")), "{out}");
+        assert!(
+            out.starts_with(&format!("float {format} against exact")),
+            "{out}"
+        );
         assert!(out.contains("logits   line 92"), "{out}");
     }
 }

@@ -321,7 +321,11 @@ fn eval_node<S: Scalar>(
             let mut data = Vec::with_capacity(want.iter().product());
             for x in tensor::entries(ids) {
                 let k = token_id(&x, rows)?;
-                data.extend(flat[k * width..(k + 1) * width].iter().map(|v| (*v).clone()));
+                data.extend(
+                    flat[k * width..(k + 1) * width]
+                        .iter()
+                        .map(|v| (*v).clone()),
+                );
             }
             tensor::from_vec(&want, data)?
         }
@@ -391,7 +395,9 @@ fn rope<S: Scalar>(x: &Tensor<S>, inverse: bool, p: Prec) -> SResult<Tensor<S>> 
     let r = x.ndim();
     let (positions, d) = (x.shape()[r - 2], x.shape()[r - 1]);
     if d % 2 == 1 {
-        return Err(NumError::Undecided("rope of an odd number of features".into()));
+        return Err(NumError::Undecided(
+            "rope of an odd number of features".into(),
+        ));
     }
     let angles = rope_angles(positions, d, p)?;
     let x = x.as_standard_layout().into_owned();

@@ -70,6 +70,93 @@ impl fmt::Display for NumError {
 
 pub type NumResult = Result<Num, NumError>;
 
+/// A finite dyadic value or enclosure as its endpoints, for kernels that convert each
+/// operand once (the matrix product).
+#[derive(Debug, Clone)]
+pub struct DyBounds {
+    lo: Dy,
+    hi: Dy,
+    exact: bool,
+}
+
+impl DyBounds {
+    /// Every entry's bounds, or `None` if one is −∞ or an exact rational that is not dyadic
+    /// (those keep exact rational arithmetic).
+    pub fn all(items: &[Num]) -> Option<Vec<DyBounds>> {
+        items
+            .iter()
+            .map(|x| match x {
+                Num::Exact(r) => Dy::exact(r).map(|d| DyBounds {
+                    lo: d.clone(),
+                    hi: d,
+                    exact: true,
+                }),
+                Num::Range { lo, hi } => Some(DyBounds {
+                    lo: lo.clone(),
+                    hi: hi.clone(),
+                    exact: false,
+                }),
+                Num::NegInf => None,
+            })
+            .collect()
+    }
+
+    /// The bounds of `self · o`: by signs, two endpoint products suffice unless both
+    /// straddle 0.
+    fn mul(&self, o: &DyBounds) -> (Dy, Dy) {
+        if self.exact && o.exact {
+            let p = self.lo.mul(&o.lo);
+            return (p.clone(), p);
+        }
+        let (al, ah, bl, bh) = (&self.lo, &self.hi, &o.lo, &o.hi);
+        let nonneg = |d: &Dy| !d.is_negative();
+        let nonpos = |d: &Dy| !d.is_positive();
+        match () {
+            _ if nonneg(al) && nonneg(bl) => (al.mul(bl), ah.mul(bh)),
+            _ if nonpos(ah) && nonpos(bh) => (ah.mul(bh), al.mul(bl)),
+            _ if nonneg(al) && nonpos(bh) => (ah.mul(bl), al.mul(bh)),
+            _ if nonpos(ah) && nonneg(bl) => (al.mul(bh), ah.mul(bl)),
+            _ => {
+                let products = [al.mul(bl), al.mul(bh), ah.mul(bl), ah.mul(bh)];
+                let lo = products.iter().min().unwrap().clone();
+                let hi = products.iter().max().unwrap().clone();
+                (lo, hi)
+            }
+        }
+    }
+
+    fn is_zero(&self) -> bool {
+        self.exact && self.lo.is_zero()
+    }
+
+    /// The `m × n` product of row-major blocks: each entry's endpoint products summed
+    /// exactly (exact zeros skipped) and rounded outward once.
+    pub fn matmul(a: &[DyBounds], b: &[DyBounds], (m, k, n): (usize, usize, usize), prec: Prec) -> Vec<Num> {
+        let mut out = Vec::with_capacity(m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut lo, mut hi, mut exact) = (Dy::zero(), Dy::zero(), true);
+                for l in 0..k {
+                    let (x, y) = (&a[i * k + l], &b[l * n + j]);
+                    if x.is_zero() || y.is_zero() {
+                        continue;
+                    }
+                    let (plo, phi) = x.mul(y);
+                    exact &= x.exact && y.exact;
+                    lo = lo.add(&plo);
+                    hi = hi.add(&phi);
+                }
+                out.push(if exact {
+                    Num::Exact(lo.to_rational())
+                } else {
+                    Num::range_dy(lo, hi, prec)
+                });
+            }
+        }
+        out
+    }
+}
+
 /// An exact rational, a certified enclosure, or −∞.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Num {

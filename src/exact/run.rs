@@ -420,11 +420,16 @@ pub fn trace_with_gradients(
                 .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
         })
     };
-    let (values, prec) =
-        raising(target_bits, attempt, all_tight).map_err(|e| GradientError::Run(wrap(program, e)))?;
+    let (values, prec) = raising(target_bits, attempt, all_tight)
+        .map_err(|e| GradientError::Run(wrap(program, e)))?;
     let take = |list: &[(TensorId, NodeId)]| -> Vec<(TensorId, Tensor<Num>)> {
         list.iter()
-            .map(|(t, n)| (*t, values[n.0 as usize].clone().expect("roots are evaluated")))
+            .map(|(t, n)| {
+                (
+                    *t,
+                    values[n.0 as usize].clone().expect("roots are evaluated"),
+                )
+            })
             .collect()
     };
     let named = take(&forward);
