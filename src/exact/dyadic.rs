@@ -139,6 +139,18 @@ impl Dy {
         }
     }
 
+    /// The nearest f64, near enough (the mantissa's leading 64 bits, scaled in two steps so
+    /// an exponent past f64's range on one factor alone does not overflow).
+    pub fn to_f64(&self) -> f64 {
+        use num_traits::ToPrimitive;
+        let (m, e) = self.parts();
+        let extra = (m.bits() as i64 - 64).max(0);
+        let top = (m >> extra as usize).to_f64().unwrap_or(f64::NAN);
+        let e = e + extra;
+        let half = (e / 2).clamp(-2000, 2000) as i32;
+        top * 2f64.powi(half) * 2f64.powi((e - half as i64).clamp(-2000, 2000) as i32)
+    }
+
     pub fn neg(&self) -> Dy {
         Dy {
             m: -&self.m,

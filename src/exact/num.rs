@@ -131,7 +131,12 @@ impl DyBounds {
 
     /// The `m × n` product of row-major blocks: each entry's endpoint products summed
     /// exactly (exact zeros skipped) and rounded outward once.
-    pub fn matmul(a: &[DyBounds], b: &[DyBounds], (m, k, n): (usize, usize, usize), prec: Prec) -> Vec<Num> {
+    pub fn matmul(
+        a: &[DyBounds],
+        b: &[DyBounds],
+        (m, k, n): (usize, usize, usize),
+        prec: Prec,
+    ) -> Vec<Num> {
         let mut out = Vec::with_capacity(m * n);
         for i in 0..m {
             for j in 0..n {
@@ -500,9 +505,7 @@ impl Num {
         use num_traits::ToPrimitive;
         match self {
             Num::Exact(r) => r.to_f64().unwrap_or(f64::NAN),
-            Num::Range { lo, hi } => ((lo.to_rational() + hi.to_rational()) / int(2))
-                .to_f64()
-                .unwrap_or(f64::NAN),
+            Num::Range { lo, hi } => lo.to_f64() / 2.0 + hi.to_f64() / 2.0,
             Num::NegInf => f64::NEG_INFINITY,
         }
     }

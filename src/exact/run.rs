@@ -85,10 +85,19 @@ pub const DEFAULT_TARGET_BITS: u32 = 128;
 /// error ends the run at once.
 pub fn raising<T>(
     target_bits: u32,
+    attempt: impl FnMut(Prec) -> Result<T, EvalError>,
+    tight: impl Fn(&T) -> bool,
+) -> Result<(T, Prec), EvalError> {
+    raising_from(32, target_bits, attempt, tight)
+}
+
+/// [`raising`] starting with `extra` bits beyond the target.
+fn raising_from<T>(
+    mut extra: u32,
+    target_bits: u32,
     mut attempt: impl FnMut(Prec) -> Result<T, EvalError>,
     tight: impl Fn(&T) -> bool,
 ) -> Result<(T, Prec), EvalError> {
-    let mut extra = 32;
     for round in 0..=MAX_RAISES {
         let prec = Prec::new(target_bits + extra);
         match attempt(prec) {
@@ -420,7 +429,12 @@ pub fn trace_with_gradients(
                 .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
         })
     };
-    let (values, prec) = raising(target_bits, attempt, all_tight)
+    // Every op on a long chain widens the enclosures a little: a deep graph (two layers of a
+    // model and their backward pass) misses the target at 32 extra bits and is evaluated
+    // again and again, so it starts with a bit for every op of its longest chain (gpt2_tiny's
+    // backward pass, 135 ops deep, went 161 → 194 → 260 bits before; now one run at 263).
+    let extra = depth(&grads.graph, &roots).max(32);
+    let (values, prec) = raising_from(extra, target_bits, attempt, all_tight)
         .map_err(|e| GradientError::Run(wrap(program, e)))?;
     let take = |list: &[(TensorId, NodeId)]| -> Vec<(TensorId, Tensor<Num>)> {
         list.iter()
@@ -446,6 +460,21 @@ pub fn trace_with_gradients(
         },
         take(&backward),
     ))
+}
+
+/// The longest chain of ops below `roots` (node ids are topologically ordered).
+fn depth(graph: &crate::ir::Graph, roots: &[NodeId]) -> u32 {
+    let mut level = vec![0u32; graph.len()];
+    for i in 0..graph.len() {
+        let node = graph.node(NodeId(i as u32));
+        level[i] = node
+            .args
+            .iter()
+            .map(|a| level[a.0 as usize] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    roots.iter().map(|r| level[r.0 as usize]).max().unwrap_or(0)
 }
 
 /// The env a gradient graph is evaluated in: the leaves, and for an output (not a loss) the

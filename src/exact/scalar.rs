@@ -65,7 +65,12 @@ pub trait Scalar: Clone + std::fmt::Debug {
     fn extreme(items: &[Self], largest: bool) -> SResult<Self>;
     /// The `m × n` product of a row-major `m × k` block `a` and `k × n` block `b` (the
     /// matrix product's kernel): by default each entry a sum of `mul`s, added left to right.
-    fn matmul_block(a: &[Self], b: &[Self], dims: (usize, usize, usize), p: Prec) -> SResult<Vec<Self>> {
+    fn matmul_block(
+        a: &[Self],
+        b: &[Self],
+        dims: (usize, usize, usize),
+        p: Prec,
+    ) -> SResult<Vec<Self>> {
         matmul_by_entries(a, b, dims, p)
     }
 }
@@ -154,7 +159,12 @@ impl Scalar for Num {
     /// Every operand converted to dyadic bounds once, each entry's products summed exactly
     /// and rounded once (tighter than rounding every step, and exact zeros skipped, as in a
     /// product with one-hot rows). Operands that are not dyadic (1/3) or −∞ take the default.
-    fn matmul_block(a: &[Self], b: &[Self], dims: (usize, usize, usize), p: Prec) -> SResult<Vec<Self>> {
+    fn matmul_block(
+        a: &[Self],
+        b: &[Self],
+        dims: (usize, usize, usize),
+        p: Prec,
+    ) -> SResult<Vec<Self>> {
         let (Some(ab), Some(bb)) = (DyBounds::all(a), DyBounds::all(b)) else {
             return matmul_by_entries(a, b, dims, p);
         };

@@ -148,12 +148,16 @@ fn matrix(rows: &[Vec<String>], indent: &str) -> String {
 /// The entries' smallest and largest (by their midpoints), a few leading rows and columns.
 fn summary_text(t: &Tensor<Num>) -> String {
     let std = t.as_standard_layout();
-    let finite: Vec<&Num> = std.iter().filter(|n| !n.is_neg_inf()).collect();
-    let by_value = |a: &&Num, b: &&Num| a.to_f64().total_cmp(&b.to_f64());
+    // Each entry's midpoint once: only to pick the entries to print (their digits are certified).
+    let finite: Vec<(f64, &Num)> = std
+        .iter()
+        .filter(|n| !n.is_neg_inf())
+        .map(|n| (n.to_f64(), n))
+        .collect();
     let mut out = String::new();
-    if let (Some(lo), Some(hi)) = (
-        finite.iter().copied().min_by(|a, b| by_value(a, b)),
-        finite.iter().copied().max_by(|a, b| by_value(a, b)),
+    if let (Some((_, lo)), Some((_, hi))) = (
+        finite.iter().min_by(|a, b| a.0.total_cmp(&b.0)),
+        finite.iter().max_by(|a, b| a.0.total_cmp(&b.0)),
     ) {
         let how = if std.iter().all(|n| n.is_exact() || n.is_neg_inf()) {
             "exact"
@@ -174,10 +178,14 @@ fn summary_text(t: &Tensor<Num>) -> String {
         1 => (1, shape[0]),
         _ => (shape[r - 2], shape[r - 1]),
     };
-    let cells: Vec<String> = std.iter().take(m * n).map(entry_text).collect();
+    // Only the entries shown are written out (certified digits cost a division each).
+    let first: Vec<&Num> = std.iter().take(m * n).collect();
     let mut rows: Vec<Vec<String>> = (0..m.min(SUMMARY_ROWS))
         .map(|i| {
-            let mut row: Vec<String> = cells[i * n..i * n + n.min(SUMMARY_COLS)].to_vec();
+            let mut row: Vec<String> = first[i * n..i * n + n.min(SUMMARY_COLS)]
+                .iter()
+                .map(|x| entry_text(x))
+                .collect();
             if n > SUMMARY_COLS {
                 row.push("…".into());
             }
