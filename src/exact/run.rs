@@ -401,6 +401,9 @@ pub fn trace_gradients(
         .map_err(GradientError::Run)
 }
 
+/// Values of named tensors (or of their gradients), in program order.
+pub type NamedValues = Vec<(TensorId, Tensor<Num>)>;
+
 /// The forward trace and every gradient from one evaluation of the gradient graph per
 /// precision (it extends the forward graph, so the forward values come with it): what
 /// `trace --grad` shows, without evaluating the forward pass twice.
@@ -410,7 +413,7 @@ pub fn trace_with_gradients(
     upstream: Option<Tensor<Num>>,
     seed: u64,
     target_bits: u32,
-) -> Result<(Trace, Vec<(TensorId, Tensor<Num>)>), GradientError> {
+) -> Result<(Trace, NamedValues), GradientError> {
     let grads = crate::diff::derive(program).map_err(|d| GradientError::Derive(Box::new(d)))?;
     let env = backward_env(program, leaves, upstream, seed);
     let forward: Vec<(TensorId, NodeId)> = (0..program.tensors.len() as u32)

@@ -11,7 +11,7 @@
 //! with direct certified enclosures, which are faster and tight in the tails.
 
 use super::funcs;
-use super::num::{int, DyBounds, Num, NumError, Prec};
+use super::num::{int, Num, NumError, Prec};
 use num_rational::BigRational;
 use num_traits::{One, Zero};
 use std::cmp::Ordering;
@@ -63,16 +63,6 @@ pub trait Scalar: Clone + std::fmt::Debug {
     /// The largest (or smallest) of `items`; ties and undecidable comparisons are allowed for
     /// values but not for derivatives.
     fn extreme(items: &[Self], largest: bool) -> SResult<Self>;
-    /// The `m × n` product of a row-major `m × k` block `a` and `k × n` block `b` (the
-    /// matrix product's kernel): by default each entry a sum of `mul`s, added left to right.
-    fn matmul_block(
-        a: &[Self],
-        b: &[Self],
-        dims: (usize, usize, usize),
-        p: Prec,
-    ) -> SResult<Vec<Self>> {
-        matmul_by_entries(a, b, dims, p)
-    }
 }
 
 impl Scalar for Num {
@@ -155,20 +145,6 @@ impl Scalar for Num {
             first,
             |acc, x| if largest { acc.max(x) } else { acc.min(x) },
         ))
-    }
-    /// Every operand converted to dyadic bounds once, each entry's products summed exactly
-    /// and rounded once (tighter than rounding every step, and exact zeros skipped, as in a
-    /// product with one-hot rows). Operands that are not dyadic (1/3) or −∞ take the default.
-    fn matmul_block(
-        a: &[Self],
-        b: &[Self],
-        dims: (usize, usize, usize),
-        p: Prec,
-    ) -> SResult<Vec<Self>> {
-        let (Some(ab), Some(bb)) = (DyBounds::all(a), DyBounds::all(b)) else {
-            return matmul_by_entries(a, b, dims, p);
-        };
-        Ok(DyBounds::matmul(&ab, &bb, dims, p))
     }
 }
 
@@ -315,28 +291,4 @@ impl Scalar for Dual {
 /// `n` as an exact scalar.
 pub fn exact<S: Scalar>(n: i64) -> S {
     S::constant(Num::exact(int(n)))
-}
-
-/// A matrix product block entry by entry: each entry a sum of `mul`s, added left to right.
-pub fn matmul_by_entries<S: Scalar>(
-    a: &[S],
-    b: &[S],
-    (m, k, n): (usize, usize, usize),
-    p: Prec,
-) -> SResult<Vec<S>> {
-    let mut out = Vec::with_capacity(m * n);
-    for i in 0..m {
-        for j in 0..n {
-            let mut acc: Option<S> = None;
-            for l in 0..k {
-                let prod = a[i * k + l].mul(&b[l * n + j], p)?;
-                acc = Some(match acc {
-                    None => prod,
-                    Some(s) => s.add(&prod, p)?,
-                });
-            }
-            out.push(acc.unwrap_or_else(|| exact(0)));
-        }
-    }
-    Ok(out)
 }

@@ -105,12 +105,19 @@ pub fn matmul<S: Scalar>(a: &Tensor<S>, b: &Tensor<S>, p: Prec) -> SResult<Tenso
     let mut out = Vec::with_capacity(count * m * n);
     for bi in 0..count {
         let (ao, bo) = (bi * m * k, bi * k * n);
-        out.extend(S::matmul_block(
-            &ad[ao..ao + m * k],
-            &bd[bo..bo + k * n],
-            (m, k, n),
-            p,
-        )?);
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc: Option<S> = None;
+                for l in 0..k {
+                    let prod = ad[ao + i * k + l].mul(&bd[bo + l * n + j], p)?;
+                    acc = Some(match acc {
+                        None => prod,
+                        Some(s) => s.add(&prod, p)?,
+                    });
+                }
+                out.push(acc.unwrap_or_else(|| super::scalar::exact(0)));
+            }
+        }
     }
     let mut shape = batch;
     if !a_vec {
