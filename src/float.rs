@@ -1174,9 +1174,13 @@ pub struct Row {
     /// The largest error in ulps of the format at the exact value, over the entries where
     /// both values are finite (overflowed entries are counted apart).
     pub max_ulps: f64,
-    /// The largest relative error |f − x|/|x| over the same entries; where x = 0, the
-    /// absolute error in units of the smallest normal number, |f|/min_normal.
+    /// The largest relative error |f − x|/|x| over the same entries, leaving out those
+    /// whose exact value is 0 or an enclosure around 0 (there it has no meaning).
     pub max_rel: f64,
+    /// Entries whose exact value is 0, or an enclosure around 0 (the value is 0 to the
+    /// working precision): no relative error; the float's largest |f| there is `zero_abs`.
+    pub zeros: usize,
+    pub zero_abs: f64,
     /// Entries that are ±∞ or NaN where the exact value is finite.
     pub overflow: usize,
     /// Entries that underflow as IEEE defines it (tiny and inexact): 0 or subnormal in the
@@ -1225,6 +1229,8 @@ fn measure(tensor: TensorId, exact: &Tensor<Num>, float: &Arr, format: Format) -
         entries: exact.len(),
         max_ulps: 0.0,
         max_rel: 0.0,
+        zeros: 0,
+        zero_abs: 0.0,
         overflow: 0,
         underflow: 0,
         first_overflow: None,
@@ -1260,14 +1266,15 @@ fn measure(tensor: TensorId, exact: &Tensor<Num>, float: &Arr, format: Format) -
             row.worst = Some(here());
             continue;
         }
+        if e.contains(&num_rational::BigRational::from_integer(0.into())) {
+            row.zeros += 1;
+            row.zero_abs = row.zero_abs.max(f.abs());
+            continue;
+        }
         let err = (f - x).abs();
         let ulps = err / format.ulp(x);
-        let rel = if x != 0.0 {
-            err / x.abs()
-        } else {
-            err / format.min_normal()
-        };
-        if x != 0.0 && format.is_tiny(f) && f != x {
+        let rel = err / x.abs();
+        if format.is_tiny(f) && f != x {
             row.underflow += 1;
         }
         row.max_ulps = row.max_ulps.max(ulps);

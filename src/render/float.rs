@@ -98,6 +98,17 @@ fn flags(row: &Row) -> String {
     if row.underflow > 0 {
         out.push(format!("underflow {}", row.underflow));
     }
+    if row.zero_abs > 0.0 {
+        out.push(format!(
+            "exactly 0 at {} (float |f| ≤ {})",
+            if row.zeros == 1 {
+                "1 entry".to_string()
+            } else {
+                format!("{} entries", row.zeros)
+            },
+            rel_text(row.zero_abs)
+        ));
+    }
     out.join("  ")
 }
 
@@ -202,7 +213,8 @@ fn number(x: f64) -> Value {
 }
 
 /// The report as JSON: `{"format", "method", "tensors": [{"name", "line", "shape",
-/// "entries", "max_ulps", "max_rel", "overflow", "underflow", "first_overflow", "worst"}],
+/// "entries", "max_ulps", "max_rel", "overflow", "underflow", "zeros", "zero_abs",
+/// "first_overflow", "worst"}],
 /// "first_overflow", "largest_loss"}`.
 pub fn json(program: &Program, report: &Report) -> Value {
     let tensors: Vec<Value> = report
@@ -222,6 +234,8 @@ pub fn json(program: &Program, report: &Report) -> Value {
                 "max_rel": number(r.max_rel),
                 "overflow": r.overflow,
                 "underflow": r.underflow,
+                "zeros": r.zeros,
+                "zero_abs": number(r.zero_abs),
                 "first_overflow": r.first_overflow,
                 "worst": r.worst,
             })
