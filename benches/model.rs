@@ -1,7 +1,8 @@
 //! The tiny GPT-2 of examples/gpt2_tiny.ht on 16 tokens with weights rounded to f32, as a
 //! checkpoint would hold them: the exact trace with every gradient, and the same forward
 //! pass in IEEE f32 and bf16 op by op. `MODEL_WIDTH` sets the model width d (default 16:
-//! 2 heads of 8; the size is 64, `MODEL_WIDTH=64`, about 40 s an iteration).
+//! 2 heads of 8; the size is 64: `MODEL_WIDTH=64 cargo bench --bench model`, about
+//! 6 s an iteration).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use handtrace::exact::bind::token_values;
