@@ -143,8 +143,8 @@ enum Command {
         show: Vec<String>,
         /// Run the same graph in IEEE arithmetic op by op and report each tensor's error
         /// against the exact values, its overflows and underflows.
-        #[arg(long, value_enum, value_name = "FORMAT")]
-        float: Option<FloatFormat>,
+        #[arg(long, value_name = "f32|bf16|f16")]
+        float: Option<handtrace::float::Format>,
     },
     /// Write a worked solution as a LaTeX document (compiles with pdflatex).
     Latex {
@@ -191,24 +191,6 @@ enum Command {
         /// A command (show, grad, trace, latex, check) or `builtins`.
         topic: Option<String>,
     },
-}
-
-/// `--float`: the IEEE format a framework would store tensors in.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum FloatFormat {
-    F32,
-    Bf16,
-    F16,
-}
-
-impl FloatFormat {
-    fn format(self) -> handtrace::float::Format {
-        match self {
-            FloatFormat::F32 => handtrace::float::Format::F32,
-            FloatFormat::Bf16 => handtrace::float::Format::BF16,
-            FloatFormat::F16 => handtrace::float::Format::F16,
-        }
-    }
 }
 
 /// What `trace` reads besides the file.
@@ -387,7 +369,7 @@ fn run(command: Command) -> Run {
                 all: full,
                 names: show,
             },
-            float.map(FloatFormat::format),
+            float,
         ),
         Command::Latex {
             file,
@@ -573,27 +555,24 @@ fn real_data(
         (None, None) => None,
     };
     if let Some(source) = source {
-        let ids = bind::token_ids(&program, source).map_err(|e| fail(here.clone(), &e))?;
-        let (dim, length) =
-            bind::token_length(&program, ids.len()).map_err(|e| fail(here.clone(), &e))?;
-        let overrides = sizes.options().dim_overrides;
-        let fixed = overrides.iter().find(|(n, _)| *n == dim);
-        if let Some((_, given)) = fixed.filter(|(_, s)| *s != length) {
-            eprintln!("{here}: error[inputs]: --dims sets {dim}={given}, but the {} tokens give {dim}={length}", ids.len());
-            return Err(Stop::BadInput);
-        }
-        program = program.resized(&[(dim, length)]).map_err(|diags| {
-            for d in diags {
-                eprint!("{}", d.render(&program.sources, color()));
+        let fixed = sizes.options().dim_overrides;
+        let map = program.sources.clone();
+        let (fitted, values) = match bind::fit_tokens(program, source, &fixed) {
+            Ok(fit) => fit,
+            Err(bind::BindError::Resize(diags)) => {
+                for d in diags {
+                    eprint!("{}", d.render(&map, color()));
+                }
+                return Err(Stop::BadInput);
             }
-            Stop::BadInput
-        })?;
+            Err(e) => return Err(fail(here.clone(), &e)),
+        };
+        program = fitted;
         let flag = if sources.text.is_some() {
             "--text"
         } else {
             "--tokens"
         };
-        let values = bind::token_values(&program, &ids).map_err(|e| fail(here.clone(), &e))?;
         leaves.extend(values.into_iter().map(|(t, v)| (t, (v, flag.to_string()))));
     }
     if let Some(path) = sources.weights {

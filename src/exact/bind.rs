@@ -48,6 +48,15 @@ pub enum BindError {
     TooShort { needed: usize, found: usize },
     /// The tokens' length is not a dim the text can size (`[2*T]`).
     LengthNotADim { shape: String },
+    /// `--dims` sets the tokens' length dim to another size than the tokens give.
+    LengthSet {
+        dim: String,
+        given: u64,
+        length: u64,
+        count: usize,
+    },
+    /// The program does not lower at the length the tokens give.
+    Resize(Vec<crate::diag::Diagnostic>),
     /// The checkpoint file is not readable or a tensor's values are not usable.
     Weights(WeightsError),
     /// A leaf bound by `from "name"` to a tensor the checkpoint lacks.
@@ -99,6 +108,16 @@ impl std::fmt::Display for BindError {
                 f,
                 "the tokens' shape {shape} is not one dim, so the text cannot set its length; give --dims"
             ),
+            BindError::LengthSet {
+                dim,
+                given,
+                length,
+                count,
+            } => write!(
+                f,
+                "--dims sets {dim}={given}, but the {count} tokens give {dim}={length}"
+            ),
+            BindError::Resize(_) => write!(f, "the file does not lower at the tokens' length"),
             BindError::Weights(e) => write!(f, "{e}"),
             BindError::Missing {
                 leaf,
@@ -174,6 +193,30 @@ pub fn token_length(program: &Program, count: usize) -> Result<(String, u64), Bi
         });
     }
     Ok((program.dims.name(dim).to_string(), (count - shifted) as u64))
+}
+
+/// The program at the length `source`'s tokens give (its length dim resized; `fixed` are
+/// the sizes the person set, which must agree), with the `tokens` leaves' values.
+pub fn fit_tokens(
+    program: Program,
+    source: TokenSource,
+    fixed: &[(String, u64)],
+) -> Result<(Program, HashMap<TensorId, Tensor<Num>>), BindError> {
+    let ids = token_ids(&program, source)?;
+    let (dim, length) = token_length(&program, ids.len())?;
+    if let Some((_, given)) = fixed.iter().find(|(n, s)| *n == dim && *s != length) {
+        return Err(BindError::LengthSet {
+            dim,
+            given: *given,
+            length,
+            count: ids.len(),
+        });
+    }
+    let program = program
+        .resized(&[(dim, length)])
+        .map_err(BindError::Resize)?;
+    let values = token_values(&program, &ids)?;
+    Ok((program, values))
 }
 
 /// The `tokens` leaves' values from `ids` (a leaf `next(x)` reads x's text one position on).
