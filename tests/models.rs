@@ -12,11 +12,19 @@ use std::path::PathBuf;
 
 const TEXT: &str = "First Citizen:";
 
-/// Weights for every leaf bound to a checkpoint name: a norm's gain near 1, everything else
-/// small, each rounded to `dtype` (so the file holds what a framework would).
+/// A checkpoint tensor: name, shape, values.
+type Named = (String, Vec<usize>, Vec<f64>);
+
+/// Weights for every leaf bound to a checkpoint name, rounded to `dtype` (so the file holds
+/// what a framework would).
 fn checkpoint(program: &Program, dtype: Dtype, skip: &[&str]) -> Vec<u8> {
+    encode_all(&weights(program, skip), dtype)
+}
+
+/// A norm's gain near 1, everything else small.
+fn weights(program: &Program, skip: &[&str]) -> Vec<Named> {
     let mut rng = Rng::new(7);
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f64>)> = Vec::new();
+    let mut tensors: Vec<Named> = Vec::new();
     for (leaf, name, _) in &program.checkpoint_names {
         if skip.contains(&name.as_str()) {
             continue;
@@ -36,6 +44,10 @@ fn checkpoint(program: &Program, dtype: Dtype, skip: &[&str]) -> Vec<u8> {
             .collect();
         tensors.push((name.clone(), shape, values));
     }
+    tensors
+}
+
+fn encode_all(tensors: &[Named], dtype: Dtype) -> Vec<u8> {
     let views: Vec<(&str, Dtype, &[usize], &[f64])> = tensors
         .iter()
         .map(|(n, s, v)| (n.as_str(), dtype, s.as_slice(), v.as_slice()))
@@ -268,38 +280,9 @@ fn bad_weight_files_get_errors_naming_the_tensor() {
         );
     }
     // Tensors nothing reads are listed; params the file lacks are named as random.
-    let mut extra = checkpoint(&program, Dtype::F32, &[]);
-    extra = {
-        let _ = &mut extra;
-        let views = [(
-            "h.9.unused.weight",
-            Dtype::F32,
-            &[2usize][..],
-            &[0.5, 0.25][..],
-        )];
-        let mut with = handtrace::exact::weights::Checkpoint::parse(extra.clone()).unwrap();
-        let _ = &mut with;
-        let mut all: Vec<(String, Vec<usize>, Vec<f64>)> = with
-            .names()
-            .into_iter()
-            .map(|n| {
-                let info = with.info(&n).unwrap();
-                let values = with
-                    .values(&n)
-                    .unwrap()
-                    .iter()
-                    .map(|r| num_traits::ToPrimitive::to_f64(r).unwrap())
-                    .collect();
-                (n, info.shape, values)
-            })
-            .collect();
-        all.push((views[0].0.into(), views[0].2.to_vec(), views[0].3.to_vec()));
-        let v: Vec<(&str, Dtype, &[usize], &[f64])> = all
-            .iter()
-            .map(|(n, s, x)| (n.as_str(), Dtype::F32, s.as_slice(), x.as_slice()))
-            .collect();
-        encode(&v)
-    };
+    let mut tensors = weights(&program, &[]);
+    tensors.push(("h.9.unused.weight".into(), vec![2], vec![0.5, 0.25]));
+    let extra = encode_all(&tensors, Dtype::F32);
     let path = write("gpt2_extra", "w.safetensors", &extra);
     let o = run(&[
         "trace",

@@ -174,43 +174,60 @@ pub fn trace(
     target_bits: u32,
 ) -> Result<Trace, RunError> {
     let env = Env::new(leaves);
-    let roots: Vec<NodeId> = program.tensors.iter().map(|t| t.node).collect();
-    let all_tight = |values: &Vec<Option<Tensor<Num>>>| {
-        roots.iter().all(|r| {
-            values[r.0 as usize]
-                .as_ref()
-                .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
-        })
-    };
+    let forward = named_nodes(program);
+    let roots: Vec<NodeId> = forward.iter().map(|(_, n)| *n).collect();
+    let all_tight = |values: &Vec<Option<Tensor<Num>>>| tight_at(values, &roots, target_bits);
     let (values, prec) = raising(
         target_bits,
         |prec| eval(program, &env, &roots, prec),
         all_tight,
     )
     .map_err(|e| wrap(program, e))?;
-    let named: Vec<(TensorId, Tensor<Num>)> = program
-        .tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
+    Ok(Trace::of(values_at(&values, &forward), prec, target_bits))
+}
+
+impl Trace {
+    /// The trace of `values` computed at `prec`, noting the tensors wider than asked.
+    fn of(values: NamedValues, prec: Prec, target_bits: u32) -> Trace {
+        let too_wide = values
+            .iter()
+            .filter(|(_, v)| v.iter().any(|x| !x.is_tight(target_bits)))
+            .map(|(t, _)| *t)
+            .collect();
+        Trace {
+            values,
+            prec,
+            too_wide,
+        }
+    }
+}
+
+/// Every named tensor with its node, in program order.
+fn named_nodes(program: &Program) -> Vec<(TensorId, NodeId)> {
+    (0..program.tensors.len() as u32)
+        .map(|t| (TensorId(t), program.tensor(TensorId(t)).node))
+        .collect()
+}
+
+/// Is every root's every entry narrower than `2^-bits` (relative)?
+fn tight_at(values: &[Option<Tensor<Num>>], roots: &[NodeId], bits: u32) -> bool {
+    roots.iter().all(|r| {
+        values[r.0 as usize]
+            .as_ref()
+            .is_some_and(|v| v.iter().all(|x| x.is_tight(bits)))
+    })
+}
+
+/// The values of `list`'s nodes, named (every one was a root of the evaluation).
+fn values_at(values: &[Option<Tensor<Num>>], list: &[(TensorId, NodeId)]) -> NamedValues {
+    list.iter()
+        .map(|(t, n)| {
             (
-                TensorId(i as u32),
-                values[t.node.0 as usize]
-                    .clone()
-                    .expect("roots are evaluated"),
+                *t,
+                values[n.0 as usize].clone().expect("roots are evaluated"),
             )
         })
-        .collect();
-    let too_wide: Vec<TensorId> = named
-        .iter()
-        .filter(|(_, v)| v.iter().any(|x| !x.is_tight(target_bits)))
-        .map(|(t, _)| *t)
-        .collect();
-    Ok(Trace {
-        values: named,
-        prec,
-        too_wide,
-    })
+        .collect()
 }
 
 /// The directional derivative of `root` at the point `leaves` along `direction`, computed in
@@ -416,22 +433,14 @@ pub fn trace_with_gradients(
 ) -> Result<(Trace, NamedValues), GradientError> {
     let grads = crate::diff::derive(program).map_err(|d| GradientError::Derive(Box::new(d)))?;
     let env = backward_env(program, leaves, upstream, seed);
-    let forward: Vec<(TensorId, NodeId)> = (0..program.tensors.len() as u32)
-        .map(|t| (TensorId(t), program.tensor(TensorId(t)).node))
-        .collect();
+    let forward = named_nodes(program);
     let backward: Vec<(TensorId, NodeId)> = forward
         .iter()
         .filter_map(|&(t, _)| grads.of(program, t).map(|g| (t, g)))
         .collect();
     let roots: Vec<NodeId> = forward.iter().chain(&backward).map(|(_, n)| *n).collect();
     let attempt = |prec: Prec| eval_graph(program, &grads.graph, &env, &roots, prec);
-    let all_tight = |values: &Vec<Option<Tensor<Num>>>| {
-        roots.iter().all(|r| {
-            values[r.0 as usize]
-                .as_ref()
-                .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
-        })
-    };
+    let all_tight = |values: &Vec<Option<Tensor<Num>>>| tight_at(values, &roots, target_bits);
     // Every op on a long chain widens the enclosures a little: a deep graph (two layers of a
     // model and their backward pass) misses the target at 32 extra bits and is evaluated
     // again and again, so it starts with a bit for every op of its longest chain (gpt2_tiny's
@@ -439,29 +448,9 @@ pub fn trace_with_gradients(
     let extra = depth(&grads.graph, &roots).max(32);
     let (values, prec) = raising_from(extra, target_bits, attempt, all_tight)
         .map_err(|e| GradientError::Run(wrap(program, e)))?;
-    let take = |list: &[(TensorId, NodeId)]| -> Vec<(TensorId, Tensor<Num>)> {
-        list.iter()
-            .map(|(t, n)| {
-                (
-                    *t,
-                    values[n.0 as usize].clone().expect("roots are evaluated"),
-                )
-            })
-            .collect()
-    };
-    let named = take(&forward);
-    let too_wide = named
-        .iter()
-        .filter(|(_, v)| v.iter().any(|x| !x.is_tight(target_bits)))
-        .map(|(t, _)| *t)
-        .collect();
     Ok((
-        Trace {
-            values: named,
-            prec,
-            too_wide,
-        },
-        take(&backward),
+        Trace::of(values_at(&values, &forward), prec, target_bits),
+        values_at(&values, &backward),
     ))
 }
 
@@ -516,16 +505,7 @@ pub fn gradient_values(
         .collect();
     let roots: Vec<NodeId> = named.iter().map(|(_, g)| *g).collect();
     let attempt = |prec: Prec| eval_graph(program, &grads.graph, &env, &roots, prec);
-    let all_tight = |values: &Vec<Option<Tensor<Num>>>| {
-        roots.iter().all(|r| {
-            values[r.0 as usize]
-                .as_ref()
-                .is_some_and(|v| v.iter().all(|x| x.is_tight(target_bits)))
-        })
-    };
+    let all_tight = |values: &Vec<Option<Tensor<Num>>>| tight_at(values, &roots, target_bits);
     let (values, _) = raising(target_bits, attempt, all_tight).map_err(|e| wrap(program, e))?;
-    Ok(named
-        .iter()
-        .map(|(t, g)| (*t, values[g.0 as usize].clone().expect("evaluated")))
-        .collect())
+    Ok(values_at(&values, &named))
 }
