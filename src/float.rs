@@ -44,7 +44,7 @@
 //! verdict.
 
 use crate::exact::num::Num;
-use crate::exact::tensor::Tensor;
+use crate::exact::tensor::{concat_axis, pad_axis, slice_axis, Tensor};
 use crate::ir::{EinsumSpec, Func, Graph, NodeId, Op, Program, ReduceKind, TensorId};
 use ndarray::{ArrayD, Dimension, IxDyn};
 use std::borrow::Cow;
@@ -884,6 +884,11 @@ impl Ctx<'_> {
             .ok_or(FloatErrorKind::Unsized)
     }
 
+    /// A size that may be 0 (a slice's start, a pad's width) at the sizes in use.
+    fn offset(&self, p: &crate::ir::DimPoly) -> FResult<usize> {
+        self.program.dims.offset(p).ok_or(FloatErrorKind::Unsized)
+    }
+
     /// A leaf's (or gradient's) exact values rounded to the format (not rounded: token ids).
     fn enter(&self, v: &Tensor<Num>, round: bool) -> Arr {
         v.mapv_ref_f64(|n| {
@@ -1036,6 +1041,24 @@ impl Ctx<'_> {
                     from[*axis] /= times.max(1);
                     a[from]
                 })
+            }
+            Op::Slice { axis, start, end } => {
+                let (s, e) = (self.offset(start)?, self.offset(end)?);
+                slice_axis(arg(0)?, *axis, s, e).ok_or(FloatErrorKind::Unsized)?
+            }
+            Op::Pad {
+                axis,
+                before,
+                after,
+            } => {
+                let (b, e) = (self.offset(before)?, self.offset(after)?);
+                pad_axis(arg(0)?, *axis, b, e, 0.0).ok_or(FloatErrorKind::Internal("pad"))?
+            }
+            Op::Concat { axis } => {
+                let parts = (0..node.args.len())
+                    .map(&arg)
+                    .collect::<FResult<Vec<_>>>()?;
+                concat_axis(&parts, *axis).ok_or(FloatErrorKind::Internal("concat"))?
             }
             Op::GradOf(t) => {
                 let v = self.grads.get(t).ok_or(FloatErrorKind::MissingGrad(*t))?;

@@ -88,7 +88,7 @@ fn gpt2_tiny_traces_text_forward_and_backward_exactly() {
     // 14 characters: 13 positions, each predicting the next.
     assert!(out.contains("T = 13"), "{out}");
     assert!(
-        out.contains("ids, targets from --text, 30 leaves from weights.safetensors;"),
+        out.contains("ids, targets from --text, 28 leaves from weights.safetensors;"),
         "{out}"
     );
     assert!(
@@ -100,7 +100,7 @@ fn gpt2_tiny_traces_text_forward_and_backward_exactly() {
     assert!(out.contains("ids  [T] = [13]  line"), "{out}");
     // Forward first, then the backward pass; a big tensor is summarised with its line.
     let forward = out
-        .find("\nlogits  [T, V] = [13, 65]  line 92")
+        .find("\nlogits  [T, V] = [13, 65]  line 93")
         .expect("logits");
     let backward = out.find("\ndwte  [V, d]").expect("dwte");
     assert!(forward < backward);
@@ -221,7 +221,7 @@ fn bad_weight_files_get_errors_naming_the_tensor() {
     let missing = write(
         "gpt2_missing",
         "w.safetensors",
-        &checkpoint(&program, Dtype::F32, &["h.0.attn.c_q.weight"]),
+        &checkpoint(&program, Dtype::F32, &["h.0.attn.c_attn.weight"]),
     );
     let o = run(&[
         "trace",
@@ -235,10 +235,10 @@ fn bad_weight_files_get_errors_naming_the_tensor() {
     let e = stderr(&o);
     assert!(e.contains("gpt2_tiny.ht:"), "{e}");
     assert!(
-        e.contains("`wq0` is bound to checkpoint tensor \"h.0.attn.c_q.weight\""),
+        e.contains("`wqkv0` is bound to checkpoint tensor \"h.0.attn.c_attn.weight\""),
         "{e}"
     );
-    assert!(e.contains("h.0.attn.c_k.weight"), "similar names: {e}");
+    assert!(e.contains("h.0.attn.c_attn.bias"), "similar names: {e}");
     // A wrong shape: both shapes named.
     let small = load_at_d("examples/gpt2_tiny.ht", 2);
     let wrong = write(
@@ -408,6 +408,6 @@ fn gpt2_tiny_runs_in_every_float_format_against_exact() {
             out.starts_with(&format!("float {format} against exact")),
             "{out}"
         );
-        assert!(out.contains("logits   line 92"), "{out}");
+        assert!(out.contains("logits   line 93"), "{out}");
     }
 }

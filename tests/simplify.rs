@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 /// The corpus: every claim in these files is an identity the simplifier must prove.
-const CORPUS: [&str; 10] = [
+const CORPUS: [&str; 11] = [
     "elementwise.ht",
     "matrix.ht",
     "rows.ht",
@@ -30,6 +30,7 @@ const CORPUS: [&str; 10] = [
     "attention.ht",
     "moves.ht",
     "reductions.ht",
+    "select.ht",
 ];
 
 /// Enclosures must be this tight (relative) to count as equal when they overlap.
@@ -409,7 +410,12 @@ fn false_claims_are_not_proved() {
          claim rowsum(A * B) = rowsum(A) * rowsum(B)\n\
          claim (s * A) @ B = A @ B\n\
          claim -(A @ B) = (-A) @ (-B)\n\
-         claim A - 0 * B = 0 * A\n",
+         claim A - 0 * B = 0 * A\n\
+         claim slice(concat(A, B), 0, n) = B\n\
+         claim concat(A, B) = concat(B, A)\n\
+         claim slice(pad(A, 1, 0), 0, n) = A\n\
+         claim pad(A, 0, n) + pad(B, 1, n - 1) = concat(A, B)\n\
+         claim concat(slice(A, 0, 1), slice(A, 2, n)) = slice(A, 0, n - 1)\n",
     );
     let mut proved = Vec::new();
     for claim in &p.claims {

@@ -2,7 +2,9 @@
 //!
 //! Owns construction of new nodes in a gradient graph: each node's shape comes from the one
 //! shape rule (`ir::op::infer`), and the helpers drop the no-ops a person would not write
-//! (`x * 1`, `--x`, `x ** 1`, a reshape or expand to the same shape). A [`RuleError::Shape`]
+//! (`x * 1`, `--x`, `x ** 1`, a reshape or expand to the same shape, a pad of nothing), and
+//! write the sum of the gradients of adjacent slices as one concat, as a paper does
+//! (`dqkv = concat(dq, dk, dv)`, not a sum of zero-padded parts). A [`RuleError::Shape`]
 //! means a gradient rule produced inconsistent shapes: a bug, reported with the op's name
 //! rather than a panic.
 
@@ -129,7 +131,68 @@ impl Builder<'_> {
         {
             return Ok(a);
         }
+        if let Some(joined) = self.join_pads(a, b)? {
+            return Ok(joined);
+        }
         self.elementwise(Op::Add, a, b)
+    }
+
+    /// `pad(x, p, q) + pad(y, p', q')` along one axis where `y` starts where `x` ends (in
+    /// either order) is `pad(concat(x, y), p, q')`; `None` when they are not such a pair.
+    fn join_pads(&mut self, a: NodeId, b: NodeId) -> Result<Option<NodeId>, RuleError> {
+        let pad = |n: NodeId| match &self.graph.node(n).op {
+            Op::Pad {
+                axis,
+                before,
+                after,
+            } => Some((
+                *axis,
+                before.clone(),
+                after.clone(),
+                self.graph.node(n).args[0],
+            )),
+            _ => None,
+        };
+        let (Some(x), Some(y)) = (pad(a), pad(b)) else {
+            return Ok(None);
+        };
+        if x.0 != y.0 || self.shape(a).len() != self.shape(b).len() {
+            return Ok(None);
+        }
+        let axis = x.0;
+        let len = |n: NodeId| self.shape(n)[axis].clone();
+        let (first, second) = if self.dims.same(&x.1.add(&len(x.3)), &y.1) {
+            (x, y)
+        } else if self.dims.same(&y.1.add(&len(y.3)), &x.1) {
+            (y, x)
+        } else {
+            return Ok(None);
+        };
+        let parts: Vec<NodeId> = [first.3, second.3]
+            .into_iter()
+            .flat_map(|n| match &self.graph.node(n).op {
+                Op::Concat { axis: k } if *k == axis => self.graph.node(n).args.clone(),
+                _ => vec![n],
+            })
+            .collect();
+        let joined = self.apply(Op::Concat { axis }, parts)?;
+        Ok(Some(self.pad(joined, axis, first.1, second.2)?))
+    }
+
+    /// `pad(x, before, after, axis)`, or `x` when both are 0.
+    pub fn pad(&mut self, x: NodeId, axis: usize, before: DimPoly, after: DimPoly) -> BResult {
+        let zero = DimPoly::constant(0);
+        if self.dims.same(&before, &zero) && self.dims.same(&after, &zero) {
+            return Ok(x);
+        }
+        self.apply(
+            Op::Pad {
+                axis,
+                before,
+                after,
+            },
+            vec![x],
+        )
     }
 
     pub fn sub(&mut self, a: NodeId, b: NodeId) -> BResult {

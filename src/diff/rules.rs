@@ -215,6 +215,38 @@ pub fn vjp(b: &mut Builder, n: NodeId, g: NodeId) -> Result<Vec<Option<NodeId>>,
             let gs = b.reshape(g, split)?;
             one(b.sum(gs, vec![axis + 1], false))
         }
+        Op::Slice { axis, start, end } => {
+            // The entries read get their gradient back; the rest of the axis gets zeros.
+            let size = shape_of(b, 0)[*axis].clone();
+            one(b.pad(g, *axis, start.clone(), size.sub(end)))
+        }
+        Op::Pad { axis, before, .. } => {
+            let len = shape_of(b, 0)[*axis].clone();
+            one(b.op(
+                Op::Slice {
+                    axis: *axis,
+                    start: before.clone(),
+                    end: before.add(&len),
+                },
+                vec![g],
+            ))
+        }
+        Op::Concat { axis } => {
+            // Each argument gets its own stretch of the gradient along the axis.
+            let mut start = DimPoly::constant(0);
+            let mut out = Vec::with_capacity(args.len());
+            for i in 0..args.len() {
+                let end = start.add(&shape_of(b, i)[*axis]);
+                let part = Op::Slice {
+                    axis: *axis,
+                    start: start.clone(),
+                    end: end.clone(),
+                };
+                out.push(Some(b.op(part, vec![g])?));
+                start = end;
+            }
+            Ok(out)
+        }
     }
 }
 

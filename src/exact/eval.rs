@@ -346,6 +346,30 @@ fn eval_node<S: Scalar>(
                 a[from].clone()
             })
         }
+        Op::Slice { axis, start, end } => {
+            let (s, e) = (offset(program, start)?, offset(program, end)?);
+            let a = arg(0);
+            tensor::slice_axis(a, *axis, s, e).ok_or_else(|| {
+                NumError::OutOfRange(format!(
+                    "slice {s}..{e} is outside an axis of size {} at the sizes in use",
+                    a.shape().get(*axis).copied().unwrap_or(0)
+                ))
+            })?
+        }
+        Op::Pad {
+            axis,
+            before,
+            after,
+        } => {
+            let (b, e) = (offset(program, before)?, offset(program, after)?);
+            tensor::pad_axis(arg(0), *axis, b, e, exact(0))
+                .ok_or_else(|| NumError::Undecided("internal shape error in pad".into()))?
+        }
+        Op::Concat { axis } => {
+            let parts: Vec<&Tensor<S>> = (0..node.args.len()).map(arg).collect();
+            tensor::concat_axis(&parts, *axis)
+                .ok_or_else(|| NumError::Undecided("internal shape error in concat".into()))?
+        }
         Op::Eq => tensor::zip(arg(0), arg(1), |a, b| match a.value().compare(b.value()) {
             Some(std::cmp::Ordering::Equal) => Ok(exact(1)),
             Some(_) => Ok(exact(0)),
@@ -353,6 +377,16 @@ fn eval_node<S: Scalar>(
                 "comparing overlapping enclosures for equality".into(),
             )),
         })?,
+    })
+}
+
+/// A size that may be 0 (a slice's start, a pad's width) at the sizes in use.
+fn offset(program: &Program, p: &crate::ir::DimPoly) -> SResult<usize> {
+    program.dims.offset(p).ok_or_else(|| {
+        NumError::OutOfRange(format!(
+            "{} is not a whole number of entries at the sizes in use",
+            program.dims.show(p)
+        ))
     })
 }
 

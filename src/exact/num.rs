@@ -50,6 +50,8 @@ pub enum NumError {
     NotDifferentiable(String),
     /// A token id that is not a whole number in the vocabulary's range.
     BadToken(String),
+    /// A slice that runs outside its axis at the sizes in use.
+    OutOfRange(String),
 }
 
 impl fmt::Display for NumError {
@@ -63,7 +65,7 @@ impl fmt::Display for NumError {
             NumError::NegInfinity(op) => write!(f, "−∞ (a masked entry of causal) reaches `{op}`; only softmax, logsoftmax, max/min, exp and adding a finite number accept it"),
             NumError::TooLarge(w) => write!(f, "{w}"),
             NumError::NotDifferentiable(w) => write!(f, "not differentiable here: {w}"),
-            NumError::BadToken(w) => write!(f, "{w}"),
+            NumError::BadToken(w) | NumError::OutOfRange(w) => write!(f, "{w}"),
         }
     }
 }

@@ -22,6 +22,46 @@ pub fn from_vec<S: Scalar>(shape: &[usize], data: Vec<S>) -> SResult<Tensor<S>> 
     ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|_| internal("from_vec"))
 }
 
+/// The entries `start..end` along `axis`; `None` when that is not inside the axis.
+pub fn slice_axis<T: Clone>(
+    a: &ArrayD<T>,
+    axis: usize,
+    start: usize,
+    end: usize,
+) -> Option<ArrayD<T>> {
+    let fits = axis < a.ndim() && start <= end && end <= a.shape()[axis];
+    fits.then(|| {
+        a.slice_axis(Axis(axis), ndarray::Slice::from(start..end))
+            .to_owned()
+    })
+}
+
+/// `a` with `before` copies of `zero` ahead of it and `after` behind it along `axis`.
+pub fn pad_axis<T: Clone>(
+    a: &ArrayD<T>,
+    axis: usize,
+    before: usize,
+    after: usize,
+    zero: T,
+) -> Option<ArrayD<T>> {
+    if axis >= a.ndim() {
+        return None;
+    }
+    let mut shape = a.shape().to_vec();
+    let len = shape[axis];
+    shape[axis] = before + len + after;
+    let mut out = ArrayD::from_elem(IxDyn(&shape), zero);
+    out.slice_axis_mut(Axis(axis), ndarray::Slice::from(before..before + len))
+        .assign(a);
+    Some(out)
+}
+
+/// The parts side by side along `axis`; `None` when they disagree off it.
+pub fn concat_axis<T: Clone>(parts: &[&ArrayD<T>], axis: usize) -> Option<ArrayD<T>> {
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(Axis(axis), &views).ok()
+}
+
 /// Row-major entries.
 pub fn entries<S: Scalar>(a: &Tensor<S>) -> Vec<S> {
     a.as_standard_layout().iter().cloned().collect()

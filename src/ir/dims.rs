@@ -346,6 +346,14 @@ impl Dims {
             .collect()
     }
 
+    /// A count that may be 0 (a slice's start, a pad's width) at the sizes in use, if it is
+    /// a whole number there.
+    pub fn offset(&self, p: &DimPoly) -> Option<usize> {
+        self.eval(p)
+            .filter(|v| v.is_integer())
+            .and_then(|v| usize::try_from(v.to_integer()).ok())
+    }
+
     pub fn show(&self, p: &DimPoly) -> String {
         p.display(&|id| self.name(id).to_string())
     }

@@ -341,6 +341,24 @@ pub enum Op {
         axis: usize,
         times: DimPoly,
     },
+    /// `slice(x, start, end, axis=k)`: the entries `start..end` along axis k (GPT-2's fused
+    /// query/key/value matrix split into its three parts).
+    Slice {
+        axis: usize,
+        start: DimPoly,
+        end: DimPoly,
+    },
+    /// `pad(x, before, after, axis=k)`: `x` with `before` zeros ahead of it and `after` zeros
+    /// behind it along axis k (a slice's gradient).
+    Pad {
+        axis: usize,
+        before: DimPoly,
+        after: DimPoly,
+    },
+    /// `concat(a, b, ..., axis=k)`: the arguments side by side along axis k.
+    Concat {
+        axis: usize,
+    },
     /// `grad(NAME)`: the true gradient of a named tensor (claims and derivations only); in a
     /// gradient graph, `grad(O)` of the output is the free upstream gradient.
     GradOf(TensorId),
@@ -514,6 +532,27 @@ impl Op {
                 Cost::Free,
                 "the repeat rule: the gradients of the copies of an entry are summed back into it",
             ),
+            Op::Slice { .. } => row(
+                "slice",
+                Text::Call,
+                Tex::Call("\\operatorname{slice}"),
+                Cost::Free,
+                "the slice rule: the gradient goes back to the entries read, with zeros around it",
+            ),
+            Op::Pad { .. } => row(
+                "pad",
+                Text::Call,
+                Tex::Call("\\operatorname{pad}"),
+                Cost::Write,
+                "the pad rule: the gradient of the padded entries is sliced back out",
+            ),
+            Op::Concat { .. } => row(
+                "concat",
+                Text::Call,
+                Tex::Call("\\operatorname{concat}"),
+                Cost::Write,
+                "the concat rule: each argument gets its own slice of the gradient",
+            ),
         }
     }
 
@@ -587,6 +626,20 @@ impl Op {
                 parts.after = vec![size(times)];
                 parts.keywords.push(("axis", axis(*a)));
             }
+            Op::Slice {
+                axis: a,
+                start: x,
+                end: y,
+            }
+            | Op::Pad {
+                axis: a,
+                before: x,
+                after: y,
+            } => {
+                parts.after = vec![size(x), size(y)];
+                parts.keywords.push(("axis", axis(*a)));
+            }
+            Op::Concat { axis: a } => parts.keywords.push(("axis", axis(*a))),
             Op::Leaf(_)
             | Op::Literal(_)
             | Op::Pi
@@ -650,7 +703,32 @@ impl Op {
                 let out: String = spec.output.iter().collect();
                 Some(format!("\\mathtt{{{}\\to {}}}", ins.join(","), out))
             }
-            Op::Repeat { axis: a, .. } => Some(format!("\\times, {}", axis(*a))),
+            Op::Repeat { axis: a, times } => Some(format!(
+                "\\times {};\\, {}",
+                shape(std::slice::from_ref(times)),
+                axis(*a)
+            )),
+            Op::Slice {
+                axis: a,
+                start,
+                end,
+            } => Some(format!(
+                "{}{{:}}{};\\, {}",
+                shape(std::slice::from_ref(start)),
+                shape(std::slice::from_ref(end)),
+                axis(*a)
+            )),
+            Op::Pad {
+                axis: a,
+                before,
+                after,
+            } => Some(format!(
+                "{}, {};\\, {}",
+                shape(std::slice::from_ref(before)),
+                shape(std::slice::from_ref(after)),
+                axis(*a)
+            )),
+            Op::Concat { axis: a } => Some(axis(*a)),
             Op::Leaf(_)
             | Op::Literal(_)
             | Op::Pi
@@ -709,6 +787,8 @@ pub enum Param {
     SizeList(&'static str),
     /// A size `d`.
     Size(&'static str),
+    /// A size that may be 0: where a slice starts, how much a pad adds.
+    Offset(&'static str),
     /// einsum's subscripts string.
     Subscripts,
     /// The name of a tensor (`grad`).
@@ -724,7 +804,8 @@ impl Param {
             | Param::Axis(n)
             | Param::AxisList(n)
             | Param::SizeList(n)
-            | Param::Size(n) => n,
+            | Param::Size(n)
+            | Param::Offset(n) => n,
             Param::Subscripts => "\"subscripts\"",
             Param::Name => "NAME",
         }
@@ -1018,6 +1099,42 @@ const OTHER_BUILTINS: &[Builtin] = &[
         summary: "each entry along the axis repeated n times in place (repeat_interleave): K/V heads shared by n query heads; the gradient sums the copies",
     },
     Builtin {
+        name: "slice",
+        params: &[Param::Tensor("x"), Param::Offset("start"), Param::Offset("end")],
+        required: 3,
+        keywords: &[Keyword::Axis],
+        build: Build::Op(|a| {
+            Ok(Op::Slice {
+                axis: a.axis_or_last()?,
+                start: a.sizes[0].clone(),
+                end: a.sizes[1].clone(),
+            })
+        }),
+        summary: "the entries start..end (end excluded) along the axis (default: the last): slice(qkv, d, 2*d) is the middle third of a fused [T, 3*d]",
+    },
+    Builtin {
+        name: "pad",
+        params: &[Param::Tensor("x"), Param::Offset("before"), Param::Offset("after")],
+        required: 3,
+        keywords: &[Keyword::Axis],
+        build: Build::Op(|a| {
+            Ok(Op::Pad {
+                axis: a.axis_or_last()?,
+                before: a.sizes[0].clone(),
+                after: a.sizes[1].clone(),
+            })
+        }),
+        summary: "x with `before` zeros ahead and `after` zeros behind along the axis (default: the last): a slice's gradient",
+    },
+    Builtin {
+        name: "concat",
+        params: &[Param::Tensors("x")],
+        required: 1,
+        keywords: &[Keyword::Axis],
+        build: Build::Op(|a| Ok(Op::Concat { axis: a.axis_or_last()? })),
+        summary: "the arguments side by side along the axis (default: the last); their other axes must agree",
+    },
+    Builtin {
         name: "grad",
         params: &[Param::Name],
         required: 1,
@@ -1205,6 +1322,24 @@ pub fn infer(dims: &Dims, op: &Op, args: &[&Shape]) -> Result<Shape, ShapeError>
             s[*axis] = s[*axis].mul(times);
             s
         }
+        Op::Slice { axis, start, end } => {
+            let mut s = first()?.clone();
+            shape::in_range(*axis, s.len())?;
+            shape::within(dims, start, end, &s[*axis])?;
+            s[*axis] = end.sub(start);
+            s
+        }
+        Op::Pad {
+            axis,
+            before,
+            after,
+        } => {
+            let mut s = first()?.clone();
+            shape::in_range(*axis, s.len())?;
+            s[*axis] = before.add(&s[*axis]).add(after);
+            s
+        }
+        Op::Concat { axis } => shape::concat(dims, args, *axis)?,
         Op::LayerNorm | Op::RmsNorm => {
             let params: &[&str] = if *op == Op::LayerNorm {
                 &["g", "b"]

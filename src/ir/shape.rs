@@ -58,6 +58,19 @@ pub enum ShapeError {
     Embedding { table: Shape, ids: Shape },
     /// `rope` of features that do not come in pairs (an odd last axis).
     RopePairs { last: DimPoly },
+    /// A slice `start..end` that is empty or runs past an axis of this size (at the sizes in
+    /// use).
+    Slice {
+        start: DimPoly,
+        end: DimPoly,
+        size: DimPoly,
+    },
+    /// `concat` of an argument whose shape differs from the first's off the joining axis.
+    Concat {
+        arg: usize,
+        first: Shape,
+        found: Shape,
+    },
     /// The wrong number of arguments (a bug in a rule: lowering checks arity first).
     Arity { expected: usize, found: usize },
     /// The op's shape is declared, not computed (leaves, `grad(NAME)`, fn parameters).
@@ -72,7 +85,8 @@ impl ShapeError {
             | ShapeError::TooFewAxes { arg, .. }
             | ShapeError::NotSquare { arg, .. }
             | ShapeError::NormParam { arg, .. }
-            | ShapeError::NotScalar { arg, .. } => Some(*arg),
+            | ShapeError::NotScalar { arg, .. }
+            | ShapeError::Concat { arg, .. } => Some(*arg),
             _ => None,
         }
     }
@@ -167,6 +181,26 @@ impl ShapeError {
             ShapeError::RopePairs { last } => format!(
                 "`{op}` rotates pairs of features, so the last axis must have an even size; {} is odd at the sizes in use",
                 dims.show(last)
+            ),
+            ShapeError::Slice { start, end, size } => {
+                let at = |p: &DimPoly| match dims.eval(p) {
+                    Some(v) if p.as_constant().is_none() => {
+                        format!("{} = {v}", dims.show(p))
+                    }
+                    _ => dims.show(p),
+                };
+                format!(
+                    "`{op}` needs 0 <= start < end <= the axis's size; here start {}, end {} and size {} at the sizes in use",
+                    at(start),
+                    at(end),
+                    at(size)
+                )
+            }
+            ShapeError::Concat { arg, first, found } => format!(
+                "`{op}` joins tensors that agree on every other axis: argument {} has shape {}, the first has {}",
+                arg + 1,
+                shape(found),
+                shape(first)
             ),
             ShapeError::Arity { expected, found } => {
                 format!("`{op}` takes {expected} arguments, found {found}")
@@ -298,6 +332,53 @@ pub fn square_last_two(dims: &Dims, s: &Shape, arg: usize) -> Result<(), ShapeEr
 }
 
 /// `axis` is an axis of a tensor of rank `rank`.
+/// Check that `start..end` is a nonempty range inside an axis of size `size`, at the sizes in
+/// use (a dim without a size passes; evaluation checks again at the sizes it runs at).
+pub fn within(
+    dims: &Dims,
+    start: &DimPoly,
+    end: &DimPoly,
+    size: &DimPoly,
+) -> Result<(), ShapeError> {
+    let bad = || ShapeError::Slice {
+        start: start.clone(),
+        end: end.clone(),
+        size: size.clone(),
+    };
+    let zero = num_rational::BigRational::from_integer(0.into());
+    if let (Some(a), Some(b), Some(n)) = (dims.eval(start), dims.eval(end), dims.eval(size)) {
+        if a < zero || b <= a || n < b {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+/// The shape of `concat(args, axis)`: the arguments agree off the axis, whose sizes add.
+pub fn concat(dims: &Dims, args: &[&Shape], axis: usize) -> Result<Shape, ShapeError> {
+    let Some(first) = args.first() else {
+        return Err(ShapeError::Arity {
+            expected: 1,
+            found: 0,
+        });
+    };
+    in_range(axis, first.len())?;
+    let mut out = (*first).clone();
+    for (k, s) in args.iter().enumerate().skip(1) {
+        let fits = s.len() == first.len()
+            && (0..s.len()).all(|i| i == axis || dims.same(&s[i], &first[i]));
+        if !fits {
+            return Err(ShapeError::Concat {
+                arg: k,
+                first: (*first).clone(),
+                found: (*s).clone(),
+            });
+        }
+        out[axis] = out[axis].add(&s[axis]);
+    }
+    Ok(out)
+}
+
 pub fn in_range(axis: usize, rank: usize) -> Result<(), ShapeError> {
     if axis >= rank {
         return Err(ShapeError::AxisOutOfRange {

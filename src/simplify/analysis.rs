@@ -175,7 +175,10 @@ impl Analysis<ENode> for ShapeInfo {
                 | EOp::Tril
                 | EOp::RowSum
                 | EOp::RowMean
-                | EOp::Trace => zero_arg(0),
+                | EOp::Trace
+                | EOp::Slice(..)
+                | EOp::Pad(..) => zero_arg(0),
+                EOp::Concat(_) => (0..enode.args.len()).all(zero_arg),
                 EOp::Reduce(kind, _, _) => kind.spec().linear && zero_arg(0),
                 _ => false,
             };

@@ -118,6 +118,12 @@ pub enum EOp {
     Unrope,
     /// Repeat along an axis, an interned number of times (a one-entry shape).
     Repeat(u8, u32),
+    /// Slice along an axis, `start..end` interned as the shape `[start, end]`.
+    Slice(u8, u32),
+    /// Pad along an axis, the widths interned as the shape `[before, after]`.
+    Pad(u8, u32),
+    /// Join any number of arguments along an axis.
+    Concat(u8),
 }
 
 /// An e-node: an op and its children.
@@ -276,6 +282,19 @@ impl EOp {
                 times: DimPoly::default(),
             }
             .spec(),
+            EOp::Slice(..) => Op::Slice {
+                axis: 0,
+                start: DimPoly::default(),
+                end: DimPoly::default(),
+            }
+            .spec(),
+            EOp::Pad(..) => Op::Pad {
+                axis: 0,
+                before: DimPoly::default(),
+                after: DimPoly::default(),
+            }
+            .spec(),
+            EOp::Concat(_) => Op::Concat { axis: 0 }.spec(),
         }
     }
 }
@@ -340,6 +359,27 @@ impl EOp {
                 axis: *a as usize,
                 times: tables.shapes.get(*i as usize)?.first()?.clone(),
             },
+            EOp::Slice(a, i) => {
+                let [start, end] = tables.shapes.get(*i as usize)?.as_slice() else {
+                    return None;
+                };
+                Op::Slice {
+                    axis: *a as usize,
+                    start: start.clone(),
+                    end: end.clone(),
+                }
+            }
+            EOp::Pad(a, i) => {
+                let [before, after] = tables.shapes.get(*i as usize)?.as_slice() else {
+                    return None;
+                };
+                Op::Pad {
+                    axis: *a as usize,
+                    before: before.clone(),
+                    after: after.clone(),
+                }
+            }
+            EOp::Concat(a) => Op::Concat { axis: *a as usize },
         })
     }
 }
@@ -373,6 +413,9 @@ impl fmt::Display for EOp {
             EOp::OneHot(i) => write!(f, "#onehot{i}"),
             EOp::Arange(i) => write!(f, "#arange{i}"),
             EOp::Repeat(a, i) => write!(f, "#repeat{i}[{a}]"),
+            EOp::Slice(a, i) => write!(f, "#slice{i}[{a}]"),
+            EOp::Pad(a, i) => write!(f, "#pad{i}[{a}]"),
+            EOp::Concat(a) => write!(f, "concat[{a}]"),
             EOp::Pi
             | EOp::Neg
             | EOp::Add
@@ -435,9 +478,18 @@ fn parse_op(op: &str, arity: usize) -> Option<EOp> {
     if let Some(i) = indexed("#onehot") {
         return Some(EOp::OneHot(i));
     }
-    if let Some(rest) = op.strip_prefix("#repeat") {
-        let (i, a) = rest.strip_suffix(']')?.split_once('[')?;
-        return Some(EOp::Repeat(a.parse().ok()?, i.parse().ok()?));
+    for (prefix, make) in [
+        ("#repeat", EOp::Repeat as fn(u8, u32) -> EOp),
+        ("#slice", EOp::Slice),
+        ("#pad", EOp::Pad),
+    ] {
+        if let Some(rest) = op.strip_prefix(prefix) {
+            let (i, a) = rest.strip_suffix(']')?.split_once('[')?;
+            return Some(make(a.parse().ok()?, i.parse().ok()?));
+        }
+    }
+    if let Some(a) = bracket("concat") {
+        return a.parse().ok().map(EOp::Concat);
     }
     if let Some(p) = op.strip_prefix('^') {
         return p.parse().ok().map(EOp::Pow);
@@ -537,6 +589,9 @@ mod tests {
             (EOp::Eq, 2),
             (EOp::OneHot(3), 1),
             (EOp::Repeat(1, 4), 1),
+            (EOp::Slice(0, 7), 1),
+            (EOp::Pad(2, 7), 1),
+            (EOp::Concat(1), 3),
             (EOp::Rope, 1),
             (EOp::Embedding, 2),
         ];

@@ -25,15 +25,15 @@ use crate::ir::{DimPoly, ReduceKind, Shape};
 use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 
 /// A match: the left side (naming the node), the right side, and their variables.
-type Match = (String, String, Subst);
+pub(super) type Match = (String, String, Subst);
 
 /// One fact: the operation at the top of what it matches, and the matcher.
-struct Fact {
-    name: &'static str,
-    top: fn(&EOp) -> bool,
+pub(super) struct Fact {
+    pub(super) name: &'static str,
+    pub(super) top: fn(&EOp) -> bool,
     /// For a node of the class: the left side (naming the node) and the right side, over
     /// the variables bound in the substitution.
-    matches: fn(&mut EG, &ENode) -> Vec<Match>,
+    pub(super) matches: fn(&mut EG, &ENode) -> Vec<Match>,
 }
 
 /// The rewrites.
@@ -90,20 +90,22 @@ pub fn rules() -> Vec<Rewrite<ENode, ShapeInfo>> {
             matches: reshaped_row_sum,
         },
     ];
-    facts
-        .into_iter()
-        .map(|f| {
-            let name = f.name;
-            Rewrite::new(name, Tops(f.top), f).expect(name)
-        })
-        .collect()
+    facts.into_iter().map(Fact::rewrite).collect()
+}
+
+impl Fact {
+    /// The rewrite that applies this fact wherever its top operation occurs.
+    pub(super) fn rewrite(self) -> Rewrite<ENode, ShapeInfo> {
+        let name = self.name;
+        Rewrite::new(name, Tops(self.top), self).expect(name)
+    }
 }
 
 fn var(v: &str) -> Var {
     v.parse().expect("a pattern variable")
 }
 
-fn subst(pairs: &[(&str, Id)]) -> Subst {
+pub(super) fn subst(pairs: &[(&str, Id)]) -> Subst {
     let mut s = Subst::default();
     for (v, id) in pairs {
         s.insert(var(v), *id);
@@ -111,12 +113,12 @@ fn subst(pairs: &[(&str, Id)]) -> Subst {
     s
 }
 
-fn shape(eg: &EG, c: Id) -> Shape {
+pub(super) fn shape(eg: &EG, c: Id) -> Shape {
     eg[c].data.shape.clone()
 }
 
 /// Nodes of class `c` whose operation `op` accepts, with their children (canonical).
-fn nodes(eg: &EG, c: Id, op: impl Fn(&EOp) -> bool) -> Vec<(EOp, Vec<Id>)> {
+pub(super) fn nodes(eg: &EG, c: Id, op: impl Fn(&EOp) -> bool) -> Vec<(EOp, Vec<Id>)> {
     eg[c]
         .nodes
         .iter()

@@ -25,6 +25,7 @@ mod layout_rules;
 mod normal;
 pub mod prove;
 pub mod rules;
+mod select_rules;
 mod translate;
 
 use crate::diag::{Code, Diagnostic};

@@ -565,6 +565,7 @@ pub fn rules() -> Vec<Rule> {
     );
     r.0.push(super::einsum_rule::rule());
     r.0.extend(super::layout_rules::rules());
+    r.0.extend(super::select_rules::rules());
     index_facts(&mut r);
     // Traces.
     r.one(

@@ -94,6 +94,18 @@ pub fn to_enode(
         Op::Rope => EOp::Rope,
         Op::Unrope => EOp::Unrope,
         Op::Repeat { axis, times } => EOp::Repeat(*axis as u8, tables.shape(&vec![times.clone()])),
+        Op::Slice { axis, start, end } => {
+            EOp::Slice(*axis as u8, tables.shape(&vec![start.clone(), end.clone()]))
+        }
+        Op::Pad {
+            axis,
+            before,
+            after,
+        } => EOp::Pad(
+            *axis as u8,
+            tables.shape(&vec![before.clone(), after.clone()]),
+        ),
+        Op::Concat { axis } => EOp::Concat(*axis as u8),
         Op::FnParam(_) => {
             return Err(SimplifyError::Untranslatable(
                 "a fn parameter outside a fn".into(),

@@ -29,6 +29,12 @@ pub const CLAIM_BITS: u32 = 100;
 /// still overlap there the claim "agrees to 2^-bits" at that point, and says so.
 pub const BITS_LADDER: [u32; 2] = [CLAIM_BITS, 256];
 
+/// Bits beyond a comparison's that true gradients are certified to. A claim's side reads
+/// `grad(X)` as a given value, which raising the side's own precision does not tighten, so
+/// the side's arithmetic on it (`o.T @ grad(x)`, a sum whose terms cancel) must have bits to
+/// lose and still be tight to the comparison's precision.
+pub const GRADIENT_MARGIN: u32 = 64;
+
 /// Does this arithmetic failure mean the expression is undefined at the point (rather than
 /// that evaluation went wrong)?
 pub fn undefined(e: &NumError) -> bool {
@@ -39,7 +45,10 @@ pub fn undefined(e: &NumError) -> bool {
         | NumError::BadPower(_)
         | NumError::NotDifferentiable(_)
         | NumError::NegInfinity(_) => true,
-        NumError::Undecided(_) | NumError::TooLarge(_) | NumError::BadToken(_) => false,
+        NumError::Undecided(_)
+        | NumError::TooLarge(_)
+        | NumError::BadToken(_)
+        | NumError::OutOfRange(_) => false,
     }
 }
 
@@ -211,12 +220,13 @@ impl<'p> Points<'p> {
                     });
                     let attempt =
                         |prec| eval_graph(program, &gradients.graph, backward, &[node], prec);
+                    let want = bits + GRADIENT_MARGIN;
                     let tight = |values: &Vec<Option<Tensor<Num>>>| {
                         values[node.0 as usize]
                             .as_ref()
-                            .is_some_and(|v| v.iter().all(|x| x.is_tight(bits)))
+                            .is_some_and(|v| v.iter().all(|x| x.is_tight(want)))
                     };
-                    match raising(bits, attempt, tight) {
+                    match raising(want, attempt, tight) {
                         Ok((mut values, _)) => values[node.0 as usize].take().expect("evaluated"),
                         Err(e) if undefined(&e.error) => {
                             drawn.undefined.push(t);

@@ -1,5 +1,6 @@
 //! The sizes a claim is checked at: the sizes in use, and other assignments of sizes to the
-//! base dims in which every base dim changes (a derived dim such as `dim d = h*k` follows).
+//! base dims in which every base dim changes (a derived dim such as `dim d = h*k` follows),
+//! except a vocabulary's dim, whose size is its number of characters.
 //!
 //! A claim is about every size of the dims: `sum(X) = 12 * mean(X)` holds at T=3, d=4 and
 //! nowhere else, and a factor 2/(N·K) equals 1/N only when K = 2. Checking at several
@@ -20,7 +21,12 @@ const ATTEMPTS: usize = 12;
 /// The program at `count - 1` other assignments of sizes (fewer when none lowers, or when
 /// the program has no base dims), each base dim at a size it has in no other assignment.
 pub fn alternates(program: &Program, count: usize) -> Vec<Program> {
-    let base = program.base_sizes();
+    let pinned = program.vocab.as_ref().map(|v| v.dim.as_str());
+    let base: Vec<(String, u64)> = program
+        .base_sizes()
+        .into_iter()
+        .filter(|(name, _)| Some(name.as_str()) != pinned)
+        .collect();
     if base.is_empty() {
         return Vec::new();
     }

@@ -16,7 +16,7 @@ use crate::ir::shape::{self, normalize_axis, show_shape, Shape, ShapeError};
 use crate::ir::{NodeId, Op, TensorKind};
 use crate::source::Span;
 use crate::syntax::ast::{self, Arg, Expr, ExprKind, KwValue};
-use num_traits::{One, ToPrimitive};
+use num_traits::{One, ToPrimitive, Zero};
 
 /// Names from other tools that the language spells differently, and how.
 const FOREIGN: &[(&[&str], &str)] = &[
@@ -105,7 +105,7 @@ impl Lowerer<'_> {
                         read.sizes.push(self.expr_dim(e, scope)?);
                     }
                 }
-                Param::Size(_) => {
+                Param::Size(_) | Param::Offset(_) => {
                     let e = match arg {
                         Arg::Positional(e) => e,
                         other => {
@@ -118,7 +118,12 @@ impl Lowerer<'_> {
                             .into())
                         }
                     };
-                    read.sizes.push(self.expr_dim(e, scope)?);
+                    let zero = matches!(param, Param::Offset(_)) && is_zero(e);
+                    read.sizes.push(if zero {
+                        DimPoly::constant(0)
+                    } else {
+                        self.expr_dim(e, scope)?
+                    });
                 }
                 Param::Subscripts => {
                     let (spec, s) = self.subscripts_arg(arg)?;
@@ -160,10 +165,39 @@ impl Lowerer<'_> {
             subscripts: subscripts_span,
         };
         let op = op.map_err(|e| self.shape_error(&b, e, &spans, &read.shapes))?;
+        self.positions_fit(&op, &tensors)?;
         let nodes = tensors.iter().map(|&(n, _)| n).collect();
         self.graph
             .apply(&self.dims, op, nodes, span)
             .map_err(|e| self.shape_error(&b, e, &spans, &read.shapes))
+    }
+
+    /// Positions (`arange(n)`) used as ids must be rows of the table they read: `n` at most
+    /// its rows at the sizes in use (a context longer than the position embedding is an
+    /// error here, not a bad token id at evaluation).
+    fn positions_fit(&self, op: &Op, tensors: &[(NodeId, Span)]) -> R<()> {
+        let (rows, (ids, at)) = match (op, tensors) {
+            (Op::Embedding, [(table, _), ids]) => (self.graph.shape(*table)[0].clone(), *ids),
+            (Op::OneHot(n), [ids]) => (n.clone(), *ids),
+            _ => return Ok(()),
+        };
+        let Op::Arange(count) = &self.graph.node(ids).op else {
+            return Ok(());
+        };
+        match (self.dims.eval(count), self.dims.eval(&rows)) {
+            (Some(c), Some(r)) if c > r => Err(Diagnostic::new(
+                Code::ShapeMismatch,
+                at,
+                format!(
+                    "`arange({})` gives {c} positions, more than the {} = {r} rows it indexes at the sizes in use",
+                    self.dims.show(count),
+                    self.dims.show(&rows)
+                ),
+            )
+            .with_label(format!("{} = {c} positions", self.dims.show(count)))
+            .into()),
+            _ => Ok(()),
+        }
     }
 
     fn first_rank(&self, tensors: &[(NodeId, Span)]) -> usize {
@@ -203,6 +237,12 @@ impl Lowerer<'_> {
                 .with_label(format!("E {}, ids {}", shown(0), shown(1))),
             ShapeError::RopePairs { .. } => Diagnostic::new(Code::ShapeMismatch, at(0), message)
                 .with_label(format!("shape {}", shown(0))),
+            ShapeError::Slice { .. } => Diagnostic::new(Code::ShapeMismatch, spans.call, message)
+                .with_label("outside the axis")
+                .with_secondary(at(0), format!("shape {}", shown(0))),
+            ShapeError::Concat { arg, .. } => Diagnostic::new(Code::ShapeMismatch, at(*arg), message)
+                .with_label(format!("shape {}", shown(*arg)))
+                .with_secondary(at(0), format!("shape {}", shown(0))),
             ShapeError::NotScalar { arg, .. } => {
                 Diagnostic::new(Code::NotScalar, at(*arg), message).with_label("not a scalar")
             }
@@ -713,6 +753,15 @@ struct ArgSpans {
     /// A list argument (`reshape`'s sizes, `permute`'s axes).
     list: Option<Span>,
     subscripts: Span,
+}
+
+/// Is this expression the number 0 (a slice from the start, a pad of nothing)?
+fn is_zero(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Number(Some(r), _) => r.is_zero(),
+        ExprKind::Paren(inner) => is_zero(inner),
+        _ => false,
+    }
 }
 
 /// Is this argument a number like `-1` or `2` (an axis written positionally)?
