@@ -131,15 +131,54 @@ impl Builder<'_> {
         {
             return Ok(a);
         }
-        if let Some(joined) = self.join_pads(a, b)? {
-            return Ok(joined);
-        }
         self.elementwise(Op::Add, a, b)
     }
 
-    /// `pad(x, p, q) + pad(y, p', q')` along one axis where `y` starts where `x` ends (in
-    /// either order) is `pad(concat(x, y), p, q')`; `None` when they are not such a pair.
-    fn join_pads(&mut self, a: NodeId, b: NodeId) -> Result<Option<NodeId>, RuleError> {
+    /// The sum of a node's gradient contributions, in the order they arrived, with the pads
+    /// of adjacent parts joined first into one pad of their concat (a tensor read by slices
+    /// that tile it gets `concat(dq, dk, dv)`, whatever order the slices' gradients came in).
+    pub fn sum_all(&mut self, mut terms: Vec<NodeId>) -> BResult {
+        let pads = |b: &Builder, t: &[NodeId]| {
+            t.iter()
+                .filter(|&&n| matches!(b.graph.node(n).op, Op::Pad { .. }))
+                .count()
+        };
+        // Pads of one range first (`pad(dq) + pad(3)` is `pad(dq + 3)`), then adjacent ones.
+        'joining: while pads(self, &terms) >= 2 {
+            for adjacent in [false, true] {
+                for i in 0..terms.len() {
+                    for j in i + 1..terms.len() {
+                        if let Some(joined) = self.join_pads(terms[i], terms[j], adjacent)? {
+                            terms[i] = joined;
+                            terms.remove(j);
+                            continue 'joining;
+                        }
+                    }
+                }
+            }
+            break;
+        }
+        let mut terms = terms.into_iter();
+        let first = terms.next().ok_or(RuleError::Shape {
+            op: "+",
+            error: ShapeError::Arity {
+                expected: 1,
+                found: 0,
+            },
+        })?;
+        terms.try_fold(first, |acc, t| self.add(acc, t))
+    }
+
+    /// Two pads along one axis as one: with `adjacent`, `pad(x, p, q) + pad(y, p', q')`
+    /// where `y` starts where `x` ends (in either order) is `pad(concat(x, y), p, q')`;
+    /// without, two pads of one range are `pad(x + y, p, q)`. `None` when they are not such
+    /// a pair.
+    fn join_pads(
+        &mut self,
+        a: NodeId,
+        b: NodeId,
+        adjacent: bool,
+    ) -> Result<Option<NodeId>, RuleError> {
         let pad = |n: NodeId| match &self.graph.node(n).op {
             Op::Pad {
                 axis,
@@ -160,6 +199,13 @@ impl Builder<'_> {
             return Ok(None);
         }
         let axis = x.0;
+        if !adjacent {
+            if !(self.dims.same(&x.1, &y.1) && self.dims.same(&x.2, &y.2)) {
+                return Ok(None);
+            }
+            let both = self.add(x.3, y.3)?;
+            return Ok(Some(self.pad(both, axis, x.1, x.2)?));
+        }
         let len = |n: NodeId| self.shape(n)[axis].clone();
         let (first, second) = if self.dims.same(&x.1.add(&len(x.3)), &y.1) {
             (x, y)

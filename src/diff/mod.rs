@@ -76,8 +76,10 @@ pub fn derive(program: &Program) -> Result<Gradients, Diagnostic> {
         varies[id.0 as usize] = matches!(node.op, Op::Leaf(_) | Op::GradOf(_))
             || node.args.iter().any(|a| varies[a.0 as usize]);
     }
+    // Each node's contributions, summed once all have arrived (every use of node i is a
+    // later node, processed before it), so the sum can be built as a whole.
+    let mut pending: Vec<Vec<NodeId>> = vec![Vec::new(); forward_len];
     for i in (0..=target_node.0 as usize).rev() {
-        let Some(g) = adjoint[i] else { continue };
         let n = NodeId(i as u32);
         let span = program.graph.node(n).span;
         let mut b = Builder {
@@ -85,6 +87,20 @@ pub fn derive(program: &Program) -> Result<Gradients, Diagnostic> {
             dims: &program.dims,
             span,
         };
+        let terms = std::mem::take(&mut pending[i]);
+        if !terms.is_empty() {
+            adjoint[i] = Some(b.sum_all(terms).map_err(|why| {
+                Diagnostic::new(
+                    Code::ShapeMismatch,
+                    span,
+                    format!(
+                        "internal: accumulating a gradient: {}",
+                        why.message(&program.dims)
+                    ),
+                )
+            })?);
+        }
+        let Some(g) = adjoint[i] else { continue };
         let contributions = rules::vjp(&mut b, n, g).map_err(|why| {
             Diagnostic::new(
                 Code::Misplaced,
@@ -102,30 +118,9 @@ pub fn derive(program: &Program) -> Result<Gradients, Diagnostic> {
             .zip(contributions)
         {
             let Some(c) = c else { continue };
-            if !varies[arg.0 as usize] {
-                continue;
+            if varies[arg.0 as usize] {
+                pending[arg.0 as usize].push(c);
             }
-            let slot = &mut adjoint[arg.0 as usize];
-            *slot = Some(match *slot {
-                None => c,
-                Some(prev) => {
-                    let mut b = Builder {
-                        graph: &mut graph,
-                        dims: &program.dims,
-                        span,
-                    };
-                    b.add(prev, c).map_err(|why| {
-                        Diagnostic::new(
-                            Code::ShapeMismatch,
-                            span,
-                            format!(
-                                "internal: accumulating a gradient: {}",
-                                why.message(&program.dims)
-                            ),
-                        )
-                    })?
-                }
-            });
         }
     }
     Ok(Gradients {

@@ -18,7 +18,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 /// What was tried when no common mistake fits.
-const TRIED: &str = "a flipped sign, a transpose, a constant factor, a transpose on one factor, a mean for a sum, a term's sign, a stray or missing term, factors swapped, rows of an input summing to 1";
+const TRIED: &str = "a flipped sign, a transpose, a constant factor, a transpose on one factor, a mean for a sum, a term's sign, a stray or missing term, factors swapped, parts of a concat swapped, rows of an input summing to 1";
 
 /// The verdict as the text report shows it: a `!=` says whether it is what the file expects.
 pub fn verdict_text(r: &CheckResult) -> String {
@@ -388,6 +388,9 @@ pub fn diagnosis(program: &Program, d: &Diagnosis) -> String {
                 ),
                 Fix::FactorsSwapped => format!(
                     "it holds with `{corrected}` in place of `{spot}`: the factors are in the wrong order"
+                ),
+                Fix::PartsSwapped => format!(
+                    "it holds with `{corrected}` in place of `{spot}`: the parts are in the wrong order"
                 ),
                 Fix::SumForMean => format!(
                     "it holds with `{corrected}` in place of `{spot}`: a sum where the truth takes the mean"

@@ -117,6 +117,9 @@ pub enum Fix {
     TransposeMissing { factor: NodeId },
     /// The factors of a matrix product are in the wrong order.
     FactorsSwapped,
+    /// Two parts of a concat are in each other's places (the gradient of one slice put where
+    /// another was read).
+    PartsSwapped,
     /// A sum where the truth takes the mean.
     SumForMean,
     /// A mean where the truth sums.

@@ -255,6 +255,27 @@ impl<'a> Candidates<'a> {
                         self.push_fix(fixed, n, swapped, Fix::FactorsSwapped);
                     }
                 }
+                Op::Concat { .. } => {
+                    // Two parts of one shape in each other's places.
+                    let parts = &node.args;
+                    for i in 0..parts.len() {
+                        for j in i + 1..parts.len() {
+                            let same = crate::ir::shape::same_shape(
+                                &self.program.dims,
+                                self.graph.shape(parts[i]),
+                                self.graph.shape(parts[j]),
+                            );
+                            if !same || parts[i] == parts[j] {
+                                continue;
+                            }
+                            let mut args = parts.clone();
+                            args.swap(i, j);
+                            let swapped = self.add(node.op.clone(), args, node.shape.clone(), n);
+                            let fixed = self.replace(person, n, swapped);
+                            self.push_fix(fixed, n, swapped, Fix::PartsSwapped);
+                        }
+                    }
+                }
                 Op::Reduce {
                     kind,
                     axes,
@@ -335,6 +356,44 @@ impl<'a> Candidates<'a> {
             _ => (reference, Reference::LeftSide),
         };
         self.missing_factors(expr, person, whose);
+        self.missing_terms_of(expr, person, whose, &|_, x| x);
+        // Both sides joined from parts of one size (a fused projection's gradient): a term
+        // missing from one part.
+        let (e, p) = (
+            self.graph.node(expr).clone(),
+            self.graph.node(person).clone(),
+        );
+        let parts_match = matches!(e.op, Op::Concat { .. })
+            && e.op == p.op
+            && e.args.len() == p.args.len()
+            && e.args.iter().zip(&p.args).all(|(&a, &b)| {
+                crate::ir::shape::same_shape(
+                    &self.program.dims,
+                    self.graph.shape(a),
+                    self.graph.shape(b),
+                )
+            });
+        if parts_match {
+            for (i, (&ref_part, &part)) in e.args.iter().zip(&p.args).enumerate() {
+                let rejoin = |c: &mut Self, x: NodeId| {
+                    let mut args = p.args.clone();
+                    args[i] = x;
+                    c.add(p.op.clone(), args, p.shape.clone(), person)
+                };
+                self.missing_terms_of(ref_part, part, whose, &rejoin);
+            }
+        }
+    }
+
+    /// The candidates for a term of `expr` missing from `person` (or with its sign flipped),
+    /// each `person ± term` put back in place by `whole`.
+    fn missing_terms_of(
+        &mut self,
+        expr: NodeId,
+        person: NodeId,
+        whose: Reference,
+        whole: &dyn Fn(&mut Self, NodeId) -> NodeId,
+    ) {
         let terms = self.terms(expr);
         if terms.len() < 2 {
             return;
@@ -356,7 +415,8 @@ impl<'a> Candidates<'a> {
                     wrong_sign,
                     whose,
                 };
-                self.push(node, mistake);
+                let fixed = whole(self, node);
+                self.push(fixed, mistake);
             }
         }
     }

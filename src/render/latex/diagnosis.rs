@@ -80,6 +80,7 @@ pub fn why(program: &Program, d: &Diagnosis) -> String {
             }
             Fix::TransposeMissing { .. } | Fix::TransposeTooMany => "Entry $(i, j)$ of a matrix product sums over the shared index; with the transpose wrong, it sums the wrong entries, although the shapes agree here.".into(),
             Fix::FactorsSwapped => "Matrix products do not commute: the order of the factors follows the forward product.".into(),
+            Fix::PartsSwapped => "Each slice's gradient goes back to the entries that slice read, so the parts of the concat follow the order of the slices in the forward pass.".into(),
             Fix::SumForMean => "A mean over $n$ entries sends back $1/n$ of its gradient to each, not all of it.".into(),
             Fix::MeanForSum => "A sum sends its whole gradient back to every entry it summed, not $1/n$ of it.".into(),
             Fix::TermSign { .. } => "Each term is one path of the chain rule, and its sign is the product of the signs along that path.".into(),
@@ -131,6 +132,9 @@ pub fn sentence(program: &Program, d: &Diagnosis) -> String {
                 ),
                 Fix::FactorsSwapped => format!(
                     "it holds with {corrected} in place of {spot}: the factors are in the wrong order."
+                ),
+                Fix::PartsSwapped => format!(
+                    "it holds with {corrected} in place of {spot}: the parts are in the wrong order."
                 ),
                 Fix::SumForMean => format!(
                     "it holds with {corrected} in place of {spot}: a sum where the truth takes the mean."
