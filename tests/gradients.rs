@@ -231,3 +231,24 @@ fn a_wrong_rule_is_caught_and_named() {
     // Wq's gradient does not pass through V: still verified.
     assert_eq!(results[1].outcome, Outcome::Verified { points: 2 });
 }
+
+/// A gradient is never named like a dim or a tensor: `dk` of `k` beside the dim `dk` (which
+/// `sqrt(dk)` reads as a size) is `d_k`, and `dS` beside a tensor `dS` is `d_S`.
+#[test]
+fn gradient_names_avoid_dims_and_tensors() {
+    let file = common::scratch(
+        "names_dims.ht",
+        "dim T = 3\ndim dk = 2\ninput q : [T, dk]\ninput k : [T, dk]\n\
+         S = q @ k.T / sqrt(dk)\ndS = S * 2\nloss L = sum(softmax(dS) * S)\n",
+    );
+    let o = common::run(&["grad", file.to_str().unwrap()]);
+    let out = common::stdout(&o);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(out.contains("\nd_k = "), "{out}");
+    assert!(out.contains("\nd_S = "), "{out}");
+    assert!(out.contains("/ sqrt(dk)"), "{out}");
+    assert!(!out.contains("\ndk = "), "{out}");
+    // The printed program reads back: each name means one thing.
+    let o = common::run(&["grad", file.to_str().unwrap(), "--check"]);
+    assert!(o.status.success(), "{}", common::stdout(&o));
+}

@@ -185,7 +185,7 @@ fn llama_tiny_traces_text_with_rope_gqa_and_swiglu() {
     assert!(out.contains("T = 8"), "{out}");
     for name in [
         "qh  [hq, T, dk]",
-        "krep  [hk*g, T, dk]",
+        "krep  [hq, T, dk]",
         "dkh  [hk, T, dk]",
         "dtok  [V, d]",
     ] {

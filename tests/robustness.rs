@@ -101,6 +101,9 @@ const TOKENS: &[&str] = &[
     "sqrt",
     "max",
     "transpose",
+    "slice",
+    "pad",
+    "concat",
     ";",
     "γ",
     "\t",
@@ -137,6 +140,12 @@ fn td_expr() -> impl Strategy<Value = String> {
             )
                 .prop_map(|(f, a)| format!("{f}({a})")),
             inner.clone().prop_map(|a| format!("(A @ ({a} + X))")),
+            inner
+                .clone()
+                .prop_map(|a| format!("slice(concat(X, {a}), d, 2*d)")),
+            inner
+                .clone()
+                .prop_map(|a| format!("slice(pad({a}, 1, 2), 1, d + 1)")),
             inner.prop_map(|a| format!("(({a} + X) @ W.T)")),
         ]
     })

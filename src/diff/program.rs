@@ -1,7 +1,8 @@
 //! The backward program: which gradients get a line, under which names, in which order.
 //!
 //! Owns [`backward_program`]: the gradient of a named tensor `X` is `dX` (`d_X` if `dX` is
-//! taken; `h.dS` for the local `S` of the call `h`); lines run from the output back to the leaves, so each
+//! taken by a tensor or a dim, whose name an expression may use as its size; `h.dS` for the
+//! local `S` of the call `h`); lines run from the output back to the leaves, so each
 //! uses only names defined above it, like a backward pass written by hand; an intermediate
 //! gradient that two lines use gets a line of its own (`g1`, `g2`, ..., or another letter
 //! when the program itself has names of that family) and is reused.
@@ -35,8 +36,20 @@ pub struct BackwardProgram {
     pub independent: Vec<TensorId>,
 }
 
+/// The names a gradient's name must not take: every tensor's and every dim's (`sqrt(dk)`
+/// reads the dim `dk`, so the gradient of a tensor `k` cannot be called `dk` beside it).
+pub fn names_in_use(program: &Program) -> HashSet<String> {
+    program
+        .tensors
+        .iter()
+        .map(|t| t.name.clone())
+        .chain(program.dims.declared().map(|(_, d)| d.name.clone()))
+        .collect()
+}
+
 /// `dX` for a tensor `X`; `h.dS` for the local `S` of an inlined call `h` (the `d` goes on
-/// the local, in its call's scope); `d_X` (`h.d_S`) when `dX` is already a forward name.
+/// the local, in its call's scope); `d_X` (`h.d_S`) when `dX` is already a name in use
+/// ([`names_in_use`]).
 pub fn grad_name(forward: &HashSet<String>, name: &str) -> String {
     let (call, local) = match name.rsplit_once('.') {
         Some((call, local)) => (format!("{call}."), local),
@@ -57,7 +70,7 @@ pub fn backward_program(program: &Program, grads: &Gradients, wrt: &[TensorId]) 
     } else {
         wrt.to_vec()
     };
-    let forward: HashSet<String> = program.tensors.iter().map(|t| t.name.clone()).collect();
+    let forward = names_in_use(program);
     // Names of forward nodes: the first tensor to name each node.
     let mut names: HashMap<NodeId, String> = HashMap::new();
     for t in &program.tensors {

@@ -315,6 +315,18 @@ impl Dims {
         cur
     }
 
+    /// `p` as the declared dim it equals for every size, if one does (`hk*g` is `hq` after
+    /// `dim hq = hk*g`): a size an op computes, printed as the person named it.
+    pub fn named(&self, p: &DimPoly) -> DimPoly {
+        if p.as_var().is_some() || p.as_constant().is_some() {
+            return p.clone();
+        }
+        let expanded = self.expand(p);
+        self.declared()
+            .find(|(_, d)| matches!(&d.def, DimDef::Derived(q) if self.expand(q) == expanded))
+            .map_or_else(|| p.clone(), |(id, _)| DimPoly::var(id))
+    }
+
     /// Equal for every size of the dims.
     pub fn same(&self, a: &DimPoly, b: &DimPoly) -> bool {
         a == b || self.expand(a) == self.expand(b)

@@ -1319,7 +1319,7 @@ pub fn infer(dims: &Dims, op: &Op, args: &[&Shape]) -> Result<Shape, ShapeError>
         Op::Repeat { axis, times } => {
             let mut s = first()?.clone();
             shape::in_range(*axis, s.len())?;
-            s[*axis] = s[*axis].mul(times);
+            s[*axis] = dims.named(&s[*axis].mul(times));
             s
         }
         Op::Slice { axis, start, end } => {
@@ -1336,10 +1336,14 @@ pub fn infer(dims: &Dims, op: &Op, args: &[&Shape]) -> Result<Shape, ShapeError>
         } => {
             let mut s = first()?.clone();
             shape::in_range(*axis, s.len())?;
-            s[*axis] = before.add(&s[*axis]).add(after);
+            s[*axis] = dims.named(&before.add(&s[*axis]).add(after));
             s
         }
-        Op::Concat { axis } => shape::concat(dims, args, *axis)?,
+        Op::Concat { axis } => {
+            let mut s = shape::concat(dims, args, *axis)?;
+            s[*axis] = dims.named(&s[*axis]);
+            s
+        }
         Op::LayerNorm | Op::RmsNorm => {
             let params: &[&str] = if *op == Op::LayerNorm {
                 &["g", "b"]

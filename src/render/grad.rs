@@ -65,8 +65,7 @@ pub fn printed_lines(
         }
         push(&mut lines, l.tensor, l.name.clone(), l.node, expr);
     }
-    let forward: std::collections::HashSet<String> =
-        program.tensors.iter().map(|t| t.name.clone()).collect();
+    let forward = crate::diff::program::names_in_use(program);
     for &t in &bp.independent {
         let tensor = program.tensor(t);
         let shape = program.shape_of(t);
@@ -201,8 +200,7 @@ pub fn json(program: &Program, lines: &[PrintedLine], extras: &Extras) -> String
         );
     }
     if let Some((checks, file)) = extras.check {
-        let forward: std::collections::HashSet<String> =
-            program.tensors.iter().map(|t| t.name.clone()).collect();
+        let forward = crate::diff::program::names_in_use(program);
         let items: Vec<_> = checks
             .iter()
             .map(|c| {
@@ -236,8 +234,7 @@ pub fn check_line(
     r: &crate::verify::gradients::GradCheck,
 ) -> String {
     use crate::verify::gradients::{ops_on_path, Outcome};
-    let forward: std::collections::HashSet<String> =
-        program.tensors.iter().map(|t| t.name.clone()).collect();
+    let forward = crate::diff::program::names_in_use(program);
     let name = crate::diff::program::grad_name(&forward, &program.tensor(r.tensor).name);
     let show = |seed: u64| super::reproduce(program, file, seed);
     let line = match &r.outcome {
