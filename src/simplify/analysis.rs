@@ -50,6 +50,9 @@ pub struct ShapeInfo {
     pub names: HashMap<Symbol, Shape>,
     /// Merges of classes whose shapes differ, and nodes whose shape could not be computed.
     pub conflicts: Vec<String>,
+    /// A node that selects entries (slice, pad, concat, one-hot) has been added: the facts
+    /// about them (`select_rules`) only search an e-graph that has one.
+    pub selects: bool,
     /// Entries, last-axis size and key of each shape seen (evaluating sizes is the costly
     /// part of making an e-node; there are few distinct shapes).
     sizes: HashMap<Shape, (u128, u128, u32)>,
@@ -132,6 +135,12 @@ impl Analysis<ENode> for ShapeInfo {
     type Data = Info;
 
     fn make(egraph: &mut EG, enode: &ENode, _id: Id) -> Info {
+        if matches!(
+            enode.op,
+            EOp::Slice(..) | EOp::Pad(..) | EOp::Concat(_) | EOp::OneHot(_)
+        ) {
+            egraph.analysis.selects = true;
+        }
         let shapes: Vec<&Shape> = enode.args.iter().map(|a| &egraph[*a].data.shape).collect();
         let shape = match egraph.analysis.shape_of(&enode.op, &shapes) {
             Ok(s) => s,

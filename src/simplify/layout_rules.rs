@@ -96,8 +96,18 @@ pub fn rules() -> Vec<Rewrite<ENode, ShapeInfo>> {
 impl Fact {
     /// The rewrite that applies this fact wherever its top operation occurs.
     pub(super) fn rewrite(self) -> Rewrite<ENode, ShapeInfo> {
+        self.rewrite_when(|_| true)
+    }
+
+    /// [`Fact::rewrite`], searching only while `guard` holds of the e-graph (a cheap test
+    /// that spares a scan of every class when the fact cannot match).
+    pub(super) fn rewrite_when(self, guard: fn(&EG) -> bool) -> Rewrite<ENode, ShapeInfo> {
         let name = self.name;
-        Rewrite::new(name, Tops(self.top), self).expect(name)
+        let tops = Tops {
+            top: self.top,
+            guard,
+        };
+        Rewrite::new(name, tops, self).expect(name)
     }
 }
 
@@ -426,9 +436,29 @@ fn reshaped_row_sum(eg: &mut EG, n: &ENode) -> Vec<Match> {
 }
 
 /// Every class with a node `top` accepts.
-struct Tops(fn(&EOp) -> bool);
+struct Tops {
+    top: fn(&EOp) -> bool,
+    guard: fn(&EG) -> bool,
+}
 
 impl Searcher<ENode, ShapeInfo> for Tops {
+    fn search_with_limit(&self, eg: &EG, mut limit: usize) -> Vec<SearchMatches<'_, ENode>> {
+        if !(self.guard)(eg) {
+            return vec![];
+        }
+        let mut out = Vec::new();
+        for class in eg.classes() {
+            if limit == 0 {
+                break;
+            }
+            if let Some(m) = self.search_eclass_with_limit(eg, class.id, limit) {
+                limit = limit.saturating_sub(m.substs.len());
+                out.push(m);
+            }
+        }
+        out
+    }
+
     fn search_eclass_with_limit(
         &self,
         eg: &EG,
@@ -438,7 +468,7 @@ impl Searcher<ENode, ShapeInfo> for Tops {
         eg[eclass]
             .nodes
             .iter()
-            .any(|n| (self.0)(&n.op))
+            .any(|n| (self.top)(&n.op))
             .then(|| SearchMatches {
                 eclass,
                 substs: vec![Subst::default()],

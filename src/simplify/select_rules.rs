@@ -65,7 +65,7 @@ pub fn rules() -> Vec<Rewrite<ENode, super::analysis::ShapeInfo>> {
         },
     ]
     .into_iter()
-    .map(Fact::rewrite)
+    .map(|f| f.rewrite_when(|eg| eg.analysis.selects))
     .collect()
 }
 
