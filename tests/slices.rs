@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{program, run, scratch, stderr, stdout};
+use common::{entries, json, program, run, scratch, stderr, stdout};
 use handtrace::exact::tensor::{concat_axis, pad_axis, slice_axis};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
@@ -18,25 +18,6 @@ qkv = X @ W + b\n\
 q = slice(qkv, 0, d)\nk = slice(qkv, d, 2*d, axis=-1)\nv = slice(qkv, 2*d, 3*d, axis=1)\n\
 O = softmax(q @ k.T) @ v\n\
 loss L = sum(O * O) + sum(slice(qkv, 0, d) * 3)\n";
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let o = run(args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    serde_json::from_str(&stdout(&o)).unwrap()
-}
-
-fn entries(v: &serde_json::Value) -> Vec<String> {
-    v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            e.as_str()
-                .map(String::from)
-                .unwrap_or_else(|| e.to_string())
-        })
-        .collect()
-}
 
 #[test]
 fn values_are_exact_moves_of_entries() {

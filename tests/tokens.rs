@@ -4,28 +4,9 @@
 
 mod common;
 
-use common::{program, run, scratch, stderr, stdout};
+use common::{entries, json, program, run, scratch, stderr, stdout};
 use handtrace::exact::num::Num;
 use num_rational::BigRational;
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let o = run(args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    serde_json::from_str(&stdout(&o)).unwrap()
-}
-
-fn entries(v: &serde_json::Value) -> Vec<String> {
-    v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            e.as_str()
-                .map(String::from)
-                .unwrap_or_else(|| e.to_string())
-        })
-        .collect()
-}
 
 #[test]
 fn declarations_parse_and_their_words_stay_names() {

@@ -69,10 +69,14 @@ pub fn rules() -> Vec<Rewrite<ENode, super::analysis::ShapeInfo>> {
     .collect()
 }
 
-/// The two sizes interned under `k` (a slice's `[start, end]`, a pad's `[before, after]`).
-fn pair(eg: &EG, k: u32) -> Option<(DimPoly, DimPoly)> {
-    match eg.analysis.tables.shapes.get(k as usize)?.as_slice() {
-        [a, b] => Some((a.clone(), b.clone())),
+/// A slice's axis and `start, end`, or a pad's axis and `before, after` (interned as a
+/// two-entry shape).
+fn ranged(eg: &EG, op: &EOp) -> Option<(u8, DimPoly, DimPoly)> {
+    let (EOp::Slice(axis, k) | EOp::Pad(axis, k)) = op else {
+        return None;
+    };
+    match eg.analysis.tables.shapes.get(*k as usize)?.as_slice() {
+        [a, b] => Some((*axis, a.clone(), b.clone())),
         _ => None,
     }
 }
@@ -110,10 +114,7 @@ fn subst_of(pairs: &[(String, Id)]) -> egg::Subst {
 }
 
 fn slice_of_concat(eg: &mut EG, n: &ENode) -> Vec<Match> {
-    let EOp::Slice(axis, k) = n.op else {
-        return vec![];
-    };
-    let Some((start, end)) = pair(eg, k) else {
+    let Some((axis, start, end)) = ranged(eg, &n.op) else {
         return vec![];
     };
     let c = eg.find(n.args[0]);
@@ -147,17 +148,13 @@ fn slice_of_concat(eg: &mut EG, n: &ENode) -> Vec<Match> {
 }
 
 fn slice_of_pad(eg: &mut EG, n: &ENode) -> Vec<Match> {
-    let EOp::Slice(axis, k) = n.op else {
-        return vec![];
-    };
-    let Some((start, end)) = pair(eg, k) else {
+    let Some((axis, start, end)) = ranged(eg, &n.op) else {
         return vec![];
     };
     let c = eg.find(n.args[0]);
     let mut out = Vec::new();
     for (op, args) in nodes(eg, c, |op| matches!(op, EOp::Pad(a, _) if *a == axis)) {
-        let EOp::Pad(_, kp) = op else { continue };
-        let (Some((before, _)), Some(l)) = (pair(eg, kp), len(eg, args[0], axis)) else {
+        let (Some((_, before, _)), Some(l)) = (ranged(eg, &op), len(eg, args[0], axis)) else {
             continue;
         };
         if same(eg, &start, &before) && same(eg, &end, &before.add(&l)) {
@@ -172,10 +169,7 @@ fn slice_of_pad(eg: &mut EG, n: &ENode) -> Vec<Match> {
 }
 
 fn whole_slice(eg: &mut EG, n: &ENode) -> Vec<Match> {
-    let EOp::Slice(axis, k) = n.op else {
-        return vec![];
-    };
-    let Some((start, end)) = pair(eg, k) else {
+    let Some((axis, start, end)) = ranged(eg, &n.op) else {
         return vec![];
     };
     let x = eg.find(n.args[0]);
@@ -188,9 +182,8 @@ fn whole_slice(eg: &mut EG, n: &ENode) -> Vec<Match> {
 }
 
 fn empty_pad(eg: &mut EG, n: &ENode) -> Vec<Match> {
-    let EOp::Pad(_, k) = n.op else { return vec![] };
-    match pair(eg, k) {
-        Some((a, b)) if same(eg, &a, &zero()) && same(eg, &b, &zero()) => {
+    match ranged(eg, &n.op) {
+        Some((_, a, b)) if same(eg, &a, &zero()) && same(eg, &b, &zero()) => {
             let x = eg.find(n.args[0]);
             vec![(format!("({} ?x)", n.op), "?x".into(), subst(&[("?x", x)]))]
         }
@@ -209,8 +202,7 @@ fn concat_of_slices(eg: &mut EG, n: &ENode) -> Vec<Match> {
         let found = nodes(eg, p, |op| matches!(op, EOp::Slice(a, _) if *a == axis))
             .into_iter()
             .find_map(|(op, args)| {
-                let EOp::Slice(_, k) = op else { return None };
-                let (s, e) = pair(eg, k)?;
+                let (_, s, e) = ranged(eg, &op)?;
                 let fits = match chosen.last() {
                     None => true,
                     Some((_, x, _, prev_end)) => *x == args[0] && same(eg, prev_end, &s),
@@ -275,8 +267,7 @@ fn sum_of_pads(eg: &mut EG, n: &ENode) -> Vec<Match> {
         nodes(eg, c, |op| matches!(op, EOp::Pad(..)))
             .into_iter()
             .filter_map(|(op, args)| {
-                let EOp::Pad(axis, k) = op else { return None };
-                let (before, after) = pair(eg, k)?;
+                let (axis, before, after) = ranged(eg, &op)?;
                 Some((op, axis, before, after, args[0]))
             })
             .collect()

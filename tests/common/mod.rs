@@ -123,6 +123,27 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Run the binary, which must succeed, and read its standard output as JSON.
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let o = run(args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("JSON on stdout")
+}
+
+/// A JSON tensor's entries as text: a rational's string, or an enclosure's JSON.
+pub fn entries(v: &serde_json::Value) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .expect("a tensor's data")
+        .iter()
+        .map(|e| {
+            e.as_str()
+                .map(String::from)
+                .unwrap_or_else(|| e.to_string())
+        })
+        .collect()
+}
+
 /// A scratch file with `text`, unique to this test process.
 pub fn scratch(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("handtrace-tests-{}", std::process::id()));
