@@ -35,6 +35,17 @@ pub const BITS_LADDER: [u32; 2] = [CLAIM_BITS, 256];
 /// lose and still be tight to the comparison's precision.
 pub const GRADIENT_MARGIN: u32 = 64;
 
+/// The bits true gradients are certified to for a comparison at `bits`: with the margin at
+/// the last rung of the ladder only, since below it a side too wide to decide climbs to the
+/// next rung anyway.
+fn with_margin(bits: u32) -> u32 {
+    if bits >= BITS_LADDER[BITS_LADDER.len() - 1] {
+        bits + GRADIENT_MARGIN
+    } else {
+        bits
+    }
+}
+
 /// Does this arithmetic failure mean the expression is undefined at the point (rather than
 /// that evaluation went wrong)?
 pub fn undefined(e: &NumError) -> bool {
@@ -220,7 +231,7 @@ impl<'p> Points<'p> {
                     });
                     let attempt =
                         |prec| eval_graph(program, &gradients.graph, backward, &[node], prec);
-                    let want = bits + GRADIENT_MARGIN;
+                    let want = with_margin(bits);
                     let tight = |values: &Vec<Option<Tensor<Num>>>| {
                         values[node.0 as usize]
                             .as_ref()
