@@ -3,8 +3,8 @@
 //! Owns construction of new nodes in a gradient graph: each node's shape comes from the one
 //! shape rule (`ir::op::infer`), and the helpers drop the no-ops a person would not write
 //! (`x * 1`, `--x`, `x ** 1`, a reshape or expand to the same shape, a pad of nothing), and
-//! write the sum of the gradients of adjacent slices as one concat, as a paper does
-//! (`dqkv = concat(dq, dk, dv)`, not a sum of zero-padded parts). A [`RuleError::Shape`]
+//! write the sum of the gradients of slices that tile a tensor as one concat, as a paper
+//! does (`dqkv = concat(dq, dk, dv)`, not a sum of zero-padded parts). A [`RuleError::Shape`]
 //! means a gradient rule produced inconsistent shapes: a bug, reported with the op's name
 //! rather than a panic.
 
@@ -134,9 +134,10 @@ impl Builder<'_> {
         self.elementwise(Op::Add, a, b)
     }
 
-    /// The sum of a node's gradient contributions, in the order they arrived, with the pads
-    /// of adjacent parts joined first into one pad of their concat (a tensor read by slices
-    /// that tile it gets `concat(dq, dk, dv)`, whatever order the slices' gradients came in).
+    /// The sum of a node's gradient contributions, in the order they arrived, with their pads
+    /// joined first: pads of one range into the pad of their sum, pads of adjacent ranges
+    /// into the pad of their concat (a tensor read by slices that tile it gets
+    /// `concat(dq, dk, dv)`, whatever order the slices' gradients came in).
     pub fn sum_all(&mut self, mut terms: Vec<NodeId>) -> BResult {
         let pads = |b: &Builder, t: &[NodeId]| {
             t.iter()
