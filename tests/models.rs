@@ -306,38 +306,33 @@ fn load_at_d(path: &str, dk: u64) -> Program {
 
 #[test]
 fn bad_tokens_get_errors() {
-    let file = "examples/gpt2_tiny.ht";
-    let o = run(&["trace", file, "--text", "héllo"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("character 2 of the text, 'é', is not in the file's vocabulary"),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&["trace", file, "--tokens", "1,2,65"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("token 3 is 65, outside the vocabulary's ids 0..64"),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&["trace", file, "--tokens", "1"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("1 tokens given, but the file needs at least 2"),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&["trace", file, "--text", "abcdef", "--dims", "T=3"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--dims sets T=3, but the 6 tokens give T=5"),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&["trace", "examples/attention.ht", "--tokens", "1,2"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("declares no `tokens"), "{}", stderr(&o));
+    let gpt2 = "examples/gpt2_tiny.ht";
+    for (args, words) in [
+        (
+            vec!["trace", gpt2, "--text", "héllo"],
+            "character 2 of the text, 'é', is not in the file's vocabulary",
+        ),
+        (
+            vec!["trace", gpt2, "--tokens", "1,2,65"],
+            "token 3 is 65, outside the vocabulary's ids 0..64",
+        ),
+        (
+            vec!["trace", gpt2, "--tokens", "1"],
+            "1 tokens given, but the file needs at least 2",
+        ),
+        (
+            vec!["trace", gpt2, "--text", "abcdef", "--dims", "T=3"],
+            "--dims sets T=3, but the 6 tokens give T=5",
+        ),
+        (
+            vec!["trace", "examples/attention.ht", "--tokens", "1,2"],
+            "declares no `tokens",
+        ),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(words), "{args:?}: {}", stderr(&o));
+    }
 }
 
 #[test]

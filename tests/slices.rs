@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{entries, json, program, run, scratch, stderr, stdout};
+use common::{entries, program, run, scratch, stderr, stdout, trace_json};
 use handtrace::exact::tensor::{concat_axis, pad_axis, slice_axis};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
@@ -32,14 +32,7 @@ fn values_are_exact_moves_of_entries() {
         "slices_values.json",
         r#"{"A": [[1, "1/2", -3], [4, 5, "-7/3"]], "B": [[9], [-1]]}"#,
     );
-    let v = json(&[
-        "trace",
-        file.to_str().unwrap(),
-        "--inputs",
-        inputs.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let v = trace_json(&file, &inputs);
     let vals = &v["values"];
     assert_eq!(entries(&vals["s"]), ["1/2", "-3", "5", "-7/3"]);
     assert_eq!(vals["s"]["shape"], serde_json::json!([2, 2]));

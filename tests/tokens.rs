@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{entries, json, program, run, scratch, stderr, stdout};
+use common::{entries, program, run, scratch, stderr, stdout, trace_json};
 use handtrace::exact::num::Num;
 use num_rational::BigRational;
 
@@ -82,15 +82,7 @@ fn embedding_reads_rows_and_its_gradient_sums_repeated_ids() {
         "embed.json",
         r#"{"ids": [2, 0, 2], "E": [[1, 2], [3, 4], [5, 6], [7, 8]], "grad(X)": [[1, 10], [100, 1000], ["1/2", "1/4"]]}"#,
     );
-    let doc = json(&[
-        "trace",
-        path.to_str().unwrap(),
-        "--inputs",
-        inputs.to_str().unwrap(),
-        "--grad",
-        "--format",
-        "json",
-    ]);
+    let doc = trace_json(&path, &inputs);
     assert_eq!(entries(&doc["values"]["X"]), ["5", "6", "1", "2", "5", "6"]);
     assert_eq!(
         entries(&doc["values"]["H"]),
@@ -134,15 +126,7 @@ fn repeat_copies_in_place_and_its_gradient_sums_the_copies() {
         "repeat.json",
         r#"{"k": [[1], [2]], "grad(y)": [[1], [2], [3], [10], [20], [30]]}"#,
     );
-    let doc = json(&[
-        "trace",
-        path.to_str().unwrap(),
-        "--inputs",
-        inputs.to_str().unwrap(),
-        "--grad",
-        "--format",
-        "json",
-    ]);
+    let doc = trace_json(&path, &inputs);
     assert_eq!(entries(&doc["values"]["y"]), ["1", "1", "1", "2", "2", "2"]);
     assert_eq!(entries(&doc["grads"]["k"]), ["6", "60"]);
     let o = run(&["grad", "--check", path.to_str().unwrap()]);

@@ -172,6 +172,14 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// The two sizes interned as shape `i`: a slice's `start, end`, a pad's `before, after`.
+    pub fn pair(&self, i: u32) -> Option<(DimPoly, DimPoly)> {
+        match self.shapes.get(i as usize)?.as_slice() {
+            [a, b] => Some((a.clone(), b.clone())),
+            _ => None,
+        }
+    }
+
     fn intern<T: PartialEq + Clone>(list: &mut Vec<T>, item: &T) -> u32 {
         match list.iter().position(|x| x == item) {
             Some(i) => i as u32,
@@ -360,23 +368,19 @@ impl EOp {
                 times: tables.shapes.get(*i as usize)?.first()?.clone(),
             },
             EOp::Slice(a, i) => {
-                let [start, end] = tables.shapes.get(*i as usize)?.as_slice() else {
-                    return None;
-                };
+                let (start, end) = tables.pair(*i)?;
                 Op::Slice {
                     axis: *a as usize,
-                    start: start.clone(),
-                    end: end.clone(),
+                    start,
+                    end,
                 }
             }
             EOp::Pad(a, i) => {
-                let [before, after] = tables.shapes.get(*i as usize)?.as_slice() else {
-                    return None;
-                };
+                let (before, after) = tables.pair(*i)?;
                 Op::Pad {
                     axis: *a as usize,
-                    before: before.clone(),
-                    after: after.clone(),
+                    before,
+                    after,
                 }
             }
             EOp::Concat(a) => Op::Concat { axis: *a as usize },

@@ -75,10 +75,8 @@ fn ranged(eg: &EG, op: &EOp) -> Option<(u8, DimPoly, DimPoly)> {
     let (EOp::Slice(axis, k) | EOp::Pad(axis, k)) = op else {
         return None;
     };
-    match eg.analysis.tables.shapes.get(*k as usize)?.as_slice() {
-        [a, b] => Some((*axis, a.clone(), b.clone())),
-        _ => None,
-    }
+    let (a, b) = eg.analysis.tables.pair(*k)?;
+    Some((*axis, a, b))
 }
 
 fn same(eg: &EG, a: &DimPoly, b: &DimPoly) -> bool {

@@ -130,6 +130,19 @@ pub fn json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&stdout(&o)).expect("JSON on stdout")
 }
 
+/// `trace FILE --inputs INPUTS --grad --format json`, read as JSON.
+pub fn trace_json(file: &Path, inputs: &Path) -> serde_json::Value {
+    json(&[
+        "trace",
+        file.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--grad",
+        "--format",
+        "json",
+    ])
+}
+
 /// A JSON tensor's entries as text: a rational's string, or an enclosure's JSON.
 pub fn entries(v: &serde_json::Value) -> Vec<String> {
     v["data"]
